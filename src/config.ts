@@ -1,0 +1,245 @@
+import os from 'node:os';
+import path from 'node:path';
+
+/**
+ * Every configuration variable, read and validated once at start.
+ * The README's configuration table lists exactly these names (a test checks it).
+ */
+export interface Config {
+  port: number;
+  host: string;
+  dataDir: string;
+  databaseUrl: string | null;
+  adminKey: string | null;
+  logLevel: string;
+  bodyLimitBytes: number;
+  publicUrl: string;
+  hostname: string;
+  dnsServers: string[];
+  smtpUrl: string | null;
+  bounceDomain: string;
+  bulkRate: number;
+  bulkConcurrency: number;
+  secret: string | null;
+  workerPollMs: number;
+  dkimSelector: string;
+}
+
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    reason: string,
+  ) {
+    super(`${variable}: ${reason}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+interface VariableSpec<K extends keyof Config> {
+  name: string;
+  key: K;
+  description: string;
+  defaultText: string;
+  parse(raw: string | undefined, env: Env): Config[K];
+}
+
+function integer(name: string, fallback: number, min: number, max: number) {
+  return (raw: string | undefined): number => {
+    if (raw === undefined || raw === '') return fallback;
+    if (!/^\d+$/.test(raw)) throw new ConfigError(name, `must be a whole number, got "${raw}"`);
+    const n = Number(raw);
+    if (n < min || n > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${n}`);
+    return n;
+  };
+}
+
+function optional(raw: string | undefined): string | null {
+  return raw === undefined || raw === '' ? null : raw;
+}
+
+function url(name: string, protocols: string[]) {
+  return (raw: string | undefined): string | null => {
+    const value = optional(raw);
+    if (value === null) return null;
+    let parsed: URL;
+    try {
+      parsed = new URL(value);
+    } catch {
+      throw new ConfigError(name, `is not a valid URL`);
+    }
+    if (!protocols.includes(parsed.protocol)) {
+      throw new ConfigError(name, `must start with ${protocols.map((p) => `${p}//`).join(' or ')}`);
+    }
+    return value;
+  };
+}
+
+const HOSTNAME_RE = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i;
+
+function hostname(name: string, fallback: () => string) {
+  return (raw: string | undefined): string => {
+    const value = optional(raw) ?? fallback();
+    if (!HOSTNAME_RE.test(value)) throw new ConfigError(name, `is not a valid host name: "${value}"`);
+    return value.toLowerCase();
+  };
+}
+
+function machineHostname(): string {
+  return os.hostname().toLowerCase().replace(/[^a-z0-9.-]/g, '-') || 'localhost';
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+function spec<K extends keyof Config>(s: VariableSpec<K>): VariableSpec<K> {
+  return s;
+}
+
+export const VARIABLES = [
+  spec({ name: 'PORT', key: 'port', defaultText: '3000', description: 'HTTP port of the API.', parse: integer('PORT', 3000, 0, 65535) }),
+  spec({ name: 'HOST', key: 'host', defaultText: '0.0.0.0', description: 'Address the API listens on.', parse: (raw) => optional(raw) ?? '0.0.0.0' }),
+  spec({
+    name: 'MAILERDASH_DATA_DIR',
+    key: 'dataDir',
+    defaultText: './data',
+    description: 'Directory of the embedded PGlite database and the outbox (used when DATABASE_URL is unset).',
+    parse: (raw) => path.resolve(optional(raw) ?? './data'),
+  }),
+  spec({
+    name: 'DATABASE_URL',
+    key: 'databaseUrl',
+    defaultText: '(unset: embedded PGlite)',
+    description: 'postgres://user:pass@host:5432/db switches storage to a PostgreSQL server.',
+    parse: url('DATABASE_URL', ['postgres:', 'postgresql:']),
+  }),
+  spec({
+    name: 'MAILERDASH_ADMIN_KEY',
+    key: 'adminKey',
+    defaultText: '(unset)',
+    description: 'This exact secret becomes an admin API key (for automation). Unset: the first start creates one and prints it once.',
+    parse: (raw) => {
+      const value = optional(raw);
+      if (value !== null && value.length < 16) throw new ConfigError('MAILERDASH_ADMIN_KEY', 'must be at least 16 characters');
+      return value;
+    },
+  }),
+  spec({
+    name: 'LOG_LEVEL',
+    key: 'logLevel',
+    defaultText: 'info',
+    description: `pino log level: ${LOG_LEVELS.join(', ')}.`,
+    parse: (raw) => {
+      const value = optional(raw) ?? 'info';
+      if (!LOG_LEVELS.includes(value)) throw new ConfigError('LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}`);
+      return value;
+    },
+  }),
+  spec({
+    name: 'MAILERDASH_BODY_LIMIT',
+    key: 'bodyLimitBytes',
+    defaultText: '31457280 (30 MB)',
+    description: 'Largest accepted request body in bytes; larger bodies get 413.',
+    parse: integer('MAILERDASH_BODY_LIMIT', 30 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+  }),
+  spec({
+    name: 'MAILERDASH_PUBLIC_URL',
+    key: 'publicUrl',
+    defaultText: 'http://localhost:$PORT',
+    description: 'Public base URL of this server, used in unsubscribe and tracking links.',
+    parse: (raw, env) => {
+      const value = url('MAILERDASH_PUBLIC_URL', ['http:', 'https:'])(raw);
+      return (value ?? `http://localhost:${env.PORT || '3000'}`).replace(/\/+$/, '');
+    },
+  }),
+  spec({
+    name: 'MAILERDASH_HOSTNAME',
+    key: 'hostname',
+    defaultText: 'the machine host name',
+    description: 'Name this server sends as (SMTP EHLO, Message-ID, SPF record).',
+    parse: hostname('MAILERDASH_HOSTNAME', machineHostname),
+  }),
+  spec({
+    name: 'MAILERDASH_DNS_SERVERS',
+    key: 'dnsServers',
+    defaultText: '(unset: the system resolver)',
+    description: 'Comma-separated host:port list of DNS servers for MX lookups and domain verification.',
+    parse: (raw) => {
+      const value = optional(raw);
+      if (value === null) return [];
+      const servers = value.split(',').map((s) => s.trim()).filter(Boolean);
+      for (const server of servers) {
+        if (!/^(\[[0-9a-f:]+\]|[0-9a-z.-]+)(:\d{1,5})?$/i.test(server)) {
+          throw new ConfigError('MAILERDASH_DNS_SERVERS', `"${server}" is not host or host:port`);
+        }
+      }
+      return servers;
+    },
+  }),
+  spec({
+    name: 'MAILERDASH_SMTP_URL',
+    key: 'smtpUrl',
+    defaultText: '(unset: outbox)',
+    description: 'smtp://user:pass@relay:587 (STARTTLS) or smtps://... relay. Unset: messages are written as .eml files under $MAILERDASH_DATA_DIR/outbox.',
+    parse: url('MAILERDASH_SMTP_URL', ['smtp:', 'smtps:']),
+  }),
+  spec({
+    name: 'MAILERDASH_BOUNCE_DOMAIN',
+    key: 'bounceDomain',
+    defaultText: '$MAILERDASH_HOSTNAME',
+    description: 'Domain of the VERP envelope sender (Return-Path) that bounces come back to.',
+    parse: (raw, env) => hostname('MAILERDASH_BOUNCE_DOMAIN', () => optional(env.MAILERDASH_HOSTNAME) ?? machineHostname())(raw),
+  }),
+  spec({
+    name: 'MAILERDASH_BULK_RATE',
+    key: 'bulkRate',
+    defaultText: '0 (unlimited)',
+    description: 'Most bulk messages per second each worker process hands to the transport.',
+    parse: integer('MAILERDASH_BULK_RATE', 0, 0, 1_000_000),
+  }),
+  spec({
+    name: 'MAILERDASH_BULK_CONCURRENCY',
+    key: 'bulkConcurrency',
+    defaultText: '8',
+    description: 'Most bulk messages in flight at once per worker process.',
+    parse: integer('MAILERDASH_BULK_CONCURRENCY', 8, 1, 1000),
+  }),
+  spec({
+    name: 'MAILERDASH_SECRET',
+    key: 'secret',
+    defaultText: '(unset: generated once and kept in the database)',
+    description: 'Server secret for signed links (unsubscribe, tracking). At least 32 characters.',
+    parse: (raw) => {
+      const value = optional(raw);
+      if (value !== null && value.length < 32) throw new ConfigError('MAILERDASH_SECRET', 'must be at least 32 characters');
+      return value;
+    },
+  }),
+  spec({
+    name: 'MAILERDASH_WORKER_POLL_MS',
+    key: 'workerPollMs',
+    defaultText: '250',
+    description: 'How long an idle worker waits before looking for due work again.',
+    parse: integer('MAILERDASH_WORKER_POLL_MS', 250, 10, 60_000),
+  }),
+  spec({
+    name: 'MAILERDASH_DKIM_SELECTOR',
+    key: 'dkimSelector',
+    defaultText: 'mailerdash',
+    description: 'DKIM selector of newly added sending domains.',
+    parse: (raw) => {
+      const value = optional(raw) ?? 'mailerdash';
+      if (!/^[a-z0-9][a-z0-9-]{0,62}$/i.test(value)) throw new ConfigError('MAILERDASH_DKIM_SELECTOR', 'must be a DNS label');
+      return value;
+    },
+  }),
+] as const;
+
+/** Reads every variable; the first bad one throws a ConfigError naming it. */
+export function loadConfig(env: Env = process.env): Config {
+  const config = {} as Record<keyof Config, unknown>;
+  for (const variable of VARIABLES) {
+    config[variable.key] = variable.parse(env[variable.name], env);
+  }
+  return config as unknown as Config;
+}

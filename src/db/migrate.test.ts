@@ -1,0 +1,21 @@
+import assert from 'node:assert/strict';
+import { it } from 'node:test';
+import { sql } from 'kysely';
+import { describeEachEngine } from '../../test/support/engines.ts';
+import { migrateToLatest } from './migrate.ts';
+
+describeEachEngine('migrations', (engine) => {
+  it('apply once, then report nothing to do, and leave the tables in place', async () => {
+    const database = await engine.open(); // open() has already migrated
+    try {
+      assert.deepEqual(await migrateToLatest(database.db), { applied: [] });
+      const tables = await sql<{ table_name: string }>`select table_name from information_schema.tables where table_schema = 'public'`.execute(database.db);
+      const names = tables.rows.map((r) => r.table_name);
+      for (const table of ['api_keys', 'domains', 'settings']) assert.ok(names.includes(table), `${table} exists`);
+      const applied = await sql<{ name: string }>`select name from kysely_migration order by name`.execute(database.db);
+      assert.equal(applied.rows[0]?.name, '0001_foundation');
+    } finally {
+      await database.close();
+    }
+  });
+});

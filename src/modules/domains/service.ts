@@ -1,0 +1,158 @@
+import { generateKeyPair } from 'node:crypto';
+import type { Resolver } from 'node:dns/promises';
+import { promisify } from 'node:util';
+import type { Kysely } from 'kysely';
+import type { DB } from '../../db/schema.ts';
+import { conflict, notFound } from '../../errors.ts';
+import { isDefiniteNoAnswer } from '../../lib/dns.ts';
+import type { Principal } from '../keys/service.ts';
+import { checkRecord, expectedRecords, isAddressOnDomains, isVerified, type CheckedRecord, type DnsAnswer, type ExpectedRecord } from './records.ts';
+import * as repo from './repo.ts';
+
+const generateKeyPairAsync = promisify(generateKeyPair);
+
+export interface DomainsServiceDeps {
+  db: Kysely<DB>;
+  resolver: Resolver;
+  dkimSelector: string;
+  sendingHost: string;
+  bounceDomain: string;
+}
+
+export interface DomainView {
+  domain: string;
+  key_id: string;
+  verified: boolean;
+  verified_by: 'dns' | 'operator' | null;
+  verified_at: string | null;
+  created_at: string;
+  records: CheckedRecord[];
+}
+
+/** What the delivery pipeline needs to sign mail from a domain. */
+export interface SigningKey {
+  domain: string;
+  selector: string;
+  privateKeyPem: string;
+}
+
+export type DomainsService = ReturnType<typeof createDomainsService>;
+
+export function createDomainsService(deps: DomainsServiceDeps) {
+  const { db, resolver } = deps;
+
+  async function newKeyPair() {
+    const { publicKey, privateKey } = await generateKeyPairAsync('rsa', {
+      modulusLength: 2048,
+      publicKeyEncoding: { type: 'spki', format: 'der' },
+      privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+    });
+    return { publicKey: (publicKey as unknown as Buffer).toString('base64'), privateKey: privateKey as unknown as string };
+  }
+
+  function expected(row: repo.DomainRow): ExpectedRecord[] {
+    return expectedRecords({
+      domain: row.domain,
+      selector: row.dkim_selector,
+      publicKeyBase64: row.dkim_public_key,
+      sendingHost: deps.sendingHost,
+      bounceDomain: deps.bounceDomain,
+    });
+  }
+
+  function toView(row: repo.DomainRow): DomainView {
+    const checked = (row.last_check as CheckedRecord[] | null) ?? [];
+    const records = expected(row).map((r) => ({ ...r, status: checked.find((c) => c.purpose === r.purpose)?.status ?? ('unchecked' as const) }));
+    return {
+      domain: row.domain,
+      key_id: row.key_id,
+      verified: row.verified_at !== null,
+      verified_by: row.verified_by,
+      verified_at: row.verified_at ? row.verified_at.toISOString() : null,
+      created_at: row.created_at.toISOString(),
+      records,
+    };
+  }
+
+  async function lookup(record: ExpectedRecord): Promise<DnsAnswer> {
+    try {
+      const values = record.type === 'TXT' ? (await resolver.resolveTxt(record.name)).map((chunks) => chunks.join('')) : await resolver.resolveCname(record.name);
+      return values.length ? { kind: 'found', values } : { kind: 'none' };
+    } catch (error) {
+      return isDefiniteNoAnswer(error) ? { kind: 'none' } : { kind: 'unreachable' };
+    }
+  }
+
+  async function getOwn(principal: Principal, domain: string): Promise<repo.DomainRow> {
+    const row = await repo.findDomain(db, principal.keyId, domain.toLowerCase());
+    if (!row) throw notFound('domain', 'domain');
+    return row;
+  }
+
+  return {
+    async add(principal: Principal, domain: string): Promise<DomainView> {
+      const pair = await newKeyPair();
+      const row = await repo.insertDomain(db, {
+        key_id: principal.keyId,
+        domain: domain.toLowerCase(),
+        dkim_selector: deps.dkimSelector,
+        dkim_private_key: pair.privateKey,
+        dkim_public_key: pair.publicKey,
+        verified_at: null,
+        verified_by: null,
+      });
+      if (!row) throw conflict('domain_exists', `${domain} is already added to this key`, 'domain');
+      return toView(row);
+    },
+
+    /** Domains an admin names at key creation count as verified on the operator's word. */
+    async attachOperatorVerified(trx: Kysely<DB>, keyId: string, domains: string[]): Promise<void> {
+      for (const domain of new Set(domains.map((d) => d.toLowerCase()))) {
+        const pair = await newKeyPair();
+        await repo.insertDomain(trx, {
+          key_id: keyId,
+          domain,
+          dkim_selector: deps.dkimSelector,
+          dkim_private_key: pair.privateKey,
+          dkim_public_key: pair.publicKey,
+          verified_at: new Date(),
+          verified_by: 'operator',
+        });
+      }
+    },
+
+    async verify(principal: Principal, domain: string): Promise<DomainView> {
+      const row = await getOwn(principal, domain);
+      const records = await Promise.all(expected(row).map(async (r) => checkRecord(r, await lookup(r))));
+      const updated = await repo.recordCheck(db, row.key_id, row.domain, { records, verifiedAt: isVerified(records) ? new Date() : null });
+      if (!updated) throw notFound('domain', 'domain');
+      return toView(updated);
+    },
+
+    async get(principal: Principal, domain: string): Promise<DomainView> {
+      return toView(await getOwn(principal, domain));
+    },
+
+    async list(scopeKeyId: string | null, page: { limit: number; offset: number }) {
+      const { rows, total } = await repo.listDomains(db, { keyId: scopeKeyId, ...page });
+      return { data: rows.map(toView), total };
+    },
+
+    async remove(principal: Principal, domain: string): Promise<void> {
+      if (!(await repo.deleteDomain(db, principal.keyId, domain.toLowerCase()))) throw notFound('domain', 'domain');
+    },
+
+    /** Whether `keyId` may send as `fromAddress`: its domain, or a parent of it, is verified on the key. */
+    async isFromAllowed(keyId: string, fromAddress: string): Promise<boolean> {
+      return isAddressOnDomains(fromAddress, await repo.verifiedDomainNames(db, keyId));
+    },
+
+    async signingKeyFor(keyId: string, fromAddress: string): Promise<SigningKey | null> {
+      const domain = fromAddress.slice(fromAddress.lastIndexOf('@') + 1).toLowerCase();
+      const labels = domain.split('.');
+      const candidates = labels.slice(0, -1).map((_, i) => labels.slice(i).join('.'));
+      const row = await repo.findSigningDomain(db, keyId, candidates);
+      return row ? { domain: row.domain, selector: row.dkim_selector, privateKeyPem: row.dkim_private_key } : null;
+    },
+  };
+}

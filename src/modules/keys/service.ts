@@ -1,0 +1,127 @@
+import { sql, type Kysely, type Transaction } from 'kysely';
+import type { DB } from '../../db/schema.ts';
+import { DomainError, forbidden, notFound } from '../../errors.ts';
+import { newId } from '../../lib/ids.ts';
+import * as repo from './repo.ts';
+import { hashSecret, newSecret } from './secrets.ts';
+
+/** Who is calling: the API key behind the request. */
+export interface Principal {
+  keyId: string;
+  name: string;
+  admin: boolean;
+}
+
+export interface KeyView {
+  id: string;
+  name: string;
+  admin: boolean;
+  created_at: string;
+  revoked_at: string | null;
+}
+
+export interface CreateKeyInput {
+  name: string;
+  admin?: boolean;
+  domains?: string[];
+}
+
+export interface KeysServiceDeps {
+  db: Kysely<DB>;
+  /** Adds operator-verified sending domains to a new key, inside its transaction. */
+  attachDomains(trx: Transaction<DB>, keyId: string, domains: string[]): Promise<void>;
+  /** How long a looked-up key is trusted before the database is asked again. */
+  cacheMs?: number;
+  now?: () => number;
+}
+
+export type KeysService = ReturnType<typeof createKeysService>;
+
+export function createKeysService(deps: KeysServiceDeps) {
+  const { db } = deps;
+  const cacheMs = deps.cacheMs ?? 5_000;
+  const now = deps.now ?? Date.now;
+  const cache = new Map<string, { principal: Principal | null; until: number }>();
+
+  async function createKey(input: CreateKeyInput, secret = newSecret()): Promise<{ key: KeyView; secret: string }> {
+    const row = await db.transaction().execute(async (trx) => {
+      const key = await repo.insertKey(trx, { id: newId('key'), name: input.name, secretHash: hashSecret(secret), admin: input.admin ?? false });
+      if (input.domains?.length) await deps.attachDomains(trx, key.id, input.domains);
+      return key;
+    });
+    return { key: toView(row), secret };
+  }
+
+  return {
+    createKey,
+
+    /** Only an admin key creates keys, and only an admin key may give domains by the operator's word. */
+    async createKeyAs(principal: Principal, input: CreateKeyInput) {
+      if (!principal.admin) throw forbidden('admin_required', 'only an admin key can create keys');
+      return createKey(input);
+    },
+
+    async authenticate(secret: string): Promise<Principal | null> {
+      const hash = hashSecret(secret);
+      const cached = cache.get(hash);
+      if (cached && cached.until > now()) return cached.principal;
+      const row = await repo.findActiveKeyByHash(db, hash);
+      const principal = row ? { keyId: row.id, name: row.name, admin: row.admin } : null;
+      if (cache.size > 10_000) cache.clear();
+      cache.set(hash, { principal, until: now() + cacheMs });
+      return principal;
+    },
+
+    async list(principal: Principal, page: { limit: number; offset: number }) {
+      const { rows, total } = await repo.listKeys(db, { onlyId: principal.admin ? null : principal.keyId, ...page });
+      return { data: rows.map(toView), total };
+    },
+
+    async revoke(principal: Principal, id: string): Promise<void> {
+      if (!principal.admin) throw forbidden('admin_required', 'only an admin key can revoke keys');
+      const revoked = await repo.revokeKey(db, id);
+      if (!revoked) throw notFound('key');
+      cache.clear();
+    },
+
+    async revokeById(id: string): Promise<boolean> {
+      const revoked = await repo.revokeKey(db, id);
+      cache.clear();
+      return revoked;
+    },
+
+    /**
+     * Makes sure an admin key exists at start. A configured secret becomes an admin key as is;
+     * otherwise the very first start creates one and returns its secret to be shown once.
+     */
+    async ensureAdminKey(configuredSecret: string | null): Promise<{ created: KeyView; secret: string | null } | null> {
+      return db.transaction().execute(async (trx) => {
+        // Several processes may start at once against one database: one of them bootstraps.
+        await sql`select pg_advisory_xact_lock(727272)`.execute(trx);
+        if (configuredSecret) {
+          const existing = await repo.findKeyByHash(trx, hashSecret(configuredSecret));
+          if (existing) {
+            if (existing.revoked_at) throw new DomainError('conflict', 'admin_key_revoked', 'MAILERDASH_ADMIN_KEY names a revoked key');
+            return null;
+          }
+          const row = await repo.insertKey(trx, { id: newId('key'), name: 'admin (MAILERDASH_ADMIN_KEY)', secretHash: hashSecret(configuredSecret), admin: true });
+          return { created: toView(row), secret: null };
+        }
+        if ((await repo.countActiveAdminKeys(trx)) > 0) return null;
+        const secret = newSecret();
+        const row = await repo.insertKey(trx, { id: newId('key'), name: 'admin', secretHash: hashSecret(secret), admin: true });
+        return { created: toView(row), secret };
+      });
+    },
+  };
+}
+
+function toView(row: repo.KeyRow): KeyView {
+  return {
+    id: row.id,
+    name: row.name,
+    admin: row.admin,
+    created_at: row.created_at.toISOString(),
+    revoked_at: row.revoked_at ? row.revoked_at.toISOString() : null,
+  };
+}

@@ -1,0 +1,72 @@
+import type { FastifyInstance } from 'fastify';
+import { createContext, createLogger, type AppContext } from './composition.ts';
+import type { Config } from './config.ts';
+import { openDatabase, type Database } from './db/database.ts';
+import { migrateToLatest } from './db/migrate.ts';
+import { buildApi } from './http/app.ts';
+import { createWorkerRunner, type WorkerRunner } from './workers/runner.ts';
+
+export interface RunningProcess {
+  context: AppContext;
+  api: FastifyInstance | null;
+  workers: WorkerRunner | null;
+  /** Stops taking work, lets in-flight work finish, closes the database. */
+  shutdown(): Promise<void>;
+}
+
+export async function openConfiguredDatabase(config: Config): Promise<Database> {
+  return openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+}
+
+/** `start` runs the API and every worker in one process; `api` and `worker` run one side each. */
+export async function runProcess(config: Config, roles: { api: boolean; workers: boolean }, print = (line: string) => console.log(line)): Promise<RunningProcess> {
+  const logger = createLogger(config.logLevel);
+  const database = await openConfiguredDatabase(config);
+  const { applied } = await migrateToLatest(database.db);
+  if (applied.length) logger.info({ applied }, 'migrations applied');
+  const context = createContext(config, database, logger);
+
+  if (roles.api) {
+    const bootstrap = await context.services.keys.ensureAdminKey(config.adminKey);
+    if (bootstrap?.secret) {
+      print(`\nCreated the first admin API key (${bootstrap.created.id}). It is shown this once; keep it:\n\n    ${bootstrap.secret}\n`);
+    }
+  }
+
+  const workers = roles.workers ? createWorkerRunner({ jobs: context.jobs, pollMs: config.workerPollMs, logger }) : null;
+  const api = roles.api ? await buildApi({ services: context.services, logger, metrics: context.metrics, bodyLimitBytes: config.bodyLimitBytes, ping: database.ping }) : null;
+  if (api) await api.listen({ port: config.port, host: config.host });
+  workers?.start();
+  logger.info({ engine: database.engine, api: Boolean(api), workers: workers ? context.jobs.map((j) => j.name) : [] }, 'mailerdash started');
+
+  let closing: Promise<void> | null = null;
+  return {
+    context,
+    api,
+    workers,
+    shutdown() {
+      closing ??= (async () => {
+        if (api) await api.close();
+        if (workers) await workers.stop();
+        await database.close();
+        logger.info('mailerdash stopped');
+      })();
+      return closing;
+    },
+  };
+}
+
+export function stopOnSignals(running: RunningProcess): void {
+  const stop = (signal: string) => {
+    running.context.logger.info({ signal }, 'shutting down');
+    running.shutdown().then(
+      () => process.exit(0),
+      (error) => {
+        running.context.logger.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+}
