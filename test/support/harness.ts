@@ -1,4 +1,4 @@
-import type { FastifyInstance, InjectOptions } from 'fastify';
+import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import { createContext, createLogger, type AppContext } from '../../src/composition.ts';
 import { loadConfig, type Config } from '../../src/config.ts';
 import type { Database } from '../../src/db/database.ts';
@@ -15,7 +15,7 @@ export interface Harness {
   config: Config;
   workers: WorkerRunner;
   /** inject() with the admin key unless `auth` says otherwise (null: no Authorization header). */
-  call(options: InjectOptions & { auth?: string | null }): ReturnType<FastifyInstance['inject']>;
+  call(options: InjectOptions & { auth?: string | null }): Promise<LightMyRequestResponse>;
   /** A new non-admin key with the given operator-verified domains; returns its id and secret. */
   newKey(name: string, domains?: string[]): Promise<{ id: string; secret: string }>;
   close(): Promise<void>;

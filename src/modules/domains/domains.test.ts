@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, it } from 'node:test';
-import { startDnsServer, type TestDnsServer } from '../../../test/support/dns-server.ts';
+import { startDnsServer, type TestDnsServer, type ZoneRecord } from '../../../test/support/dns-server.ts';
 import { describeEachEngine } from '../../../test/support/engines.ts';
 import { startHarness, type Harness } from '../../../test/support/harness.ts';
 
@@ -42,8 +42,8 @@ describeEachEngine('sending domains', (engine) => {
     assert.equal(await h.context.services.domains.isFromAllowed(alice.id, 'hi@alice.example'), false);
 
     for (const r of records) {
-      const entry = (dns.zone[r.name] ??= []) as Array<{ type: string }>;
-      entry.push(r.type === 'TXT' ? { type: 'TXT', data: r.value } : ({ type: 'CNAME', domain: r.value } as never));
+      const entry = (dns.zone[r.name] ??= []) as ZoneRecord[];
+      entry.push(r.type === 'TXT' ? { type: 'TXT', data: r.value } : { type: 'CNAME', domain: r.value });
     }
     const published = await h.call({ method: 'POST', url: '/v1/domains/alice.example/verify', auth: alice.secret });
     assert.equal(published.json().verified, true);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { checkRecord, expectedRecords, isAddressOnDomains, isVerified } from './records.ts';
+import { checkRecord, type CheckedRecord, expectedRecords, isAddressOnDomains, isVerified } from './records.ts';
 
 const records = expectedRecords({ domain: 'example.com', selector: 'md', publicKeyBase64: 'MIIBkey', sendingHost: 'mta.example.net', bounceDomain: 'bounce.example.net' });
 const byPurpose = (p: string) => records.find((r) => r.purpose === p)!;
@@ -35,7 +35,7 @@ describe('domain records', () => {
   });
 
   it('is verified only when every required record is', () => {
-    const checked = records.map((r) => ({ ...r, status: r.required ? ('verified' as const) : ('missing' as const) }));
+    const checked: CheckedRecord[] = records.map((r) => ({ ...r, status: r.required ? 'verified' : 'missing' }));
     assert.equal(isVerified(checked), true);
     checked[0]!.status = 'mismatch';
     assert.equal(isVerified(checked), false);

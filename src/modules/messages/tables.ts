@@ -1,0 +1,80 @@
+import type { ColumnType, Generated, JSONColumnType } from 'kysely';
+
+export type Channel = 'trans' | 'bulk';
+export type MessageStatus = 'queued' | 'sending' | 'sent' | 'deferred' | 'bounced' | 'failed' | 'dropped';
+
+type Json<T extends object | null> = JSONColumnType<T, string, string>;
+type JsonDefault<T> = ColumnType<T, string | undefined, string>;
+
+export interface Address {
+  email: string;
+  name?: string;
+}
+
+export interface MessageContentsTable {
+  id: string;
+  key_id: string;
+  from_email: string;
+  from_name: string | null;
+  reply_to: Json<Address | null>;
+  subject: string;
+  html: string | null;
+  text: string | null;
+  headers: JsonDefault<Record<string, string>>;
+  attachments: JsonDefault<unknown[]>;
+  categories: JsonDefault<string[]>;
+  /** Tracking, sandbox and other per-send settings. */
+  settings: JsonDefault<Record<string, unknown>>;
+  created_at: Generated<Date>;
+}
+
+export interface MessagesTable {
+  id: string;
+  key_id: string;
+  content_id: string;
+  /** Messages accepted by one API call share it (the X-Message-Id of the 202). */
+  request_id: string | null;
+  channel: Channel;
+  /** Claim order: 0 transactional, 1 bulk. */
+  lane: number;
+  status: MessageStatus;
+  /** The envelope recipient: this message's one address. */
+  to_email: string;
+  to_name: string | null;
+  /** What differs per recipient: visible To/Cc, subject, headers, substitutions, variables, custom args. */
+  personalization: JsonDefault<Record<string, unknown>>;
+  attempts: Generated<number>;
+  due_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  lease_until: Date | null;
+  last_response: string | null;
+  sent_at: Date | null;
+  created_at: Generated<Date>;
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+export interface MessageEventsTable {
+  id: Generated<number>;
+  message_id: string;
+  type: string;
+  at: Generated<Date>;
+  data: JsonDefault<Record<string, unknown>>;
+}
+
+export interface SuppressionsTable {
+  key_id: string;
+  /** Lower-cased address. */
+  email: string;
+  reason: 'bounce' | 'complaint' | 'unsubscribe' | 'manual';
+  /** message, campaign, sequence, provider, api, contact */
+  source_type: string;
+  source_id: string | null;
+  detail: string | null;
+  created_at: Generated<Date>;
+}
+
+export interface MessagesTables {
+  message_contents: MessageContentsTable;
+  messages: MessagesTable;
+  message_events: MessageEventsTable;
+  suppressions: SuppressionsTable;
+}
