@@ -1,0 +1,129 @@
+import { Liquid, Tag, type Template } from 'liquidjs';
+import { DomainError } from '../errors.ts';
+
+/**
+ * The one place templates (subjects, HTML and text bodies) are compiled and rendered.
+ *
+ * Compile once (at save time, or once per campaign), render many times: `renderTemplate` is
+ * synchronous and reuses the parsed form, so the delivery pipeline can render per recipient
+ * without re-parsing. Templates come from API users, so every engine runs with limits that keep a
+ * hostile template from stalling a worker or exhausting memory, and with no file-system access.
+ */
+
+/** Longest template source accepted, in characters. */
+export const MAX_TEMPLATE_CHARS = 1_000_000;
+/** Wall-clock budget of one render, in milliseconds. */
+export const RENDER_TIME_LIMIT_MS = 500;
+/** Longest rendered output, in characters; a render that produces more fails. */
+export const MAX_OUTPUT_CHARS = 5_000_000;
+/** Budget for objects a render may create (array/string building inside filters and loops). */
+const MEMORY_LIMIT = 50_000_000;
+
+/** Tags that read other templates from a file system; user templates are self-contained. */
+const FILE_TAGS = ['include', 'render', 'layout'] as const;
+
+class FileTagRefused extends Tag {
+  constructor(...args: ConstructorParameters<typeof Tag>) {
+    super(...args);
+    throw new Error(`the {% ${this.name} %} tag is not available in templates`);
+  }
+  *render(): Generator<unknown, void, unknown> {}
+}
+
+function createEngine(escapeHtml: boolean): Liquid {
+  const engine = new Liquid({
+    strictFilters: true,
+    strictVariables: false,
+    ownPropertyOnly: true,
+    jsTruthy: false,
+    cache: false,
+    // An in-memory (empty) mapping instead of the disk, belt and braces with the refused tags.
+    templates: {},
+    parseLimit: MAX_TEMPLATE_CHARS,
+    renderLimit: RENDER_TIME_LIMIT_MS,
+    memoryLimit: MEMORY_LIMIT,
+    ...(escapeHtml ? { outputEscape: 'escape' as const } : {}),
+  });
+  for (const tag of FILE_TAGS) engine.registerTag(tag, FileTagRefused);
+  return engine;
+}
+
+// The escape filter is attached to each output at parse time, hence one engine per mode.
+const textEngine = createEngine(false);
+const htmlEngine = createEngine(true);
+
+export interface CompiledTemplate {
+  /** The field the source came from (`subject`, `html`, `body_text`), named in errors. */
+  readonly field: string;
+  readonly source: string;
+  /** Parsed forms per mode, filled on first use. */
+  readonly parsed: { text?: Template[]; html?: Template[] };
+}
+
+export interface RenderOptions {
+  /** HTML mode escapes every substituted value (`| raw` opts out); text mode writes values as they are. */
+  html: boolean;
+}
+
+/** Line and column of a liquidjs error, when it carries a token. */
+function position(error: unknown): { line: number; col: number } | null {
+  const token = (error as { token?: { getPosition?: () => [number, number] } }).token;
+  if (!token?.getPosition) return null;
+  const [line, col] = token.getPosition();
+  return { line, col };
+}
+
+/** The library's message without the ", line:X, col:Y" it appends (we say it our way). */
+function reason(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return message.replace(/, line:\d+, col:\d+$/, '');
+}
+
+function parse(engine: Liquid, source: string, field: string): Template[] {
+  try {
+    return engine.parse(source);
+  } catch (error) {
+    const at = position(error);
+    const where = at ? ` on line ${at.line}, column ${at.col}` : '';
+    throw new DomainError('invalid', 'template_syntax', `${field} has a template syntax error${where}: ${reason(error)}`, field);
+  }
+}
+
+/**
+ * Parses a template, throwing DomainError invalid/template_syntax naming the field and the line
+ * on a syntax error (unknown tag or filter, unclosed block, file tags).
+ */
+export function compileTemplate(source: string, field: string): CompiledTemplate {
+  if (source.length > MAX_TEMPLATE_CHARS) {
+    throw new DomainError('invalid', 'template_too_long', `${field} is longer than ${MAX_TEMPLATE_CHARS} characters`, field);
+  }
+  const text = parse(textEngine, source, field);
+  return { field, source, parsed: { text } };
+}
+
+/**
+ * Renders a compiled template with the given variables, synchronously. Missing variables render
+ * as empty. Throws DomainError invalid/template_render when a limit is hit or a filter fails.
+ */
+export function renderTemplate(compiled: CompiledTemplate, variables: Record<string, unknown>, options: RenderOptions): string {
+  const mode = options.html ? 'html' : 'text';
+  let templates = compiled.parsed[mode];
+  if (!templates) {
+    templates = parse(options.html ? htmlEngine : textEngine, compiled.source, compiled.field);
+    compiled.parsed[mode] = templates;
+  }
+  const engine = options.html ? htmlEngine : textEngine;
+  let output: unknown;
+  try {
+    output = engine.renderSync(templates, variables);
+  } catch (error) {
+    const at = position(error);
+    const where = at ? ` on line ${at.line}` : '';
+    throw new DomainError('invalid', 'template_render', `${compiled.field} could not be rendered${where}: ${reason(error)}`, compiled.field);
+  }
+  const text = typeof output === 'string' ? output : String(output ?? '');
+  if (text.length > MAX_OUTPUT_CHARS) {
+    throw new DomainError('invalid', 'template_render', `${compiled.field} renders to more than ${MAX_OUTPUT_CHARS} characters`, compiled.field);
+  }
+  return text;
+}
