@@ -4,10 +4,21 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
+import pg from 'pg';
 
 const BIN = path.join(import.meta.dirname, '..', 'bin', 'mailerdash.js');
 const dataDir = mkdtempSync(path.join(tmpdir(), 'mailerdash-cli-'));
 const env = { ...process.env, MAILERDASH_DATA_DIR: dataDir, LOG_LEVEL: 'warn', DATABASE_URL: '', MAILERDASH_ADMIN_KEY: '' };
+
+async function waitForHealth(port: number): Promise<boolean> {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    const res = await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => null);
+    if (res?.status === 200) return true;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return false;
+}
 
 function run(args: string[], extra: Record<string, string> = {}) {
   return spawnSync(process.execPath, [BIN, ...args], { env: { ...env, ...extra }, encoding: 'utf8', timeout: 60_000 });
@@ -44,18 +55,54 @@ describe('mailerdash binary', () => {
     let stdout = '';
     child.stdout.on('data', (chunk) => (stdout += chunk));
     const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
-    const deadline = Date.now() + 30_000;
-    let health: Response | null = null;
-    while (!health && Date.now() < deadline) {
-      health = await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => null);
-      if (!health) await new Promise((r) => setTimeout(r, 100));
-    }
-    assert.equal(health?.status, 200);
+    assert.ok(await waitForHealth(port), 'start serves /healthz');
+    const second = run(['migrate']);
+    assert.equal(second.status, 1, 'a second process on the same embedded data directory is refused');
+    assert.match(second.stderr, /in use by process/);
     const secret = /(md_[A-Za-z0-9_-]{20,})/.exec(stdout)?.[1];
     assert.ok(secret, `an admin key is printed: ${stdout}`);
     const keys = await fetch(`http://127.0.0.1:${port}/v1/keys`, { headers: { authorization: `Bearer ${secret}` } });
     assert.equal(keys.status, 200);
     child.kill('SIGTERM');
     assert.equal(await exited, 0);
+  });
+});
+
+describe('mailerdash on PostgreSQL', { skip: !process.env.TEST_DATABASE_URL && 'TEST_DATABASE_URL is not set' }, () => {
+  it('two api processes and a worker start at once on one database; one admin key is created', async () => {
+    const url = process.env.TEST_DATABASE_URL!;
+    const name = `md_cli_${process.pid}_${Date.now()}`;
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    await admin.query(`create database ${name}`);
+    const target = new URL(url);
+    target.pathname = `/${name}`;
+    const base = 42000 + Math.floor(Math.random() * 2000);
+    const children = [['api', base], ['api', base + 1], ['worker', 0]].map(([role, port]) => {
+      const child = spawn(process.execPath, [BIN, String(role)], { env: { ...env, DATABASE_URL: target.toString(), PORT: String(port), HOST: '127.0.0.1' } });
+      let out = '';
+      child.stdout.on('data', (c) => (out += c));
+      return { child, output: () => out, exited: new Promise<number | null>((resolve) => child.on('exit', resolve)) };
+    });
+    try {
+      assert.ok(await waitForHealth(base));
+      assert.ok(await waitForHealth(base + 1));
+      const db = new pg.Client({ connectionString: target.toString() });
+      await db.connect();
+      const keys = await db.query('select count(*)::int as n from api_keys where admin');
+      const migrations = await db.query('select count(*)::int as n from kysely_migration');
+      const files = (await import('node:fs')).readdirSync(path.join(import.meta.dirname, 'db', 'migrations')).filter((f) => /^\d{4}_.*\.ts$/.test(f));
+      await db.end();
+      assert.equal(keys.rows[0].n, 1, 'exactly one first admin key');
+      assert.equal(migrations.rows[0].n, files.length, 'every migration applied once');
+      const printed = children.filter((c) => /md_[A-Za-z0-9_-]{20,}/.test(c.output()));
+      assert.equal(printed.length, 1, 'the key is printed by one process only');
+      for (const c of children) c.child.kill('SIGTERM');
+      for (const c of children) assert.equal(await c.exited, 0);
+    } finally {
+      for (const c of children) c.child.kill('SIGKILL');
+      await admin.query(`drop database if exists ${name} with (force)`);
+      await admin.end();
+    }
   });
 });
