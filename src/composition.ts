@@ -6,6 +6,7 @@ import { createMetricsRegistry } from './http/metrics.ts';
 import { createResolver } from './lib/dns.ts';
 import { createDomainsService, type DomainsService } from './modules/domains/service.ts';
 import { createKeysService, type KeysService } from './modules/keys/service.ts';
+import { createSuppressionsService, type SuppressionsService } from './modules/suppressions/service.ts';
 import type { Job } from './workers/runner.ts';
 
 /**
@@ -15,6 +16,7 @@ import type { Job } from './workers/runner.ts';
 export interface Services {
   keys: KeysService;
   domains: DomainsService;
+  suppressions: SuppressionsService;
 }
 
 export interface AppContext {
@@ -42,7 +44,8 @@ export function createContext(config: Config, database: Database, logger: Logger
     bounceDomain: config.bounceDomain,
   });
   const keys = createKeysService({ db, attachDomains: (trx, keyId, names) => domains.attachOperatorVerified(trx, keyId, names) });
-  const services: Services = { keys, domains };
+  const suppressions = createSuppressionsService({ db });
+  const services: Services = { keys, domains, suppressions };
   const jobs: Job[] = [];
   return { config, database, logger, metrics: createMetricsRegistry(), services, jobs };
 }

@@ -1,6 +1,8 @@
+import type { CampaignsTables } from '../modules/campaigns/tables.ts';
 import type { DomainsTables } from '../modules/domains/tables.ts';
 import type { KeysTables } from '../modules/keys/tables.ts';
 import type { MessagesTables } from '../modules/messages/tables.ts';
+import type { SuppressionLogTables } from '../modules/suppressions/tables.ts';
 
 export interface SettingsTable {
   name: string;
@@ -8,6 +10,6 @@ export interface SettingsTable {
 }
 
 /** The whole database as Kysely sees it: each feature declares its own tables. */
-export interface DB extends KeysTables, DomainsTables, MessagesTables {
+export interface DB extends KeysTables, DomainsTables, MessagesTables, CampaignsTables, SuppressionLogTables {
   settings: SettingsTable;
 }

@@ -10,6 +10,7 @@ import type { Services } from '../composition.ts';
 import { domainsRoutes } from '../modules/domains/routes.ts';
 import { healthRoutes } from '../modules/health/routes.ts';
 import { keysRoutes } from '../modules/keys/routes.ts';
+import { suppressionsRoutes } from '../modules/suppressions/routes.ts';
 import { requireApiKey } from './auth.ts';
 import { installErrorHandling } from './errors.ts';
 import { installHttpMetrics } from './metrics.ts';
@@ -75,6 +76,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     requireApiKey(authed, services.keys);
     await authed.register(keysRoutes, { keys: services.keys });
     await authed.register(domainsRoutes, { domains: services.domains });
+    await authed.register(suppressionsRoutes, { suppressions: services.suppressions });
   });
 
   return app;

@@ -13,21 +13,48 @@ export interface NewSuppression {
   detail?: string | null;
 }
 
+export interface SuppressionRow {
+  key_id: string;
+  email: string;
+  reason: SuppressionReason;
+  source_type: string;
+  source_id: string | null;
+  detail: string | null;
+  created_at: Date;
+}
+
+const COLUMNS = ['key_id', 'email', 'reason', 'source_type', 'source_id', 'detail', 'created_at'] as const;
+
 /** Adds an address to a key's suppression list; an existing entry keeps its first reason and source. */
 export async function addSuppression(db: Kysely<DB>, entry: NewSuppression): Promise<boolean> {
-  const result = await db
+  return (await addSuppressions(db, [entry])) > 0;
+}
+
+/** Adds many entries in one statement (and their log lines); returns how many were new. */
+export async function addSuppressions(db: Kysely<DB>, entries: NewSuppression[]): Promise<number> {
+  if (!entries.length) return 0;
+  const inserted = await db
     .insertInto('suppressions')
-    .values({
-      key_id: entry.keyId,
-      email: entry.email.toLowerCase(),
-      reason: entry.reason,
-      source_type: entry.sourceType,
-      source_id: entry.sourceId ?? null,
-      detail: entry.detail ?? null,
-    })
+    .values(
+      entries.map((entry) => ({
+        key_id: entry.keyId,
+        email: entry.email.toLowerCase(),
+        reason: entry.reason,
+        source_type: entry.sourceType,
+        source_id: entry.sourceId ?? null,
+        detail: entry.detail ?? null,
+      })),
+    )
     .onConflict((oc) => oc.columns(['key_id', 'email']).doNothing())
-    .executeTakeFirst();
-  return Number(result.numInsertedOrUpdatedRows ?? 0) > 0;
+    .returning(['key_id', 'email', 'reason', 'source_type', 'source_id'])
+    .execute();
+  if (inserted.length) {
+    await db
+      .insertInto('suppression_log')
+      .values(inserted.map((row) => ({ ...row, action: 'added' as const })))
+      .execute();
+  }
+  return inserted.length;
 }
 
 /** The entries among `emails` on the key's list. A database error propagates: callers never treat it as "not suppressed". */
@@ -38,5 +65,61 @@ export async function findSuppressions(db: Kysely<DB>, keyId: string, emails: st
     .select(['email', 'reason', 'source_type', 'source_id', 'created_at'])
     .where('key_id', '=', keyId)
     .where('email', 'in', emails.map((e) => e.toLowerCase()))
+    .execute();
+}
+
+export function getSuppression(db: Kysely<DB>, keyId: string, email: string): Promise<SuppressionRow | undefined> {
+  return db.selectFrom('suppressions').select(COLUMNS).where('key_id', '=', keyId).where('email', '=', email.toLowerCase()).executeTakeFirst() as Promise<
+    SuppressionRow | undefined
+  >;
+}
+
+export async function listSuppressions(
+  db: Kysely<DB>,
+  filter: { keyId: string | null; reason?: SuppressionReason; q?: string; limit: number; offset: number },
+): Promise<{ rows: SuppressionRow[]; total: number }> {
+  let query = db.selectFrom('suppressions');
+  if (filter.keyId) query = query.where('key_id', '=', filter.keyId);
+  if (filter.reason) query = query.where('reason', '=', filter.reason);
+  if (filter.q) {
+    const pattern = `%${filter.q.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    query = query.where('email', 'like', pattern);
+  }
+  const [rows, count] = await Promise.all([
+    query.select(COLUMNS).orderBy('created_at', 'desc').orderBy('email').limit(filter.limit).offset(filter.offset).execute(),
+    query.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
+  ]);
+  return { rows: rows as SuppressionRow[], total: Number(count.n) };
+}
+
+/** Removes an entry and records who took it off; returns the removed entry. */
+export async function deleteSuppression(
+  db: Kysely<DB>,
+  keyId: string,
+  email: string,
+  by: { sourceType: string; sourceId: string | null },
+): Promise<SuppressionRow | undefined> {
+  const removed = (await db
+    .deleteFrom('suppressions')
+    .where('key_id', '=', keyId)
+    .where('email', '=', email.toLowerCase())
+    .returning(COLUMNS)
+    .executeTakeFirst()) as SuppressionRow | undefined;
+  if (removed) {
+    await db
+      .insertInto('suppression_log')
+      .values({ key_id: keyId, email: removed.email, action: 'removed', reason: removed.reason, source_type: by.sourceType, source_id: by.sourceId })
+      .execute();
+  }
+  return removed;
+}
+
+export function suppressionHistory(db: Kysely<DB>, keyId: string, email: string) {
+  return db
+    .selectFrom('suppression_log')
+    .select(['action', 'reason', 'source_type', 'source_id', 'at'])
+    .where('key_id', '=', keyId)
+    .where('email', '=', email.toLowerCase())
+    .orderBy('id')
     .execute();
 }

@@ -1,0 +1,110 @@
+import type { Kysely } from 'kysely';
+import type { DB } from '../../db/schema.ts';
+import { notFound } from '../../errors.ts';
+import type { Principal } from '../keys/service.ts';
+import * as repo from './repo.ts';
+
+export type ContactStatus = 'active' | 'unsubscribed' | 'bounced' | 'complained';
+
+/** Sets a contact's status by address (the contacts module's side of the sync); a missing contact is no error. */
+export type SetContactStatus = (db: Kysely<DB>, keyId: string, email: string, status: ContactStatus) => Promise<void>;
+
+export interface SuppressionsServiceDeps {
+  db: Kysely<DB>;
+  /** Unset until the contacts module provides it; then a suppression moves the contact's status too. */
+  setContactStatus?: SetContactStatus;
+}
+
+export interface SuppressionView {
+  email: string;
+  key_id: string;
+  reason: repo.SuppressionReason;
+  source_type: string;
+  source_id: string | null;
+  detail: string | null;
+  created_at: string;
+}
+
+/** The contact status a suppression reason implies; a manual entry leaves the contact as it is. */
+export const CONTACT_STATUS_OF: Record<repo.SuppressionReason, ContactStatus | null> = {
+  bounce: 'bounced',
+  complaint: 'complained',
+  unsubscribe: 'unsubscribed',
+  manual: null,
+};
+
+function toView(row: repo.SuppressionRow): SuppressionView {
+  return {
+    email: row.email,
+    key_id: row.key_id,
+    reason: row.reason,
+    source_type: row.source_type,
+    source_id: row.source_id,
+    detail: row.detail,
+    created_at: row.created_at.toISOString(),
+  };
+}
+
+export type SuppressionsService = ReturnType<typeof createSuppressionsService>;
+
+export function createSuppressionsService(deps: SuppressionsServiceDeps) {
+  const { db } = deps;
+
+  async function own(principal: Principal, email: string): Promise<repo.SuppressionRow> {
+    const row = await repo.getSuppression(db, principal.keyId, email);
+    if (!row) throw notFound('suppression', 'email');
+    return row;
+  }
+
+  /**
+   * Suppresses an address for a reason from a source (bounce, complaint, unsubscribe) and moves the
+   * contact's status to match, in the caller's transaction when given one.
+   */
+  async function suppress(entry: repo.NewSuppression, trx: Kysely<DB> = db): Promise<boolean> {
+    const added = await repo.addSuppression(trx, entry);
+    const status = CONTACT_STATUS_OF[entry.reason];
+    if (status && deps.setContactStatus) await deps.setContactStatus(trx, entry.keyId, entry.email, status);
+    return added;
+  }
+
+  return {
+    suppress,
+
+    async list(scopeKeyId: string | null, filter: { reason?: repo.SuppressionReason; q?: string; limit: number; offset: number }) {
+      const { rows, total } = await repo.listSuppressions(db, { keyId: scopeKeyId, ...filter });
+      return { data: rows.map(toView), total };
+    },
+
+    async get(principal: Principal, email: string) {
+      const row = await own(principal, email);
+      const history = await repo.suppressionHistory(db, principal.keyId, email);
+      return {
+        ...toView(row),
+        history: history.map((h) => ({ action: h.action, reason: h.reason, source_type: h.source_type, source_id: h.source_id, at: h.at.toISOString() })),
+      };
+    },
+
+    /** Manual entries from the API; an address already on the list keeps its first reason. */
+    async addManual(principal: Principal, emails: string[], detail: string | null) {
+      const unique = [...new Set(emails.map((e) => e.toLowerCase()))];
+      const added = await repo.addSuppressions(
+        db,
+        unique.map((email) => ({ keyId: principal.keyId, email, reason: 'manual' as const, sourceType: 'api', sourceId: principal.keyId, detail })),
+      );
+      const rows = await Promise.all(unique.map((email) => repo.getSuppression(db, principal.keyId, email)));
+      return { added, existing: unique.length - added, data: rows.filter((r): r is repo.SuppressionRow => !!r).map(toView) };
+    },
+
+    /**
+     * Taking an address off is explicit: the removal is logged, and a contact held back because of the
+     * entry becomes active again.
+     */
+    async remove(principal: Principal, email: string): Promise<void> {
+      await db.transaction().execute(async (trx) => {
+        const removed = await repo.deleteSuppression(trx, principal.keyId, email, { sourceType: 'api', sourceId: principal.keyId });
+        if (!removed) throw notFound('suppression', 'email');
+        if (CONTACT_STATUS_OF[removed.reason] && deps.setContactStatus) await deps.setContactStatus(trx, principal.keyId, removed.email, 'active');
+      });
+    },
+  };
+}
