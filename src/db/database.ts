@@ -11,6 +11,8 @@ export type Engine = 'pglite' | 'postgres';
 export interface Database {
   db: Kysely<DB>;
   engine: Engine;
+  /** PostgreSQL only: the driver's pool, for work Kysely does not cover (COPY streams). */
+  pool?: pg.Pool;
   /** True when the database is reachable (for /readyz). */
   ping(): Promise<boolean>;
   close(): Promise<void>;
@@ -46,6 +48,7 @@ async function openPostgres(url: string, poolSize: number): Promise<Database> {
   return {
     db,
     engine: 'postgres',
+    pool,
     ping: () => ping(db),
     close: () => db.destroy(),
   };
