@@ -4,9 +4,16 @@ import type { Config } from './config.ts';
 import type { Database } from './db/database.ts';
 import { createMetricsRegistry } from './http/metrics.ts';
 import { createResolver } from './lib/dns.ts';
+import { createMxChecker } from './lib/mx-checker.ts';
 import { createDomainsService, type DomainsService } from './modules/domains/service.ts';
+import { createIdempotencyService, type IdempotencyService } from './modules/idempotency/service.ts';
 import { createKeysService, type KeysService } from './modules/keys/service.ts';
+import { createMessagesService, type MessagesService } from './modules/messages/service.ts';
+import { createSendService, type SendService } from './modules/send/service.ts';
 import { createSuppressionsService, type SuppressionsService } from './modules/suppressions/service.ts';
+import { createLinkSigner, type LinkSigner } from './modules/tracking/links.ts';
+import { createTrackingService, type TrackingService } from './modules/tracking/service.ts';
+import { createDeliveryJob } from './workers/delivery.ts';
 import type { Job } from './workers/runner.ts';
 
 /**
@@ -17,6 +24,12 @@ export interface Services {
   keys: KeysService;
   domains: DomainsService;
   suppressions: SuppressionsService;
+  /** Signed unsubscribe and tracking links (the delivery pipeline's MessageLinks). */
+  links: LinkSigner;
+  tracking: TrackingService;
+  idempotency: IdempotencyService;
+  send: SendService;
+  messages: MessagesService;
 }
 
 export interface AppContext {
@@ -27,6 +40,8 @@ export interface AppContext {
   services: Services;
   /** Background jobs, each claiming its own kind of due rows. */
   jobs: Job[];
+  /** Registers a listener called whenever the API committed new queued messages (e.g. runner.wake). */
+  onQueued(listener: () => void): void;
 }
 
 export function createLogger(level: string): Logger {
@@ -45,7 +60,21 @@ export function createContext(config: Config, database: Database, logger: Logger
   });
   const keys = createKeysService({ db, attachDomains: (trx, keyId, names) => domains.attachOperatorVerified(trx, keyId, names) });
   const suppressions = createSuppressionsService({ db });
-  const services: Services = { keys, domains, suppressions };
-  const jobs: Job[] = [];
-  return { config, database, logger, metrics: createMetricsRegistry(), services, jobs };
+  const links = createLinkSigner({ db, publicUrl: config.publicUrl, bounceDomain: config.bounceDomain, secret: config.secret });
+  const tracking = createTrackingService({ db, links, suppressions });
+  const queuedListeners = new Set<() => void>();
+  const onQueued = (listener: () => void) => void queuedListeners.add(listener);
+  const idempotency = createIdempotencyService({ db });
+  const messages = createMessagesService({ db });
+  const send = createSendService({
+    db,
+    domains,
+    mx: createMxChecker({ resolver }),
+    onQueued: () => queuedListeners.forEach((listener) => listener()),
+    writeConcurrency: database.engine === 'postgres' ? 4 : 1,
+  });
+  const services: Services = { keys, domains, suppressions, links, tracking, idempotency, send, messages };
+  const jobs: Job[] = [idempotency.expiryJob()];
+  jobs.push(createDeliveryJob({ config, db, logger, signingKeyFor: domains.signingKeyFor, links }));
+  return { config, database, logger, metrics: createMetricsRegistry(), services, jobs, onQueued };
 }

@@ -34,6 +34,7 @@ export async function runProcess(config: Config, roles: { api: boolean; workers:
   }
 
   const workers = roles.workers ? createWorkerRunner({ jobs: context.jobs, pollMs: config.workerPollMs, logger }) : null;
+  if (workers) context.onQueued(() => workers.wake());
   const api = roles.api ? await buildApi({ services: context.services, logger, metrics: context.metrics, bodyLimitBytes: config.bodyLimitBytes, ping: database.ping }) : null;
   if (api) await api.listen({ port: config.port, host: config.host });
   workers?.start();

@@ -1,8 +1,12 @@
 import type { CampaignsTables } from '../modules/campaigns/tables.ts';
+import type { ContactsTables } from '../modules/contacts/tables.ts';
 import type { DomainsTables } from '../modules/domains/tables.ts';
 import type { KeysTables } from '../modules/keys/tables.ts';
+import type { ListsTables } from '../modules/lists/tables.ts';
+import type { IdempotencyTables } from '../modules/idempotency/tables.ts';
 import type { MessagesTables } from '../modules/messages/tables.ts';
 import type { SuppressionLogTables } from '../modules/suppressions/tables.ts';
+import type { TemplatesTables } from '../modules/templates/tables.ts';
 
 export interface SettingsTable {
   name: string;
@@ -10,6 +14,6 @@ export interface SettingsTable {
 }
 
 /** The whole database as Kysely sees it: each feature declares its own tables. */
-export interface DB extends KeysTables, DomainsTables, MessagesTables, CampaignsTables, SuppressionLogTables {
+export interface DB extends KeysTables, DomainsTables, MessagesTables, IdempotencyTables, CampaignsTables, SuppressionLogTables, ContactsTables, ListsTables, TemplatesTables {
   settings: SettingsTable;
 }

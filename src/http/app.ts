@@ -10,7 +10,10 @@ import type { Services } from '../composition.ts';
 import { domainsRoutes } from '../modules/domains/routes.ts';
 import { healthRoutes } from '../modules/health/routes.ts';
 import { keysRoutes } from '../modules/keys/routes.ts';
+import { messagesRoutes } from '../modules/messages/routes.ts';
+import { sendRoutes } from '../modules/send/routes.ts';
 import { suppressionsRoutes } from '../modules/suppressions/routes.ts';
+import { trackingRoutes } from '../modules/tracking/routes.ts';
 import { requireApiKey } from './auth.ts';
 import { installErrorHandling } from './errors.ts';
 import { installHttpMetrics } from './metrics.ts';
@@ -72,10 +75,13 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   await app.register(healthRoutes, { ping: options.ping });
 
   const { services } = options;
+  await app.register(trackingRoutes, { tracking: services.tracking });
   await app.register(async (authed) => {
     requireApiKey(authed, services.keys);
     await authed.register(keysRoutes, { keys: services.keys });
     await authed.register(domainsRoutes, { domains: services.domains });
+    await authed.register(sendRoutes, { send: services.send, idempotency: services.idempotency });
+    await authed.register(messagesRoutes, { messages: services.messages });
     await authed.register(suppressionsRoutes, { suppressions: services.suppressions });
   });
 

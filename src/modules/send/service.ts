@@ -1,0 +1,136 @@
+import type { Kysely } from 'kysely';
+import type { DB } from '../../db/schema.ts';
+import { createWriteCoalescer } from '../../db/write-coalescer.ts';
+import { DomainError, forbidden, type ErrorDetail } from '../../errors.ts';
+import { newId } from '../../lib/ids.ts';
+import type { MxChecker } from '../../lib/mx-checker.ts';
+import type { MxVerdict } from '../../lib/mx-rules.ts';
+import type { IdempotencyClaim, StoredResponse } from '../idempotency/service.ts';
+import type { Principal } from '../keys/service.ts';
+import type { Channel } from '../messages/tables.ts';
+import { planSend, type SendPlan } from './rules.ts';
+import { insertAccepted, type AcceptedRows } from './repo.ts';
+import type { SendBodyT } from './schemas.ts';
+
+export interface SendServiceDeps {
+  db: Kysely<DB>;
+  domains: { isFromAllowed(keyId: string, fromAddress: string): Promise<boolean> };
+  mx: MxChecker;
+  /** Called after messages are committed, so an in-process worker starts at once. */
+  onQueued?: () => void;
+  /** Transactions the write coalescer may have open at once (1 on PGlite, a few on PostgreSQL). */
+  writeConcurrency?: number;
+  now?: () => Date;
+}
+
+export interface SendOptions {
+  channel: Channel;
+  /** The Idempotency-Key claim; its response is stored in the transaction that queues the messages. */
+  claim: IdempotencyClaim | null;
+}
+
+export type SendResult = { kind: 'accepted'; requestId: string; messageIds: string[]; response: StoredResponse } | { kind: 'sandbox'; response: StoredResponse };
+
+interface Pending {
+  rows: AcceptedRows;
+  claim: IdempotencyClaim | null;
+  response: StoredResponse;
+}
+
+export type SendService = ReturnType<typeof createSendService>;
+
+const MX_PROBLEM: Record<Extract<MxVerdict, { kind: 'undeliverable' }>['reason'], string> = {
+  null_mx: 'accepts no mail (null MX, RFC 7505)',
+  nxdomain: 'does not exist',
+  no_mail_host: 'has no MX and no address record',
+};
+
+export function createSendService(deps: SendServiceDeps) {
+  const { db, mx } = deps;
+  const now = deps.now ?? (() => new Date());
+
+  const coalescer = createWriteCoalescer<DB, Pending>({
+    db,
+    maxInFlight: deps.writeConcurrency ?? 1,
+    async write(trx, items) {
+      for (const item of items) if (item.claim) await item.claim.complete(item.response, trx);
+      await insertAccepted(trx, items.map((i) => i.rows));
+    },
+    afterCommit: () => deps.onQueued?.(),
+  });
+
+  /** Third layer: each distinct recipient domain looked up once, concurrently. DNS trouble is no verdict. */
+  async function mxErrors(plan: SendPlan): Promise<ErrorDetail[]> {
+    const verdicts = await mx.checkAll(plan.copies.map((c) => c.recipient.domain));
+    const errors: ErrorDetail[] = [];
+    for (const copy of plan.copies) {
+      const verdict = verdicts.get(copy.recipient.domain);
+      if (verdict?.kind === 'undeliverable') {
+        errors.push({ field: copy.field, code: 'no_mx', message: `${copy.field}: ${copy.recipient.domain} ${MX_PROBLEM[verdict.reason]}` });
+      }
+    }
+    return errors;
+  }
+
+  function rowsOf(principal: Principal, plan: SendPlan, channel: Channel, requestId: string): AcceptedRows {
+    const contentId = newId('mc');
+    return {
+      content: {
+        id: contentId,
+        key_id: principal.keyId,
+        from_email: plan.from.address,
+        from_name: plan.fromName,
+        reply_to: JSON.stringify(plan.replyTo),
+        subject: plan.subject,
+        html: plan.html,
+        text: plan.text,
+        headers: JSON.stringify(plan.headers),
+        attachments: JSON.stringify(plan.attachments),
+        categories: JSON.stringify(plan.categories),
+        settings: JSON.stringify(plan.settings),
+      },
+      messages: plan.copies.map((copy) => ({
+        id: newId('msg'),
+        key_id: principal.keyId,
+        content_id: contentId,
+        request_id: requestId,
+        channel,
+        lane: channel === 'trans' ? 0 : 1,
+        status: 'queued' as const,
+        to_email: copy.recipient.address,
+        to_name: copy.name,
+        personalization: JSON.stringify(copy.personalization),
+        due_at: copy.dueAt,
+      })),
+    };
+  }
+
+  return {
+    /**
+     * Validates a SendGrid v3 request in full (limits, syntax, disposable domains, sender domain, MX),
+     * then commits its content and one queued message per recipient. Any failure rejects the whole
+     * request and queues nothing. In sandbox mode the request is validated and nothing is queued.
+     */
+    async send(principal: Principal, body: SendBodyT, options: SendOptions): Promise<SendResult> {
+      const { errors, plan } = planSend(body, now());
+      if (!plan) throw DomainError.invalid(errors);
+      if (!(await deps.domains.isFromAllowed(principal.keyId, plan.from.address))) {
+        throw forbidden('from_domain_not_verified', `${plan.from.domain} is not a verified sending domain of this API key`, 'from.email');
+      }
+      const undeliverable = await mxErrors(plan);
+      if (undeliverable.length) throw DomainError.invalid(undeliverable);
+
+      if (plan.sandbox) {
+        return { kind: 'sandbox', response: { status: 200, headers: {}, body: { message: 'validated', app: principal.keyId, sandbox: true } } };
+      }
+      const requestId = newId('req');
+      const rows = rowsOf(principal, plan, options.channel, requestId);
+      const response: StoredResponse = { status: 202, headers: { 'x-message-id': requestId }, body: { message: 'accepted', app: principal.keyId } };
+      await coalescer.submit({ rows, claim: options.claim, response });
+      return { kind: 'accepted', requestId, messageIds: rows.messages.map((m) => m.id), response };
+    },
+
+    /** Resolves when every accepted request is committed (shutdown, tests). */
+    flushed: () => coalescer.idle(),
+  };
+}
