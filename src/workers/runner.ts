@@ -5,6 +5,10 @@ export interface Job {
   name: string;
   /** Claims and handles one round of due work; returns how many items it handled (0: nothing due). */
   runOnce(): Promise<number>;
+  /** Called when the runner begins to stop: take no new work; the current round finishes. */
+  stop?(): void;
+  /** Called once every round has ended: release connections and threads. */
+  close?(): Promise<void>;
 }
 
 export interface WorkerRunner {
@@ -62,8 +66,10 @@ export function createWorkerRunner(options: { jobs: Job[]; pollMs: number; logge
     },
     async stop() {
       stopping = true;
+      for (const job of jobs) job.stop?.();
       for (const wakeUp of [...sleepers]) wakeUp();
       await Promise.all(loops);
+      await Promise.all(jobs.map((job) => job.close?.()));
     },
     async drain(maxRounds = 10_000) {
       let total = 0;

@@ -1,0 +1,111 @@
+import { sql, type Kysely } from 'kysely';
+import type { DB } from '../db/schema.ts';
+import type { Channel, MessageStatus } from '../modules/messages/tables.ts';
+import type { ContentInput, Personalization } from './compose.ts';
+
+/** Every SQL statement of the send job: claiming due messages, loading content, recording outcomes. */
+
+export interface ClaimedMessage {
+  id: string;
+  key_id: string;
+  content_id: string;
+  channel: Channel;
+  lane: number;
+  to_email: string;
+  to_name: string | null;
+  personalization: Personalization;
+  attempts: number;
+  first_attempt_at: Date;
+}
+
+/**
+ * Claims up to `limit` due messages of one lane: queued or deferred and due, or sending with a
+ * lapsed lease (a worker died). Marks them sending with a lease and counts the attempt.
+ */
+export async function claimDue(db: Kysely<DB>, lane: number, limit: number, now: Date, leaseMs: number): Promise<ClaimedMessage[]> {
+  if (limit <= 0) return [];
+  const leaseUntil = new Date(now.getTime() + leaseMs);
+  const { rows } = await sql<ClaimedMessage>`
+    with due as (
+      select id from messages
+      where lane = ${lane}
+        and ((status in ('queued', 'deferred') and due_at <= ${now}) or (status = 'sending' and lease_until < ${now}))
+      order by due_at
+      limit ${limit}
+      for update skip locked
+    )
+    update messages m
+    set status = 'sending', lease_until = ${leaseUntil}, attempts = m.attempts + 1,
+        first_attempt_at = coalesce(m.first_attempt_at, ${now}), updated_at = ${now}
+    from due where m.id = due.id
+    returning m.id, m.key_id, m.content_id, m.channel, m.lane, m.to_email, m.to_name, m.personalization, m.attempts, m.first_attempt_at`.execute(db);
+  return rows.map((r) => ({ ...r, personalization: parseJson(r.personalization) ?? {} }));
+}
+
+function parseJson<T>(value: unknown): T {
+  return (typeof value === 'string' ? JSON.parse(value) : value) as T;
+}
+
+export async function loadContents(db: Kysely<DB>, ids: string[]): Promise<Array<ContentInput & { key_id: string }>> {
+  if (!ids.length) return [];
+  const rows = await db
+    .selectFrom('message_contents')
+    .select(['id', 'key_id', 'from_email', 'from_name', 'reply_to', 'subject', 'html', 'text', 'headers', 'attachments', 'settings'])
+    .where('id', 'in', ids)
+    .execute();
+  return rows.map((r) => ({
+    ...r,
+    reply_to: parseJson(r.reply_to),
+    headers: parseJson(r.headers) ?? {},
+    attachments: parseJson(r.attachments) ?? [],
+    settings: parseJson(r.settings) ?? {},
+  }));
+}
+
+/** The outcome of one attempt, written only if the message is still ours (same attempt, still sending). */
+export interface Outcome {
+  id: string;
+  attempts: number;
+  status: Exclude<MessageStatus, 'sending'>;
+  dueAt: Date | null;
+  response: string | null;
+  sentAt: Date | null;
+  event: { type: string; data: Record<string, unknown> } | null;
+}
+
+/** Writes a round's outcomes in one transaction: two statements whatever the batch size. Returns the ids updated. */
+export async function recordOutcomes(db: Kysely<DB>, outcomes: Outcome[], now: Date): Promise<string[]> {
+  if (!outcomes.length) return [];
+  const rows = JSON.stringify(
+    outcomes.map((o) => ({
+      id: o.id,
+      attempts: o.attempts,
+      status: o.status,
+      due_at: o.dueAt?.toISOString() ?? null,
+      last_response: o.response,
+      sent_at: o.sentAt?.toISOString() ?? null,
+      event_type: o.event?.type ?? null,
+      event_data: o.event?.data ?? null,
+    })),
+  );
+  return db.transaction().execute(async (trx) => {
+    const { rows: updated } = await sql<{ id: string }>`
+      update messages m
+      set status = v.status, lease_until = null, updated_at = ${now},
+          due_at = coalesce(v.due_at, m.due_at),
+          last_response = coalesce(v.last_response, m.last_response),
+          sent_at = coalesce(v.sent_at, m.sent_at),
+          attempts = case when v.status in ('queued', 'deferred') and v.last_response is null then m.attempts - 1 else m.attempts end
+      from jsonb_to_recordset(${rows}::jsonb) as v(id text, attempts int, status text, due_at timestamptz, last_response text, sent_at timestamptz)
+      where m.id = v.id and m.status = 'sending' and m.attempts = v.attempts
+      returning m.id`.execute(trx);
+    if (updated.length) {
+      await sql`
+        insert into message_events (message_id, type, at, data)
+        select v.id, v.event_type, ${now}, v.event_data
+        from jsonb_to_recordset(${rows}::jsonb) as v(id text, event_type text, event_data jsonb)
+        where v.event_type is not null and v.id = any(${updated.map((u) => u.id)}::text[])`.execute(trx);
+    }
+    return updated.map((u) => u.id);
+  });
+}

@@ -1,0 +1,20 @@
+import type { SendResult } from './smtp-outcome.ts';
+
+/** One prepared message for one envelope recipient. */
+export interface OutgoingMessage {
+  /** The message id (msg_…), for logs and file names. */
+  id: string;
+  /** MAIL FROM: the per-message VERP return path. */
+  envelopeFrom: string;
+  /** RCPT TO. */
+  recipient: string;
+  /** The complete message: CRLF line endings, lines of at most 998 octets. */
+  raw: Buffer;
+}
+
+/** Where rendered mail goes. A transport never throws for a delivery problem: it reports it as a result. */
+export interface Transport {
+  readonly name: string;
+  send(message: OutgoingMessage): Promise<SendResult>;
+  close(): Promise<void>;
+}

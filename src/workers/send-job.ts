@@ -1,0 +1,238 @@
+import type { Kysely } from 'kysely';
+import type { Logger } from 'pino';
+import type { DB } from '../db/schema.ts';
+import { compileContent, composeMessage, verpAddress, type CompiledContent } from '../delivery/compose.ts';
+import { bodyHash, dkimSignatureField, type DkimKey, type RsaSigner } from '../delivery/dkim.ts';
+import type { MessageLinks } from '../delivery/links.ts';
+import { asciiAddress, formatDate } from '../delivery/mime-encoding.ts';
+import * as queue from '../delivery/queue-repo.ts';
+import { nextRetry } from '../delivery/retry-schedule.ts';
+import { isRecipientBounce, type SendResult } from '../delivery/smtp-outcome.ts';
+import { suppressionBlocks } from '../delivery/suppression-rule.ts';
+import { fullBucket, take, type Bucket } from '../delivery/token-bucket.ts';
+import type { Transport } from '../delivery/transport.ts';
+import { addSuppression, findSuppressions } from '../modules/suppressions/repo.ts';
+import type { Job } from './runner.ts';
+
+export interface SendJobOptions {
+  db: Kysely<DB>;
+  transport: Transport;
+  logger: Logger;
+  /** MAILERDASH_HOSTNAME: the Message-ID domain. */
+  hostname: string;
+  /** MAILERDASH_BOUNCE_DOMAIN: the VERP return path domain. */
+  bounceDomain: string;
+  /** The DKIM key for mail from an address of a key, or null (sent unsigned). */
+  signingKeyFor?: (keyId: string, fromAddress: string) => Promise<DkimKey | null>;
+  signer?: RsaSigner;
+  links?: MessageLinks;
+  /** Awaited before each round that renders (the link signer loads its secret once). */
+  linksReady?: () => Promise<void>;
+  /** Bulk messages per second (0 = unlimited) and in flight at once. */
+  bulkRate: number;
+  bulkConcurrency: number;
+  transConcurrency?: number;
+  /** Most messages claimed per round. */
+  batchSize?: number;
+  /** How long a claim holds before another worker may take the message over. */
+  leaseMs?: number;
+  now?: () => Date;
+  random?: () => number;
+}
+
+const CONTENT_CACHE_SIZE = 500;
+const KEY_CACHE_MS = 60_000;
+/** How long a message waits when its suppression check could not be made. */
+const SUPPRESSION_RETRY_MS = 30_000;
+/** Outcomes are written in small groups while a round runs, so a crash repeats few sends. */
+const FLUSH_EVERY = 64;
+
+async function eachLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) await fn(items[next++]!);
+  });
+  await Promise.all(lanes);
+}
+
+/**
+ * The delivery job: claims due messages (transactional lane first), renders each from its
+ * content's compiled skeleton, signs it, hands it to the transport and records the outcome.
+ */
+export function createSendJob(options: SendJobOptions): Job & { stop(): void; close(): Promise<void> } {
+  const { db, transport, logger } = options;
+  const clock = options.now ?? (() => new Date());
+  const random = options.random ?? Math.random;
+  const batchSize = options.batchSize ?? 500;
+  const leaseMs = options.leaseMs ?? 120_000;
+  const transConcurrency = options.transConcurrency ?? 16;
+  const limits = { rate: options.bulkRate, capacity: Math.max(1, options.bulkRate) };
+  let bucket: Bucket = fullBucket(limits, clock().getTime());
+  let stopping = false;
+  const contents = new Map<string, CompiledContent | Error>();
+  const signingKeys = new Map<string, { key: DkimKey | null; until: number }>();
+  let dateCache = { second: -1, text: '' };
+
+  function dateHeader(now: Date): string {
+    const second = Math.floor(now.getTime() / 1000);
+    if (second !== dateCache.second) dateCache = { second, text: formatDate(now) };
+    return dateCache.text;
+  }
+
+  async function signingKey(keyId: string, from: string): Promise<DkimKey | null> {
+    if (!options.signingKeyFor || !options.signer) return null;
+    const cacheKey = `${keyId}|${from.slice(from.lastIndexOf('@') + 1).toLowerCase()}`;
+    const cached = signingKeys.get(cacheKey);
+    if (cached && cached.until > Date.now()) return cached.key;
+    const key = await options.signingKeyFor(keyId, from);
+    signingKeys.set(cacheKey, { key, until: Date.now() + KEY_CACHE_MS });
+    return key;
+  }
+
+  async function loadContents(ids: string[]): Promise<void> {
+    const missing = [...new Set(ids)].filter((id) => !contents.has(id));
+    if (!missing.length) return;
+    for (const row of await queue.loadContents(db, missing)) {
+      if (contents.size >= CONTENT_CACHE_SIZE) contents.delete(contents.keys().next().value!);
+      try {
+        contents.set(row.id, compileContent(row));
+      } catch (error) {
+        contents.set(row.id, error as Error);
+      }
+    }
+  }
+
+  async function render(message: queue.ClaimedMessage, content: CompiledContent, now: Date): Promise<Buffer> {
+    const composed = composeMessage(content, message, { hostname: options.hostname, links: options.links, date: dateHeader(now) });
+    const head = Buffer.from(composed.headers, 'utf8');
+    const key = await signingKey(message.key_id, content.fromEmail);
+    if (!key) return Buffer.concat([head, CRLF, composed.body.body]);
+    const body = composed.body;
+    body.bodyHash ??= bodyHash(body.body);
+    const signature = await dkimSignatureField(key, composed.headers, body.bodyHash, options.signer!, now);
+    return Buffer.concat([Buffer.from(signature, 'latin1'), head, CRLF, body.body]);
+  }
+
+  function outcomeOf(message: queue.ClaimedMessage, result: SendResult, now: Date): queue.Outcome {
+    const base = { id: message.id, attempts: message.attempts, response: result.reply, dueAt: null, sentAt: null };
+    if (result.outcome === 'accepted') return { ...base, status: 'sent', sentAt: now, event: { type: 'sent', data: { response: result.reply } } };
+    if (result.outcome === 'permanent') {
+      const status = isRecipientBounce(result) ? 'bounced' : 'failed';
+      return { ...base, status, event: { type: status, data: { response: result.reply, stage: result.stage } } };
+    }
+    const decision = nextRetry(message.attempts, new Date(message.first_attempt_at), now, random());
+    if (!decision.retry) return { ...base, status: 'failed', event: { type: 'failed', data: { response: result.reply, attempts: message.attempts } } };
+    return { ...base, status: 'deferred', dueAt: decision.at, event: { type: 'deferred', data: { response: result.reply, attempt: message.attempts, retry_at: decision.at.toISOString() } } };
+  }
+
+  function release(message: queue.ClaimedMessage, dueAt: Date | null): queue.Outcome {
+    return { id: message.id, attempts: message.attempts, status: message.attempts > 1 ? 'deferred' : 'queued', dueAt, response: null, sentAt: null, event: null };
+  }
+
+  return {
+    name: 'send',
+    stop() {
+      stopping = true;
+    },
+    async close() {
+      await transport.close();
+    },
+    async runOnce() {
+      if (stopping) return 0;
+      const now = clock();
+      const claimed = await queue.claimDue(db, 0, batchSize, now, leaseMs);
+      if (claimed.length < batchSize) {
+        const grant = take(bucket, limits, now.getTime(), batchSize - claimed.length);
+        const bulk = await queue.claimDue(db, 1, grant.granted, now, leaseMs);
+        // Unused tokens go back: the bucket only pays for what was claimed.
+        bucket = { ...grant.bucket, tokens: grant.bucket.tokens + (grant.granted - bulk.length) };
+        claimed.push(...bulk);
+      }
+      if (!claimed.length) return 0;
+
+      const pending: queue.Outcome[] = [];
+      let flushing: Promise<void> = Promise.resolve();
+      const bounces: Array<{ message: queue.ClaimedMessage; reply: string }> = [];
+      const flush = () => {
+        const chunk = pending.splice(0);
+        if (!chunk.length) return flushing;
+        flushing = flushing.then(async () => {
+          try {
+            await queue.recordOutcomes(db, chunk, clock());
+          } catch (error) {
+            // The leases lapse and the messages are tried again: a repeat rather than a loss.
+            logger.error({ err: error, count: chunk.length }, 'recording send outcomes failed');
+          }
+        });
+        return flushing;
+      };
+      const record = (outcome: queue.Outcome) => {
+        pending.push(outcome);
+        if (pending.length >= FLUSH_EVERY) void flush();
+      };
+
+      await loadContents(claimed.map((m) => m.content_id));
+      await options.linksReady?.();
+      const suppressed = new Map<string, string>();
+      const unchecked = new Set<string>();
+      const byKey = new Map<string, queue.ClaimedMessage[]>();
+      for (const m of claimed) byKey.set(m.key_id, [...(byKey.get(m.key_id) ?? []), m]);
+      for (const [keyId, messages] of byKey) {
+        try {
+          for (const row of await findSuppressions(db, keyId, messages.map((m) => m.to_email))) suppressed.set(`${keyId}|${row.email}`, row.reason);
+        } catch (error) {
+          logger.error({ err: error, keyId }, 'suppression check failed; messages wait');
+          for (const m of messages) unchecked.add(m.id);
+        }
+      }
+
+      const handle = async (message: queue.ClaimedMessage) => {
+        const now = clock();
+        if (stopping || unchecked.has(message.id)) {
+          record(release(message, stopping ? null : new Date(now.getTime() + SUPPRESSION_RETRY_MS)));
+          return;
+        }
+        const content = contents.get(message.content_id);
+        const base = { id: message.id, attempts: message.attempts, dueAt: null, sentAt: null };
+        if (!content || content instanceof Error) {
+          const reason = content ? `content cannot be rendered: ${content.message}` : 'content not found';
+          record({ ...base, status: 'failed', response: reason, event: { type: 'failed', data: { response: reason } } });
+          return;
+        }
+        const reason = suppressed.get(`${message.key_id}|${message.to_email.toLowerCase()}`);
+        if (content.settings.sandbox || (reason && suppressionBlocks(message.channel, reason))) {
+          const why = content.settings.sandbox ? 'sandbox' : `suppressed (${reason})`;
+          record({ ...base, status: 'dropped', response: null, event: { type: 'dropped', data: { reason: why } } });
+          return;
+        }
+        let raw: Buffer;
+        try {
+          raw = await render(message, content, now);
+        } catch (error) {
+          const response = `rendering failed: ${(error as Error).message}`;
+          record({ ...base, status: 'failed', response, event: { type: 'failed', data: { response } } });
+          return;
+        }
+        const result = await transport.send({ id: message.id, envelopeFrom: verpAddress(message.id, options.bounceDomain), recipient: asciiAddress(message.to_email), raw });
+        const outcome = outcomeOf(message, result, clock());
+        if (outcome.status === 'bounced') bounces.push({ message, reply: result.reply });
+        record(outcome);
+      };
+
+      const trans = claimed.filter((m) => m.lane === 0);
+      const bulk = claimed.filter((m) => m.lane !== 0);
+      await Promise.all([eachLimit(trans, transConcurrency, handle), eachLimit(bulk, options.bulkConcurrency, handle)]);
+      await flush();
+      for (const { message, reply } of bounces) {
+        try {
+          await addSuppression(db, { keyId: message.key_id, email: message.to_email, reason: 'bounce', sourceType: 'message', sourceId: message.id, detail: reply });
+        } catch (error) {
+          logger.error({ err: error, messageId: message.id }, 'adding a bounce suppression failed');
+        }
+      }
+      return claimed.length;
+    },
+  };
+}
+
+const CRLF = Buffer.from('\r\n');
