@@ -5,6 +5,7 @@ import type { Database } from './db/database.ts';
 import { createMetricsRegistry } from './http/metrics.ts';
 import { createResolver } from './lib/dns.ts';
 import { createMxChecker } from './lib/mx-checker.ts';
+import { createContactsService, type ContactsService } from './modules/contacts/service.ts';
 import { createDomainsService, type DomainsService } from './modules/domains/service.ts';
 import { createIdempotencyService, type IdempotencyService } from './modules/idempotency/service.ts';
 import { createKeysService, type KeysService } from './modules/keys/service.ts';
@@ -30,6 +31,7 @@ export interface Services {
   idempotency: IdempotencyService;
   send: SendService;
   messages: MessagesService;
+  contacts: ContactsService;
 }
 
 export interface AppContext {
@@ -73,7 +75,8 @@ export function createContext(config: Config, database: Database, logger: Logger
     onQueued: () => queuedListeners.forEach((listener) => listener()),
     writeConcurrency: database.engine === 'postgres' ? 4 : 1,
   });
-  const services: Services = { keys, domains, suppressions, links, tracking, idempotency, send, messages };
+  const contacts = createContactsService({ db, engine: database.engine, pool: database.pool });
+  const services: Services = { keys, domains, suppressions, links, tracking, idempotency, send, messages, contacts };
   const jobs: Job[] = [idempotency.expiryJob()];
   jobs.push(createDeliveryJob({ config, db, logger, signingKeyFor: domains.signingKeyFor, links }));
   return { config, database, logger, metrics: createMetricsRegistry(), services, jobs, onQueued };

@@ -7,6 +7,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Services } from '../composition.ts';
+import { contactsRoutes } from '../modules/contacts/routes.ts';
 import { domainsRoutes } from '../modules/domains/routes.ts';
 import { healthRoutes } from '../modules/health/routes.ts';
 import { keysRoutes } from '../modules/keys/routes.ts';
@@ -80,6 +81,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     requireApiKey(authed, services.keys);
     await authed.register(keysRoutes, { keys: services.keys });
     await authed.register(domainsRoutes, { domains: services.domains });
+    await authed.register(contactsRoutes, { contacts: services.contacts });
     await authed.register(sendRoutes, { send: services.send, idempotency: services.idempotency });
     await authed.register(messagesRoutes, { messages: services.messages });
     await authed.register(suppressionsRoutes, { suppressions: services.suppressions });

@@ -1,0 +1,187 @@
+import { once } from 'node:events';
+import { randomBytes } from 'node:crypto';
+import { finished } from 'node:stream/promises';
+import { CompiledQuery, type Kysely } from 'kysely';
+import type pg from 'pg';
+import pgCopyStreams from 'pg-copy-streams';
+import type { DB } from '../../db/schema.ts';
+
+/**
+ * The SQL of a contacts import. Rows stream into a session-local staging table (COPY on
+ * PostgreSQL, multi-row inserts on PGlite, which has no COPY FROM STDIN through our driver), then
+ * one transaction merges them set-based: duplicates are found by a window, existing contacts are
+ * updated (name and metadata when given, never the status) and new ones inserted in file order.
+ */
+
+export interface StagedRow {
+  idx: number;
+  email: string;
+  name: string | null;
+  /** The metadata object as JSON text; null when the row gave none (the stored one is kept). */
+  metadata: string | null;
+}
+
+export interface MergeResult {
+  created: number;
+  updated: number;
+  duplicates: number;
+  /** The first duplicates by row index: rows whose address appeared earlier in the same import. */
+  duplicateRows: { idx: number; email: string }[];
+}
+
+export interface Staging {
+  add(rows: StagedRow[]): Promise<void>;
+  merge(keyId: string, maxDuplicateRows: number): Promise<MergeResult>;
+  close(): Promise<void>;
+}
+
+type Run = (text: string, params?: unknown[]) => Promise<{ rows: any[]; count: number }>;
+
+const createSql = (t: string) =>
+  `create temp table ${t} (idx bigint not null, email text not null, email_lower text generated always as (lower(email)) stored, name text, metadata jsonb)`;
+
+async function mergeStaged(run: Run, transaction: <T>(fn: () => Promise<T>) => Promise<T>, t: string, keyId: string, maxDuplicateRows: number): Promise<MergeResult> {
+  await run(`create index on ${t} (email_lower, idx)`);
+  await run(`analyze ${t}`);
+  const counts = (await run(`select count(*)::int as total, count(distinct email_lower)::int as uniq from ${t}`)).rows[0] as { total: number; uniq: number };
+  const duplicates = counts.total - counts.uniq;
+  const duplicateRows = duplicates
+    ? ((
+        await run(
+          `select idx::int as idx, email from (select idx, email, row_number() over (partition by email_lower order by idx) as rn from ${t}) x where rn > 1 order by idx limit $1`,
+          [maxDuplicateRows],
+        )
+      ).rows as { idx: number; email: string }[])
+    : [];
+  const firsts = `(select distinct on (email_lower) idx, email, email_lower, name, metadata from ${t} order by email_lower, idx)`;
+  return transaction(async () => {
+    const updated = await run(
+      `update contacts c set name = coalesce(s.name, c.name), metadata = coalesce(s.metadata, c.metadata), updated_at = now()
+       from ${firsts} s where c.key_id = $1 and lower(c.email) = s.email_lower`,
+      [keyId],
+    );
+    const created = await run(
+      `insert into contacts (key_id, email, name, metadata)
+       select $1, s.email, s.name, coalesce(s.metadata, '{}'::jsonb) from ${firsts} s
+       where not exists (select 1 from contacts c where c.key_id = $1 and lower(c.email) = s.email_lower)
+       order by s.idx
+       on conflict do nothing`,
+      [keyId],
+    );
+    return { created: created.count, updated: updated.count, duplicates, duplicateRows };
+  });
+}
+
+function stagingName(): string {
+  return `contact_import_${randomBytes(6).toString('hex')}`;
+}
+
+/** PGlite: one in-process session; batches are separate statements so other requests interleave. */
+export async function openPGliteStaging(db: Kysely<DB>): Promise<Staging> {
+  const t = stagingName();
+  const run: Run = async (text, params = []) => {
+    const result = await db.executeQuery(CompiledQuery.raw(text, params));
+    return { rows: result.rows as any[], count: Number(result.numAffectedRows ?? result.rows.length) };
+  };
+  await run(createSql(t));
+  return {
+    async add(rows) {
+      if (!rows.length) return;
+      const json = `[${rows
+        .map((r) => `{"idx":${r.idx},"email":${JSON.stringify(r.email)},"name":${r.name === null ? 'null' : JSON.stringify(r.name)},"metadata":${r.metadata ?? 'null'}}`)
+        .join(',')}]`;
+      await run(`insert into ${t} (idx, email, name, metadata) select idx, email, name, nullif(metadata, 'null'::jsonb) from jsonb_to_recordset($1::jsonb) as x(idx bigint, email text, name text, metadata jsonb)`, [json]);
+    },
+    async merge(keyId, maxDuplicateRows) {
+      return db.connection().execute(async (connection) => {
+        const onConnection: Run = async (text, params = []) => {
+          const result = await connection.executeQuery(CompiledQuery.raw(text, params));
+          return { rows: result.rows as any[], count: Number(result.numAffectedRows ?? result.rows.length) };
+        };
+        const transaction = async <T>(fn: () => Promise<T>) => {
+          await onConnection('begin');
+          try {
+            const value = await fn();
+            await onConnection('commit');
+            return value;
+          } catch (error) {
+            await onConnection('rollback');
+            throw error;
+          }
+        };
+        return mergeStaged(onConnection, transaction, t, keyId, maxDuplicateRows);
+      });
+    },
+    async close() {
+      await run(`drop table if exists ${t}`);
+    },
+  };
+}
+
+function copyText(value: string): string {
+  return value.replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r'));
+}
+
+/** PostgreSQL: a dedicated pooled session, COPY FROM STDIN into a temp table as the rows arrive. */
+export async function openPostgresStaging(pool: pg.Pool): Promise<Staging> {
+  const t = stagingName();
+  const client = await pool.connect();
+  let copy: ReturnType<typeof pgCopyStreams.from> | null = null;
+  let copyError: Error | null = null;
+  const run: Run = async (text, params = []) => {
+    const result = await client.query(text, params);
+    return { rows: result.rows, count: result.rowCount ?? 0 };
+  };
+  try {
+    await run(createSql(t));
+    copy = client.query(pgCopyStreams.from(`copy ${t} (idx, email, name, metadata) from stdin`));
+    copy.on('error', (error) => (copyError = error));
+  } catch (error) {
+    client.release(error as Error);
+    throw error;
+  }
+  const stream = copy;
+  let broken = false;
+  return {
+    async add(rows) {
+      if (copyError) throw copyError;
+      let text = '';
+      for (const r of rows) {
+        text += `${r.idx}\t${copyText(r.email)}\t${r.name === null ? '\\N' : copyText(r.name)}\t${r.metadata === null ? '\\N' : copyText(r.metadata)}\n`;
+      }
+      if (!stream.write(text)) await Promise.race([once(stream, 'drain'), once(stream, 'error')]);
+      if (copyError) throw copyError;
+    },
+    async merge(keyId, maxDuplicateRows) {
+      stream.end();
+      await finished(stream);
+      const transaction = async <T>(fn: () => Promise<T>) => {
+        await run('begin');
+        try {
+          const value = await fn();
+          await run('commit');
+          return value;
+        } catch (error) {
+          await run('rollback');
+          throw error;
+        }
+      };
+      return mergeStaged(run, transaction, t, keyId, maxDuplicateRows);
+    },
+    async close() {
+      try {
+        if (!stream.writableFinished) {
+          // An import abandoned mid-stream: the session is in COPY state, so it is not reused.
+          broken = true;
+          stream.destroy();
+        } else {
+          await run(`drop table if exists ${t}`);
+        }
+      } catch {
+        broken = true;
+      } finally {
+        client.release(broken ? new Error('contacts import abandoned') : undefined);
+      }
+    },
+  };
+}
