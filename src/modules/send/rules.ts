@@ -71,13 +71,14 @@ const nonEmpty = (o: Record<string, unknown> | undefined) => (o && Object.keys(o
 /**
  * Everything about a send request that needs no I/O: limits, duplicates, headers, and the first two
  * validation layers (syntax, disposable domains) of every address. Returns every problem found, each
- * naming its field, and the copies to queue (one per to/cc/bcc address) when there are none.
+ * naming its field; the copies (one per to/cc/bcc address that passed) for the MX layer; and the whole
+ * plan when nothing is wrong.
  */
-export function planSend(body: SendBodyT, now: Date): { errors: ErrorDetail[]; plan: SendPlan | null } {
+export function planSend(body: SendBodyT, now: Date): { errors: ErrorDetail[]; plan: SendPlan | null; copies: PlannedCopy[] } {
   const errors: ErrorDetail[] = [];
   const total = body.personalizations.reduce((n, p) => n + p.to.length + (p.cc?.length ?? 0) + (p.bcc?.length ?? 0), 0);
   if (total > MAX_RECIPIENTS) {
-    return { errors: [detail('personalizations', 'too_many_recipients', `a request may have at most ${MAX_RECIPIENTS} recipients in total (to, cc and bcc); it has ${total}`)], plan: null };
+    return { errors: [detail('personalizations', 'too_many_recipients', `a request may have at most ${MAX_RECIPIENTS} recipients in total (to, cc and bcc); it has ${total}`)], plan: null, copies: [] };
   }
 
   const from = checkAddress(body.from.email);
@@ -150,13 +151,14 @@ export function planSend(body: SendBodyT, now: Date): { errors: ErrorDetail[]; p
     }
   });
 
-  if (errors.length || !from.ok) return { errors, plan: null };
+  if (errors.length || !from.ok) return { errors, plan: null, copies };
   const tracking = body.tracking_settings
     ? clean({ open: body.tracking_settings.open_tracking?.enable, click: body.tracking_settings.click_tracking?.enable })
     : undefined;
   const liquid = body.personalizations.some((p) => p.dynamic_template_data !== undefined) || undefined;
   return {
     errors,
+    copies,
     plan: {
       from: from.value,
       fromName: body.from.name ?? null,

@@ -8,7 +8,7 @@ import type { MxVerdict } from '../../lib/mx-rules.ts';
 import type { IdempotencyClaim, StoredResponse } from '../idempotency/service.ts';
 import type { Principal } from '../keys/service.ts';
 import type { Channel } from '../messages/tables.ts';
-import { planSend, type SendPlan } from './rules.ts';
+import { planSend, type PlannedCopy, type SendPlan } from './rules.ts';
 import { insertAccepted, type AcceptedRows } from './repo.ts';
 import type { SendBodyT } from './schemas.ts';
 
@@ -60,10 +60,10 @@ export function createSendService(deps: SendServiceDeps) {
   });
 
   /** Third layer: each distinct recipient domain looked up once, concurrently. DNS trouble is no verdict. */
-  async function mxErrors(plan: SendPlan): Promise<ErrorDetail[]> {
-    const verdicts = await mx.checkAll(plan.copies.map((c) => c.recipient.domain));
+  async function mxErrors(copies: PlannedCopy[]): Promise<ErrorDetail[]> {
+    const verdicts = await mx.checkAll(copies.map((c) => c.recipient.domain));
     const errors: ErrorDetail[] = [];
-    for (const copy of plan.copies) {
+    for (const copy of copies) {
       const verdict = verdicts.get(copy.recipient.domain);
       if (verdict?.kind === 'undeliverable') {
         errors.push({ field: copy.field, code: 'no_mx', message: `${copy.field}: ${copy.recipient.domain} ${MX_PROBLEM[verdict.reason]}` });
@@ -112,12 +112,13 @@ export function createSendService(deps: SendServiceDeps) {
      * request and queues nothing. In sandbox mode the request is validated and nothing is queued.
      */
     async send(principal: Principal, body: SendBodyT, options: SendOptions): Promise<SendResult> {
-      const { errors, plan } = planSend(body, now());
-      if (!plan) throw DomainError.invalid(errors);
+      const { errors, plan, copies } = planSend(body, now());
+      // A request already refused still gets the MX verdict of its other addresses, so one answer names every bad field.
+      if (!plan) throw DomainError.invalid([...errors, ...(await mxErrors(copies))]);
       if (!(await deps.domains.isFromAllowed(principal.keyId, plan.from.address))) {
         throw forbidden('from_domain_not_verified', `${plan.from.domain} is not a verified sending domain of this API key`, 'from.email');
       }
-      const undeliverable = await mxErrors(plan);
+      const undeliverable = await mxErrors(plan.copies);
       if (undeliverable.length) throw DomainError.invalid(undeliverable);
 
       if (plan.sandbox) {
