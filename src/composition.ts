@@ -5,6 +5,8 @@ import type { Database } from './db/database.ts';
 import { createMetricsRegistry } from './http/metrics.ts';
 import { createResolver } from './lib/dns.ts';
 import { createMxChecker } from './lib/mx-checker.ts';
+import { campaignEngagement } from './modules/campaigns/engagement.ts';
+import { createCampaignsService, type CampaignsService } from './modules/campaigns/service.ts';
 import { createContactsService, type ContactsService } from './modules/contacts/service.ts';
 import { createDomainsService, type DomainsService } from './modules/domains/service.ts';
 import { createIdempotencyService, type IdempotencyService } from './modules/idempotency/service.ts';
@@ -14,6 +16,7 @@ import { createSendService, type SendService } from './modules/send/service.ts';
 import { createSuppressionsService, type SuppressionsService } from './modules/suppressions/service.ts';
 import { createLinkSigner, type LinkSigner } from './modules/tracking/links.ts';
 import { createTrackingService, type TrackingService } from './modules/tracking/service.ts';
+import { createCampaignDispatcher } from './workers/campaign-dispatcher.ts';
 import { createDeliveryJob } from './workers/delivery.ts';
 import type { Job } from './workers/runner.ts';
 
@@ -32,6 +35,7 @@ export interface Services {
   send: SendService;
   messages: MessagesService;
   contacts: ContactsService;
+  campaigns: CampaignsService;
 }
 
 export interface AppContext {
@@ -75,9 +79,11 @@ export function createContext(config: Config, database: Database, logger: Logger
     onQueued: () => queuedListeners.forEach((listener) => listener()),
     writeConcurrency: database.engine === 'postgres' ? 4 : 1,
   });
-  const contacts = createContactsService({ db, engine: database.engine, pool: database.pool });
-  const services: Services = { keys, domains, suppressions, links, tracking, idempotency, send, messages, contacts };
+  const contacts = createContactsService({ db, engine: database.engine, pool: database.pool, engagement: campaignEngagement });
+  const campaigns = createCampaignsService({ db, isFromAllowed: domains.isFromAllowed, onQueued: () => queuedListeners.forEach((listener) => listener()) });
+  const services: Services = { keys, domains, suppressions, links, tracking, idempotency, send, messages, contacts, campaigns };
   const jobs: Job[] = [idempotency.expiryJob()];
+  jobs.push(createCampaignDispatcher({ db, logger, onQueued: () => queuedListeners.forEach((listener) => listener()) }));
   jobs.push(createDeliveryJob({ config, db, logger, signingKeyFor: domains.signingKeyFor, links }));
   return { config, database, logger, metrics: createMetricsRegistry(), services, jobs, onQueued };
 }

@@ -7,6 +7,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Services } from '../composition.ts';
+import { campaignsRoutes } from '../modules/campaigns/routes.ts';
 import { contactsRoutes } from '../modules/contacts/routes.ts';
 import { domainsRoutes } from '../modules/domains/routes.ts';
 import { healthRoutes } from '../modules/health/routes.ts';
@@ -85,6 +86,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     await authed.register(sendRoutes, { send: services.send, idempotency: services.idempotency });
     await authed.register(messagesRoutes, { messages: services.messages });
     await authed.register(suppressionsRoutes, { suppressions: services.suppressions });
+    await authed.register(campaignsRoutes, { campaigns: services.campaigns });
   });
 
   return app;

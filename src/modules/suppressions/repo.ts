@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { DB } from '../../db/schema.ts';
+import { markContactStatus } from '../contacts/status.ts';
 import type { SuppressionsTable } from '../messages/tables.ts';
 
 export type SuppressionReason = SuppressionsTable['reason'];
@@ -22,6 +23,12 @@ export interface SuppressionRow {
   detail: string | null;
   created_at: Date;
 }
+
+/** The contact status a suppression reason implies; a manual entry leaves the contact as it is. */
+export const CONTACT_STATUS_OF = { bounce: 'bounced', complaint: 'complained', unsubscribe: 'unsubscribed', manual: null } as const satisfies Record<
+  SuppressionReason,
+  string | null
+>;
 
 const COLUMNS = ['key_id', 'email', 'reason', 'source_type', 'source_id', 'detail', 'created_at'] as const;
 
@@ -53,6 +60,12 @@ export async function addSuppressions(db: Kysely<DB>, entries: NewSuppression[])
       .insertInto('suppression_log')
       .values(inserted.map((row) => ({ ...row, action: 'added' as const })))
       .execute();
+    // The contact follows the list: a new bounce, complaint or unsubscribe entry moves its status too
+    // (whoever adds it: delivery, tracking, the API). markContactStatus finds the entry present and stops there.
+    for (const row of inserted) {
+      const status = CONTACT_STATUS_OF[row.reason];
+      if (status) await markContactStatus(db, row.key_id, row.email, status, { type: row.source_type, id: row.source_id });
+    }
   }
   return inserted.length;
 }

@@ -2,17 +2,11 @@ import type { Kysely } from 'kysely';
 import type { DB } from '../../db/schema.ts';
 import { notFound } from '../../errors.ts';
 import type { Principal } from '../keys/service.ts';
+import { markContactStatus } from '../contacts/status.ts';
 import * as repo from './repo.ts';
-
-export type ContactStatus = 'active' | 'unsubscribed' | 'bounced' | 'complained';
-
-/** Sets a contact's status by address (the contacts module's side of the sync); a missing contact is no error. */
-export type SetContactStatus = (db: Kysely<DB>, keyId: string, email: string, status: ContactStatus) => Promise<void>;
 
 export interface SuppressionsServiceDeps {
   db: Kysely<DB>;
-  /** Unset until the contacts module provides it; then a suppression moves the contact's status too. */
-  setContactStatus?: SetContactStatus;
 }
 
 export interface SuppressionView {
@@ -24,14 +18,6 @@ export interface SuppressionView {
   detail: string | null;
   created_at: string;
 }
-
-/** The contact status a suppression reason implies; a manual entry leaves the contact as it is. */
-export const CONTACT_STATUS_OF: Record<repo.SuppressionReason, ContactStatus | null> = {
-  bounce: 'bounced',
-  complaint: 'complained',
-  unsubscribe: 'unsubscribed',
-  manual: null,
-};
 
 function toView(row: repo.SuppressionRow): SuppressionView {
   return {
@@ -61,10 +47,7 @@ export function createSuppressionsService(deps: SuppressionsServiceDeps) {
    * contact's status to match, in the caller's transaction when given one.
    */
   async function suppress(entry: repo.NewSuppression, trx: Kysely<DB> = db): Promise<boolean> {
-    const added = await repo.addSuppression(trx, entry);
-    const status = CONTACT_STATUS_OF[entry.reason];
-    if (status && deps.setContactStatus) await deps.setContactStatus(trx, entry.keyId, entry.email, status);
-    return added;
+    return repo.addSuppression(trx, entry);
   }
 
   return {
@@ -103,7 +86,7 @@ export function createSuppressionsService(deps: SuppressionsServiceDeps) {
       await db.transaction().execute(async (trx) => {
         const removed = await repo.deleteSuppression(trx, principal.keyId, email, { sourceType: 'api', sourceId: principal.keyId });
         if (!removed) throw notFound('suppression', 'email');
-        if (CONTACT_STATUS_OF[removed.reason] && deps.setContactStatus) await deps.setContactStatus(trx, principal.keyId, removed.email, 'active');
+        if (repo.CONTACT_STATUS_OF[removed.reason]) await markContactStatus(trx, principal.keyId, removed.email, 'active', { type: 'suppression_removed', id: principal.keyId });
       });
     },
   };

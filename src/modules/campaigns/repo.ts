@@ -1,0 +1,145 @@
+import { sql, type Kysely, type Updateable } from 'kysely';
+import type { DB } from '../../db/schema.ts';
+import type { CampaignsTable } from './tables.ts';
+
+export const CAMPAIGN_COLUMNS = [
+  'id',
+  'key_id',
+  'name',
+  'list_id',
+  'template_id',
+  'from_email',
+  'from_name',
+  'reply_to',
+  'subject',
+  'tracking',
+  'status',
+  'send_at',
+  'content_id',
+  'cursor_contact_id',
+  'dispatch_done',
+  'recipients',
+  'skipped_suppressed',
+  'started_at',
+  'sent_at',
+  'created_at',
+  'updated_at',
+] as const;
+
+export type CampaignRow = {
+  [K in (typeof CAMPAIGN_COLUMNS)[number]]: CampaignsTable[K] extends { __select__: infer S } ? S : CampaignsTable[K];
+};
+
+export type NewCampaign = Pick<CampaignRow, 'id' | 'key_id' | 'name' | 'list_id' | 'template_id' | 'from_email' | 'from_name' | 'reply_to' | 'subject' | 'tracking' | 'send_at'>;
+
+export async function insertCampaign(db: Kysely<DB>, row: NewCampaign): Promise<CampaignRow> {
+  return (await db.insertInto('campaigns').values(row).returning(CAMPAIGN_COLUMNS).executeTakeFirstOrThrow()) as CampaignRow;
+}
+
+export async function findCampaign(db: Kysely<DB>, keyId: string, id: string, forUpdate = false): Promise<CampaignRow | undefined> {
+  let query = db.selectFrom('campaigns').select(CAMPAIGN_COLUMNS).where('key_id', '=', keyId).where('id', '=', id);
+  if (forUpdate) query = query.forUpdate();
+  return (await query.executeTakeFirst()) as CampaignRow | undefined;
+}
+
+export async function listCampaigns(
+  db: Kysely<DB>,
+  filter: { keyId: string | null; status?: string; limit: number; offset: number },
+): Promise<{ rows: CampaignRow[]; total: number }> {
+  let query = db.selectFrom('campaigns');
+  if (filter.keyId) query = query.where('key_id', '=', filter.keyId);
+  if (filter.status) query = query.where('status', '=', filter.status as CampaignRow['status']);
+  const [rows, count] = await Promise.all([
+    query.select(CAMPAIGN_COLUMNS).orderBy('created_at', 'desc').orderBy('id').limit(filter.limit).offset(filter.offset).execute(),
+    query.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
+  ]);
+  return { rows: rows as CampaignRow[], total: Number(count.n) };
+}
+
+export async function updateCampaign(db: Kysely<DB>, id: string, changes: Updateable<CampaignsTable>): Promise<CampaignRow> {
+  return (await db
+    .updateTable('campaigns')
+    .set({ ...changes, updated_at: new Date() })
+    .where('id', '=', id)
+    .returning(CAMPAIGN_COLUMNS)
+    .executeTakeFirstOrThrow()) as CampaignRow;
+}
+
+export async function deleteCampaign(db: Kysely<DB>, id: string): Promise<void> {
+  await db.deleteFrom('campaigns').where('id', '=', id).execute();
+}
+
+export async function listExists(db: Kysely<DB>, keyId: string, listId: string): Promise<boolean> {
+  return !!(await db.selectFrom('lists').select('id').where('key_id', '=', keyId).where('id', '=', listId).executeTakeFirst());
+}
+
+export async function templateExists(db: Kysely<DB>, keyId: string, templateId: string): Promise<boolean> {
+  return !!(await db.selectFrom('templates').select('id').where('key_id', '=', keyId).where('id', '=', templateId).executeTakeFirst());
+}
+
+// Paused sends wait at a due time that never comes; resuming makes them due again.
+const NEVER = new Date('9999-12-31T00:00:00Z');
+
+export async function holdQueuedMessages(db: Kysely<DB>, campaignId: string): Promise<void> {
+  await db.updateTable('messages').set({ due_at: NEVER }).where('campaign_id', '=', campaignId).where('status', 'in', ['queued', 'deferred']).execute();
+}
+
+export async function releaseHeldMessages(db: Kysely<DB>, campaignId: string): Promise<void> {
+  await db.updateTable('messages').set({ due_at: new Date() }).where('campaign_id', '=', campaignId).where('status', 'in', ['queued', 'deferred']).where('due_at', '>=', NEVER).execute();
+}
+
+/** Cancelling drops what has not been handed to a transport yet. */
+export async function dropUnsentMessages(db: Kysely<DB>, campaignId: string): Promise<void> {
+  await db
+    .updateTable('messages')
+    .set({ status: 'dropped', last_response: 'campaign cancelled', updated_at: new Date() })
+    .where('campaign_id', '=', campaignId)
+    .where('status', 'in', ['queued', 'deferred'])
+    .execute();
+}
+
+export interface CampaignCounts {
+  messages: number;
+  pending: number;
+  sent: number;
+  bounced: number;
+  failed: number;
+  dropped: number;
+  delivered: number;
+  complained: number;
+  opened: number;
+  clicked: number;
+  unsubscribed: number;
+}
+
+/** Live counts from the campaign's messages and their events (unique per message). */
+export async function campaignCounts(db: Kysely<DB>, campaignId: string): Promise<CampaignCounts> {
+  const status = await sql<Record<string, number>>`
+    select count(*)::int as messages,
+           count(*) filter (where status in ('queued', 'sending', 'deferred'))::int as pending,
+           count(*) filter (where status = 'sent')::int as sent,
+           count(*) filter (where status = 'bounced')::int as bounced,
+           count(*) filter (where status = 'failed')::int as failed,
+           count(*) filter (where status = 'dropped')::int as dropped
+    from messages where campaign_id = ${campaignId}`.execute(db);
+  const events = await sql<{ type: string; n: number }>`
+    select e.type, count(distinct e.message_id)::int as n
+    from messages m join message_events e on e.message_id = m.id
+    where m.campaign_id = ${campaignId} and e.type in ('delivered', 'complained', 'opened', 'clicked', 'unsubscribed')
+    group by e.type`.execute(db);
+  const byType = Object.fromEntries(events.rows.map((r) => [r.type, Number(r.n)]));
+  const s = status.rows[0] ?? {};
+  return {
+    messages: Number(s.messages ?? 0),
+    pending: Number(s.pending ?? 0),
+    sent: Number(s.sent ?? 0),
+    bounced: Number(s.bounced ?? 0),
+    failed: Number(s.failed ?? 0),
+    dropped: Number(s.dropped ?? 0),
+    delivered: byType.delivered ?? 0,
+    complained: byType.complained ?? 0,
+    opened: byType.opened ?? 0,
+    clicked: byType.clicked ?? 0,
+    unsubscribed: byType.unsubscribed ?? 0,
+  };
+}
