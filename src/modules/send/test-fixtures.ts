@@ -33,7 +33,7 @@ export const SEED_PAYLOAD = {
 export const clone = <T>(value: T): T => structuredClone(value);
 
 /** Rows of every table a send writes, to show that a refused request changed nothing. */
-export async function rowCounts(h: Harness): Promise<Record<string, number>> {
+export async function rowCounts(h: Harness): Promise<{ contents: number; messages: number; events: number; idem: number }> {
   const { rows } = await sql<{ contents: number; messages: number; events: number; idem: number }>`
     select (select count(*) from message_contents)::int as contents,
            (select count(*) from messages)::int as messages,
