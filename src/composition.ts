@@ -11,9 +11,11 @@ import { createContactsService, type ContactsService } from './modules/contacts/
 import { createDomainsService, type DomainsService } from './modules/domains/service.ts';
 import { createIdempotencyService, type IdempotencyService } from './modules/idempotency/service.ts';
 import { createKeysService, type KeysService } from './modules/keys/service.ts';
+import { createListsService, type ListsService } from './modules/lists/service.ts';
 import { createMessagesService, type MessagesService } from './modules/messages/service.ts';
 import { createSendService, type SendService } from './modules/send/service.ts';
 import { createSuppressionsService, type SuppressionsService } from './modules/suppressions/service.ts';
+import { createTemplatesService, type TemplatesService } from './modules/templates/service.ts';
 import { createLinkSigner, type LinkSigner } from './modules/tracking/links.ts';
 import { createTrackingService, type TrackingService } from './modules/tracking/service.ts';
 import { createCampaignDispatcher } from './workers/campaign-dispatcher.ts';
@@ -35,6 +37,8 @@ export interface Services {
   send: SendService;
   messages: MessagesService;
   contacts: ContactsService;
+  lists: ListsService;
+  templates: TemplatesService;
   campaigns: CampaignsService;
 }
 
@@ -80,8 +84,10 @@ export function createContext(config: Config, database: Database, logger: Logger
     writeConcurrency: database.engine === 'postgres' ? 4 : 1,
   });
   const contacts = createContactsService({ db, engine: database.engine, pool: database.pool, engagement: campaignEngagement });
+  const lists = createListsService({ db });
+  const templates = createTemplatesService({ db });
   const campaigns = createCampaignsService({ db, isFromAllowed: domains.isFromAllowed, onQueued: () => queuedListeners.forEach((listener) => listener()) });
-  const services: Services = { keys, domains, suppressions, links, tracking, idempotency, send, messages, contacts, campaigns };
+  const services: Services = { keys, domains, suppressions, links, tracking, idempotency, send, messages, contacts, lists, templates, campaigns };
   const jobs: Job[] = [idempotency.expiryJob()];
   jobs.push(createCampaignDispatcher({ db, logger, onQueued: () => queuedListeners.forEach((listener) => listener()) }));
   jobs.push(createDeliveryJob({ config, db, logger, signingKeyFor: domains.signingKeyFor, links }));
