@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, it } from 'node:test';
+import { Client } from '@sendgrid/client';
 import sendgrid from '@sendgrid/mail';
 import { startDnsServer, type TestDnsServer } from '../../../test/support/dns-server.ts';
 import { describeEachEngine } from '../../../test/support/engines.ts';
@@ -24,9 +25,11 @@ describeEachEngine('the official @sendgrid/mail client, pointed at MailerDash', 
     });
     await h.app.listen({ port: 0, host: '127.0.0.1' });
     const address = h.app.server.address() as { port: number };
+    const http = new Client();
+    http.setApiKey(alice.secret);
+    http.setDefaultRequest('baseUrl', `http://127.0.0.1:${address.port}`);
     client = new MailService();
-    client.setApiKey(alice.secret);
-    client.client.setDefaultRequest('baseUrl', `http://127.0.0.1:${address.port}`);
+    client.setClient(http);
   });
   after(async () => {
     await h.close();
