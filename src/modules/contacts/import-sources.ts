@@ -71,6 +71,7 @@ export async function* jsonArrayElements(chunks: AsyncIterable<string>): AsyncGe
         const text = (pending + chunk.slice(start, i)).trim();
         pending = '';
         start = i + 1;
+        if (text.length > MAX_ROW_CHARS) throw rowTooLarge();
         if (text) {
           elements++;
           yield text;
