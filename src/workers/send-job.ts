@@ -44,8 +44,6 @@ const CONTENT_CACHE_SIZE = 500;
 const KEY_CACHE_MS = 60_000;
 /** How long a message waits when its suppression check could not be made. */
 const SUPPRESSION_RETRY_MS = 30_000;
-/** Outcomes are written in small groups while a round runs, so a crash repeats few sends. */
-const FLUSH_EVERY = 64;
 
 async function eachLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
@@ -150,25 +148,27 @@ export function createSendJob(options: SendJobOptions): Job & { stop(): void; cl
       }
       if (!claimed.length) return 0;
 
+      // Group commit: outcomes are written as soon as they are known, those arriving during a write
+      // go together in the next one. A crash then repeats only the sends of the last moments.
       const pending: queue.Outcome[] = [];
-      let flushing: Promise<void> = Promise.resolve();
+      let flushing: Promise<void> | null = null;
       const bounces: Array<{ message: queue.ClaimedMessage; reply: string }> = [];
-      const flush = () => {
-        const chunk = pending.splice(0);
-        if (!chunk.length) return flushing;
-        flushing = flushing.then(async () => {
+      const drainPending = async () => {
+        while (pending.length) {
+          const chunk = pending.splice(0);
           try {
             await queue.recordOutcomes(db, chunk, clock());
           } catch (error) {
             // The leases lapse and the messages are tried again: a repeat rather than a loss.
             logger.error({ err: error, count: chunk.length }, 'recording send outcomes failed');
           }
-        });
-        return flushing;
+        }
+        flushing = null;
       };
+      const flush = () => (flushing ??= drainPending());
       const record = (outcome: queue.Outcome) => {
         pending.push(outcome);
-        if (pending.length >= FLUSH_EVERY) void flush();
+        void flush();
       };
 
       await loadContents(claimed.map((m) => m.content_id));
