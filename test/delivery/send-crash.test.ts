@@ -35,7 +35,7 @@ function startWorker(env: Record<string, string>): Promise<ChildProcess> {
 }
 
 describe('send job crash safety [postgres]', { skip: url ? false : 'needs TEST_DATABASE_URL (PGlite serves one process)' }, () => {
-  it('after kill -9 and restart every message is sent, and only unrecorded in-flight ones twice', async () => {
+  it('after kill -9 and restart every message is sent, and only unrecorded in-flight ones twice', async (t) => {
     const name = `md_crash_${randomBytes(5).toString('hex')}`;
     const admin = new pg.Client({ connectionString: url });
     await admin.connect();
@@ -89,6 +89,7 @@ describe('send job crash safety [postgres]', { skip: url ? false : 'needs TEST_D
           assert.ok(!sentAtKill.has(id), `${id} was recorded as sent before the kill, yet sent again`);
         }
       }
+      t.diagnostic(`at kill: ${receivedAtKill} accepted by the server, ${sentAtKill.size} recorded sent, ${inFlight} in flight; ${duplicates} sent twice`);
       // A repeat is possible only for a message the server took but the dead worker had not yet recorded.
       assert.ok(duplicates <= receivedAtKill - sentAtKill.size, `${duplicates} duplicates, ${receivedAtKill - sentAtKill.size} unrecorded acceptances`);
     } finally {
