@@ -2,8 +2,10 @@ import type { Kysely, Transaction } from 'kysely';
 
 export interface WriteCoalescerOptions<DBT, Item> {
   db: Kysely<DBT>;
-  /** Writes a whole group of items in one transaction (multi-row inserts); throws if any item cannot be written. */
-  write(trx: Transaction<DBT>, items: Item[]): Promise<void>;
+  /** Writes a whole group of items (multi-row inserts); throws if any item cannot be written. */
+  write(db: Kysely<DBT> | Transaction<DBT>, items: Item[]): Promise<void>;
+  /** Whether a group needs a transaction around write(); say no when write() is one statement (atomic on its own). Default: always. */
+  needsTransaction?(items: Item[]): boolean;
   /** Called after each commit with the items it made durable (e.g. to wake a worker). */
   afterCommit?(items: Item[]): void;
   /** Most items in one transaction. */
@@ -26,7 +28,7 @@ interface Pending<Item> {
 }
 
 /**
- * Groups the writes of concurrent requests into one transaction, flushed on the next tick.
+ * Groups the writes of concurrent requests into one transaction (or one statement), flushed on the next tick.
  * One commit for many requests is what makes accepting fast; if a group fails, each of its items
  * is retried in a transaction of its own, so one bad item fails alone and its neighbours commit.
  */
@@ -40,7 +42,8 @@ export function createWriteCoalescer<DBT, Item>(options: WriteCoalescerOptions<D
   let idleWaiters: Array<() => void> = [];
 
   async function commit(items: Item[]): Promise<void> {
-    await db.transaction().execute((trx) => write(trx, items));
+    if (options.needsTransaction?.(items) ?? true) await db.transaction().execute((trx) => write(trx, items));
+    else await write(db, items);
     try {
       options.afterCommit?.(items);
     } catch {

@@ -29,3 +29,21 @@ it('knows at least 5,000 disposable domains, subdomains included', () => {
   assert.equal(isDisposableDomain('example.com'), false);
   assert.equal(isDisposableDomain('mailinator.com.example.org'), false);
 });
+
+it('the fast path for everyday addresses agrees with the RFC 5321 parser', async () => {
+  const { parse } = await import('smtp-address-parser');
+  const locals = ['a', 'ana.perez', 'x_y+tag', 'A-B', '1.2.3', '-lead'];
+  const domains = ['example.com', 'sub.example.co', 'a-b.example.org', 'xn--bcher-kva.example'];
+  for (const local of locals) {
+    for (const domain of domains) {
+      const address = `${local}@${domain}`;
+      let parserSays = true;
+      try {
+        parse(address);
+      } catch {
+        parserSays = false;
+      }
+      assert.equal(checkAddress(address).ok, parserSays, address);
+    }
+  }
+});

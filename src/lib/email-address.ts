@@ -16,6 +16,13 @@ export type AddressCheck = { ok: true; value: ParsedAddress } | { ok: false; rea
 const MAX_ADDRESS = 254;
 
 /**
+ * The everyday shape (dot-atom of letters, digits, _ + - and a host name of at least two labels
+ * with an alphabetic TLD): a strict subset of what the RFC 5321 grammar accepts, answered without
+ * running the full parser (which costs about 0.1 ms an address). Anything else goes to the parser.
+ */
+const EVERYDAY = /^[A-Za-z0-9_+-]{1,64}(?:\.[A-Za-z0-9_+-]{1,64})*@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
+
+/**
  * Checks one address. The domain is converted with IDNA (url.domainToASCII) first, so
  * `jöran@bücher.de` is accepted as `jöran@xn--bcher-kva.de`; the RFC 5321 grammar then decides.
  * Address literals (`user@[192.0.2.1]`) are refused: they cannot be checked for MX and are not mail domains.
@@ -30,6 +37,7 @@ export function checkAddress(raw: string): AddressCheck {
   if (!domain) return { ok: false, reason: `"${rawDomain}" is not a valid domain` };
   const address = `${local}@${domain}`;
   if (address.length > MAX_ADDRESS) return { ok: false, reason: `is longer than ${MAX_ADDRESS} characters` };
+  if (local.length <= 64 && EVERYDAY.test(address)) return { ok: true, value: { local, domain, address } };
   try {
     parseSmtpAddress(address);
   } catch {

@@ -17,16 +17,25 @@ function chunks<T>(rows: T[]): T[][] {
   return out;
 }
 
-/** Inserts many requests' rows with a few multi-row statements: contents, messages, then their 'queued' events. */
+/**
+ * Inserts many requests' rows in one statement (data-modifying CTEs: contents, messages, their 'queued'
+ * events), so a group costs one round trip; foreign keys are checked at the end of the statement.
+ * One statement is atomic on its own, so it needs no transaction unless the caller has more to do.
+ */
 export async function insertAccepted(db: Kysely<DB>, batch: AcceptedRows[]): Promise<void> {
-  if (!batch.length) return;
-  for (const part of chunks(batch.map((b) => b.content))) await db.insertInto('message_contents').values(part).execute();
+  const contents = batch.map((b) => b.content);
   const messages = batch.flatMap((b) => b.messages);
-  for (const part of chunks(messages)) await db.insertInto('messages').values(part).execute();
-  for (const part of chunks(messages)) {
-    await db
-      .insertInto('message_events')
-      .values(part.map((m) => ({ message_id: m.id, type: 'queued' })))
-      .execute();
+  if (!contents.length) return;
+  if (contents.length > CHUNK || messages.length > CHUNK) {
+    for (const part of chunks(contents)) await db.insertInto('message_contents').values(part).execute();
+    for (const part of chunks(messages)) await db.insertInto('messages').values(part).execute();
+    for (const part of chunks(messages)) await db.insertInto('message_events').values(part.map((m) => ({ message_id: m.id, type: 'queued' }))).execute();
+    return;
   }
+  await db
+    .with('c', (q) => q.insertInto('message_contents').values(contents))
+    .with('m', (q) => q.insertInto('messages').values(messages))
+    .insertInto('message_events')
+    .values(messages.map((m) => ({ message_id: m.id, type: 'queued' })))
+    .execute();
 }

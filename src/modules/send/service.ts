@@ -48,10 +48,27 @@ const MX_PROBLEM: Record<Extract<MxVerdict, { kind: 'undeliverable' }>['reason']
 export function createSendService(deps: SendServiceDeps) {
   const { db, mx } = deps;
   const now = deps.now ?? (() => new Date());
+  // Like the API key cache: a granted sender domain is trusted for a few seconds, so sending needs no extra query.
+  const allowedFrom = new Map<string, number>();
+  const ALLOWED_FROM_MS = 5_000;
+
+  async function isFromAllowed(keyId: string, from: string): Promise<boolean> {
+    const cacheKey = `${keyId} ${from.slice(from.lastIndexOf('@') + 1)}`;
+    const at = Date.now();
+    if ((allowedFrom.get(cacheKey) ?? 0) > at) return true;
+    const allowed = await deps.domains.isFromAllowed(keyId, from);
+    if (allowed) {
+      if (allowedFrom.size > 10_000) allowedFrom.clear();
+      allowedFrom.set(cacheKey, at + ALLOWED_FROM_MS);
+    }
+    return allowed;
+  }
 
   const coalescer = createWriteCoalescer<DB, Pending>({
     db,
     maxInFlight: deps.writeConcurrency ?? 1,
+    // Without Idempotency-Key claims to complete, a group is one statement and needs no transaction.
+    needsTransaction: (items) => items.some((i) => i.claim),
     async write(trx, items) {
       for (const item of items) if (item.claim) await item.claim.complete(item.response, trx);
       await insertAccepted(trx, items.map((i) => i.rows));
@@ -115,7 +132,7 @@ export function createSendService(deps: SendServiceDeps) {
       const { errors, plan, copies } = planSend(body, now());
       // A request already refused still gets the MX verdict of its other addresses, so one answer names every bad field.
       if (!plan) throw DomainError.invalid([...errors, ...(await mxErrors(copies))]);
-      if (!(await deps.domains.isFromAllowed(principal.keyId, plan.from.address))) {
+      if (!(await isFromAllowed(principal.keyId, plan.from.address))) {
         throw forbidden('from_domain_not_verified', `${plan.from.domain} is not a verified sending domain of this API key`, 'from.email');
       }
       const undeliverable = await mxErrors(plan.copies);

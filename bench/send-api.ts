@@ -1,0 +1,120 @@
+// Benchmark (not a test): accepted POST /v1/mail/send per second and latency, beside the HTTP ceiling
+// (the same Fastify process answering the same schema and auth with no database work), on PGlite and PostgreSQL.
+// npm run bench:send:api    (BENCH_DATABASE_URL=postgres://... to choose the server; BENCH_SECONDS=10)
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
+import { promisify } from 'node:util';
+import { sql } from 'kysely';
+import pg from 'pg';
+import { startDnsServer } from '../test/support/dns-server.ts';
+import { createContext, createLogger } from '../src/composition.ts';
+import { loadConfig } from '../src/config.ts';
+import { openDatabase, type Database } from '../src/db/database.ts';
+import { migrateToLatest } from '../src/db/migrate.ts';
+import { buildApi } from '../src/http/app.ts';
+import { requireApiKey } from '../src/http/auth.ts';
+import { Accepted, SendBody, SendHeaders } from '../src/modules/send/schemas.ts';
+
+const run = promisify(execFile);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const CONNECTIONS = 50;
+const PG_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+const PAYLOAD = JSON.stringify({
+  personalizations: [{ to: [{ email: 'cliente@example.com', name: 'Cliente Ejemplo' }] }],
+  from: { email: 'no-reply@tu-dominio.com', name: 'Tu Servicio' },
+  subject: 'Confirma tu cuenta en Tu Servicio',
+  content: [
+    { type: 'text/html', value: '<p>Hola <strong>Cliente Ejemplo</strong>,</p><p>Haz clic <a href="https://tu-dominio.com/verify?token=abc123">aquí</a>.</p>' },
+    { type: 'text/plain', value: 'Hola Cliente Ejemplo,\n\nVisita https://tu-dominio.com/verify?token=abc123 para confirmar tu cuenta.' },
+  ],
+});
+
+interface Figures {
+  rps: number;
+  p50: number;
+  p99: number;
+  ok: number;
+  errors: number;
+}
+
+async function autocannon(url: string, secret: string, seconds: number): Promise<Figures> {
+  const { stdout } = await run(
+    process.execPath,
+    [
+      'node_modules/autocannon/autocannon.js', '-j', '-c', String(CONNECTIONS), '-d', String(seconds), '-m', 'POST',
+      '-H', 'content-type=application/json', '-H', `authorization=Bearer ${secret}`, '-H', 'x-md-channel=trans', '-b', PAYLOAD, url,
+    ],
+    { maxBuffer: 64 * 1024 * 1024 },
+  );
+  const r = JSON.parse(stdout);
+  const ok = r['2xx'] as number;
+  return { rps: ok / r.duration, p50: r.latency.p50, p99: r.latency.p99, ok, errors: r.non2xx + r.errors + r.timeouts };
+}
+
+async function openEngine(engine: 'pglite' | 'postgres'): Promise<Database> {
+  if (engine === 'pglite') return openDatabase({ databaseUrl: null, dataDir: null });
+  const name = `md_bench_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: PG_URL });
+  await admin.connect();
+  await admin.query(`create database ${name}`);
+  await admin.end();
+  const url = new URL(PG_URL);
+  url.pathname = `/${name}`;
+  const database = await openDatabase({ databaseUrl: url.toString(), dataDir: null });
+  return {
+    ...database,
+    async close() {
+      await database.close();
+      const dropper = new pg.Client({ connectionString: PG_URL });
+      await dropper.connect();
+      await dropper.query(`drop database if exists ${name} with (force)`);
+      await dropper.end();
+    },
+  };
+}
+
+async function bench(engine: 'pglite' | 'postgres') {
+  const dns = await startDnsServer({ 'example.com': [{ type: 'MX', exchange: 'mx.example.com', priority: 10 }] });
+  const database = await openEngine(engine);
+  await migrateToLatest(database.db);
+  const config = loadConfig({ MAILERDASH_DNS_SERVERS: dns.address, MAILERDASH_HOSTNAME: 'mta.bench', LOG_LEVEL: 'silent' });
+  const logger = createLogger('silent');
+  const context = createContext(config, database, logger);
+  const { secret } = await context.services.keys.createKey({ name: 'bench', domains: ['tu-dominio.com'] });
+  const app = await buildApi({ services: context.services, logger, metrics: context.metrics, bodyLimitBytes: config.bodyLimitBytes, ping: database.ping });
+  await app.register(async (scope) => {
+    requireApiKey(scope, context.services.keys);
+    scope.post('/bench/ceiling', { schema: { headers: SendHeaders, body: SendBody, response: { 202: Accepted } } }, async (request, reply) =>
+      reply.code(202).header('x-message-id', 'req_ceiling').send({ message: 'accepted', app: request.principal.keyId }),
+    );
+  });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+  try {
+    await autocannon(`${base}/bench/ceiling`, secret, 2);
+    await autocannon(`${base}/v1/mail/send`, secret, 2);
+    const ceiling = await autocannon(`${base}/bench/ceiling`, secret, SECONDS);
+    const before = await sql<{ n: number }>`select count(*)::int as n from messages`.execute(database.db);
+    const send = await autocannon(`${base}/v1/mail/send`, secret, SECONDS);
+    await context.services.send.flushed();
+    const after = await sql<{ n: number }>`select count(*)::int as n from messages`.execute(database.db);
+    const queued = after.rows[0]!.n - before.rows[0]!.n;
+    return { engine, ceiling, send, queued };
+  } finally {
+    await app.close();
+    await database.close();
+    await dns.close();
+  }
+}
+
+const fmt = (f: Figures) => `${Math.round(f.rps).toLocaleString('en')} req/s, p50 ${f.p50} ms, p99 ${f.p99} ms` + (f.errors ? `, ${f.errors} errors` : '');
+
+const engines = (process.env.BENCH_ENGINES ?? 'pglite,postgres').split(',') as Array<'pglite' | 'postgres'>;
+console.log(`POST /v1/mail/send, 1 recipient, ${CONNECTIONS} connections, ${SECONDS} s each; ${os.cpus().length} cores, Node ${process.version}`);
+for (const engine of engines) {
+  const r = await bench(engine);
+  console.log(`${engine.padEnd(8)} ceiling (schema + auth, no database): ${fmt(r.ceiling)}`);
+  console.log(`${engine.padEnd(8)} accepted (committed):               ${fmt(r.send)}  = ${Math.round((100 * r.send.rps) / r.ceiling.rps)}% of ceiling; ${r.queued} messages queued for ${r.send.ok} 202s`);
+}
