@@ -76,16 +76,17 @@ export function createContext(config: Config, database: Database, logger: Logger
   const onQueued = (listener: () => void) => void queuedListeners.add(listener);
   const idempotency = createIdempotencyService({ db });
   const messages = createMessagesService({ db });
+  const templates = createTemplatesService({ db });
   const send = createSendService({
     db,
     domains,
+    templates,
     mx: createMxChecker({ resolver }),
     onQueued: () => queuedListeners.forEach((listener) => listener()),
     writeConcurrency: database.engine === 'postgres' ? 4 : 1,
   });
   const contacts = createContactsService({ db, engine: database.engine, pool: database.pool, engagement: campaignEngagement });
   const lists = createListsService({ db });
-  const templates = createTemplatesService({ db });
   const campaigns = createCampaignsService({ db, isFromAllowed: domains.isFromAllowed, onQueued: () => queuedListeners.forEach((listener) => listener()) });
   const services: Services = { keys, domains, suppressions, links, tracking, idempotency, send, messages, contacts, lists, templates, campaigns };
   const jobs: Job[] = [idempotency.expiryJob()];

@@ -39,6 +39,13 @@ export interface SendPlan {
   sandbox: boolean;
 }
 
+/** A stored template standing in for subject and content. */
+export interface TemplateParts {
+  subject: string;
+  html: string | null;
+  text: string | null;
+}
+
 const detail = (field: string, code: string, message: string): ErrorDetail => ({ field, code, message });
 
 function checkHeaders(headers: Record<string, string> | undefined, field: string, errors: ErrorDetail[]): void {
@@ -74,7 +81,7 @@ const nonEmpty = (o: Record<string, unknown> | undefined) => (o && Object.keys(o
  * naming its field; the copies (one per to/cc/bcc address that passed) for the MX layer; and the whole
  * plan when nothing is wrong.
  */
-export function planSend(body: SendBodyT, now: Date): { errors: ErrorDetail[]; plan: SendPlan | null; copies: PlannedCopy[] } {
+export function planSend(body: SendBodyT, now: Date, template: TemplateParts | null = null): { errors: ErrorDetail[]; plan: SendPlan | null; copies: PlannedCopy[] } {
   const errors: ErrorDetail[] = [];
   const total = body.personalizations.reduce((n, p) => n + p.to.length + (p.cc?.length ?? 0) + (p.bcc?.length ?? 0), 0);
   if (total > MAX_RECIPIENTS) {
@@ -88,9 +95,11 @@ export function planSend(body: SendBodyT, now: Date): { errors: ErrorDetail[]; p
     if (!replyTo.ok) errors.push(detail('reply_to.email', 'invalid_email', `reply_to.email ${replyTo.reason}`));
   }
 
-  let html: string | null = null;
-  let text: string | null = null;
-  body.content.forEach((part, i) => {
+  let html: string | null = template?.html ?? null;
+  let text: string | null = template?.text ?? null;
+  if (body.content && template) errors.push(detail('content', 'conflicting_fields', 'give either content or template_id, not both'));
+  if (!body.content && !template) errors.push(detail('content', 'required', 'content is required (or a template_id)'));
+  (body.content ?? []).forEach((part, i) => {
     const field = `content.${i}.type`;
     if (part.type === 'text/html' && html === null) html = part.value;
     else if (part.type === 'text/plain' && text === null) text = part.value;
@@ -110,7 +119,7 @@ export function planSend(body: SendBodyT, now: Date): { errors: ErrorDetail[]; p
   const copies: PlannedCopy[] = [];
   body.personalizations.forEach((p, pi) => {
     const base = `personalizations.${pi}`;
-    if (p.subject === undefined && body.subject === undefined) {
+    if (p.subject === undefined && body.subject === undefined && !template) {
       errors.push(detail('subject', 'required', `subject is required (at the top level or in ${base})`));
     }
     checkHeaders(p.headers, `${base}.headers`, errors);
@@ -155,7 +164,7 @@ export function planSend(body: SendBodyT, now: Date): { errors: ErrorDetail[]; p
   const tracking = body.tracking_settings
     ? clean({ open: body.tracking_settings.open_tracking?.enable, click: body.tracking_settings.click_tracking?.enable })
     : undefined;
-  const liquid = body.personalizations.some((p) => p.dynamic_template_data !== undefined) || undefined;
+  const liquid = template !== null || body.personalizations.some((p) => p.dynamic_template_data !== undefined) || undefined;
   return {
     errors,
     copies,
@@ -163,7 +172,7 @@ export function planSend(body: SendBodyT, now: Date): { errors: ErrorDetail[]; p
       from: from.value,
       fromName: body.from.name ?? null,
       replyTo: body.reply_to ? clean({ email: body.reply_to.email, name: body.reply_to.name }) : null,
-      subject: body.subject ?? '',
+      subject: body.subject ?? template?.subject ?? '',
       html,
       text,
       headers: body.headers ?? {},

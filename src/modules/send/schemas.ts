@@ -63,7 +63,10 @@ export const SendBody = Type.Object(
     subject: Type.Optional(
       Type.String({ minLength: 1, maxLength: 998, pattern: ONE_LINE, description: 'Required unless every personalization has its own.' }),
     ),
-    content: Type.Array(Content, { minItems: 1, maxItems: 2 }),
+    content: Type.Optional(Type.Array(Content, { minItems: 1, maxItems: 2, description: 'Required unless template_id is given.' })),
+    template_id: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 100, description: 'A template of this key (GET /v1/bulk/templates): its subject and bodies, rendered as Liquid with dynamic_template_data.' }),
+    ),
     headers: Type.Optional(StringMap('Extra headers for every copy.')),
     categories: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 255 }), { maxItems: 10, uniqueItems: true })),
     custom_args: Type.Optional(StringMap('Kept with each message; personalization custom_args add to them.')),
@@ -74,7 +77,7 @@ export const SendBody = Type.Object(
   },
   {
     ...closed,
-    description: 'SendGrid v3 mail/send. Fields not listed here (template_id, asm, batch_id, ip_pool_name, reply_to_list, ...) are refused with 400 unsupported_field.',
+    description: 'SendGrid v3 mail/send. Fields not listed here (asm, batch_id, ip_pool_name, reply_to_list, ...) are refused with 400 unsupported_field.',
   },
 );
 

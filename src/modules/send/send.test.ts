@@ -149,6 +149,39 @@ describeEachEngine('POST /v1/mail/send', (engine) => {
     assert.deepEqual((await contentOf(message!.content_id)).settings, { liquid: true });
   });
 
+  it('template_id takes subject and bodies from the key\'s template, rendered as Liquid with dynamic_template_data', async () => {
+    const created = await h.call({
+      method: 'POST',
+      url: '/v1/bulk/templates',
+      auth: alice.secret,
+      payload: { name: 'Bienvenida', subject: 'Hola {{ name }}', html: '<p>Hola {{ name }}</p>', body_text: 'Hola {{ name }}' },
+    });
+    assert.equal(created.statusCode, 201, created.body);
+    const templateId = created.json().id as string;
+    const payload = clone(SEED_PAYLOAD) as Payload;
+    delete payload.content;
+    delete payload.subject;
+    payload.template_id = templateId;
+    payload.personalizations[0].dynamic_template_data = { name: 'Ana' };
+    const res = await send(payload);
+    assert.equal(res.statusCode, 202, res.body);
+    const [message] = await messagesOf(res.headers['x-message-id'] as string);
+    const content = await contentOf(message!.content_id);
+    assert.equal(content.subject, 'Hola {{ name }}');
+    assert.equal(content.html, '<p>Hola {{ name }}</p>');
+    assert.equal(content.text, 'Hola {{ name }}');
+    assert.deepEqual(content.settings, { liquid: true });
+    assert.deepEqual((message!.personalization as Payload).variables, { name: 'Ana' });
+
+    const both = await send({ ...payload, content: [{ type: 'text/plain', value: 'x' }] });
+    assert.equal(both.statusCode, 400);
+    assert.equal(both.json().errors[0].code, 'conflicting_fields');
+    const bob = await h.newKey('bob-templates', ['tu-dominio.com']);
+    const foreign = await h.call({ method: 'POST', url: '/v1/mail/send', payload, auth: bob.secret });
+    assert.equal(foreign.statusCode, 400);
+    assert.equal(foreign.json().errors[0].code, 'template_not_found');
+  });
+
   it('internationalised domains are accepted and queued in ASCII; a SERVFAIL domain is accepted', async () => {
     const payload = clone(SEED_PAYLOAD) as Payload;
     payload.personalizations = [{ to: [{ email: 'jöran@bücher.example' }, { email: 'x@broken.example' }] }];
@@ -213,7 +246,11 @@ describeEachEngine('POST /v1/mail/send', (engine) => {
   const many = (n: number, domain = 'example.com') => Array.from({ length: n }, (_, i) => ({ email: `r${i}@${domain}` }));
 
   const refusals: Array<[string, Payload | string, number, string, string | null]> = [
-    ['template_id (unsupported)', mutate((p) => (p.template_id = 'd-123')), 400, 'unsupported_field', 'template_id'],
+    ['an unknown template_id', mutate((p) => {
+      p.template_id = 'd-123';
+      delete p.content;
+    }), 400, 'template_not_found', 'template_id'],
+    ['reply_to_list (unsupported)', mutate((p) => (p.reply_to_list = [{ email: 'a@tu-dominio.com' }])), 400, 'unsupported_field', 'reply_to_list'],
     ['asm (unsupported)', mutate((p) => (p.asm = { group_id: 1 })), 400, 'unsupported_field', 'asm'],
     ['a personalization from', mutate((p) => (p.personalizations[0].from = { email: 'a@tu-dominio.com' })), 400, 'unsupported_field', 'personalizations.0.from'],
     ['an unknown mail setting', mutate((p) => (p.mail_settings = { bypass_list_management: { enable: true } })), 400, 'unsupported_field', 'mail_settings.bypass_list_management'],

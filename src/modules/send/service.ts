@@ -1,14 +1,14 @@
 import type { Kysely } from 'kysely';
 import type { DB } from '../../db/schema.ts';
 import { createWriteCoalescer } from '../../db/write-coalescer.ts';
-import { DomainError, forbidden, type ErrorDetail } from '../../errors.ts';
+import { DomainError, forbidden, invalid, type ErrorDetail } from '../../errors.ts';
 import { newId } from '../../lib/ids.ts';
 import type { MxChecker } from '../../lib/mx-checker.ts';
 import type { MxVerdict } from '../../lib/mx-rules.ts';
 import type { IdempotencyClaim, StoredResponse } from '../idempotency/service.ts';
 import type { Principal } from '../keys/service.ts';
 import type { Channel } from '../messages/tables.ts';
-import { planSend, type PlannedCopy, type SendPlan } from './rules.ts';
+import { planSend, type PlannedCopy, type SendPlan, type TemplateParts } from './rules.ts';
 import { insertAccepted, type AcceptedRows } from './repo.ts';
 import type { SendBodyT } from './schemas.ts';
 
@@ -16,6 +16,8 @@ export interface SendServiceDeps {
   db: Kysely<DB>;
   domains: { isFromAllowed(keyId: string, fromAddress: string): Promise<boolean> };
   mx: MxChecker;
+  /** Stored templates for template_id; a not-found is the caller's 400. */
+  templates?: { get(principal: Principal, id: string): Promise<{ subject: string; html: string | null; body_text: string | null }> };
   /** Called after messages are committed, so an in-process worker starts at once. */
   onQueued?: () => void;
   /** Transactions the write coalescer may have open at once (1 on PGlite, a few on PostgreSQL). */
@@ -89,6 +91,17 @@ export function createSendService(deps: SendServiceDeps) {
     return errors;
   }
 
+  async function templateOf(principal: Principal, id: string): Promise<TemplateParts> {
+    if (!deps.templates) throw invalid('unsupported_field', 'template_id is not supported here', 'template_id');
+    try {
+      const t = await deps.templates.get(principal, id);
+      return { subject: t.subject, html: t.html, text: t.body_text };
+    } catch (error) {
+      if (error instanceof DomainError && error.kind === 'not_found') throw invalid('template_not_found', `template ${id} does not exist for this API key`, 'template_id');
+      throw error;
+    }
+  }
+
   function rowsOf(principal: Principal, plan: SendPlan, channel: Channel, requestId: string): AcceptedRows {
     const contentId = newId('mc');
     return {
@@ -129,7 +142,7 @@ export function createSendService(deps: SendServiceDeps) {
      * request and queues nothing. In sandbox mode the request is validated and nothing is queued.
      */
     async send(principal: Principal, body: SendBodyT, options: SendOptions): Promise<SendResult> {
-      const { errors, plan, copies } = planSend(body, now());
+      const { errors, plan, copies } = planSend(body, now(), body.template_id ? await templateOf(principal, body.template_id) : null);
       // A request already refused still gets the MX verdict of its other addresses, so one answer names every bad field.
       if (!plan) throw DomainError.invalid([...errors, ...(await mxErrors(copies))]);
       if (!(await isFromAllowed(principal.keyId, plan.from.address))) {
