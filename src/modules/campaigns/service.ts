@@ -79,11 +79,18 @@ export function createCampaignsService(deps: CampaignsServiceDeps) {
     return row;
   }
 
-  /** from on a verified domain (403), list and template of this key (400 naming the field). */
-  async function checkReferences(trx: Kysely<DB>, keyId: string, c: { from_email: string; list_id: string; template_id: string }): Promise<void> {
-    if (!(await deps.isFromAllowed(keyId, c.from_email))) {
-      throw forbidden('from_not_allowed', `${c.from_email} is not on a verified sending domain of this key`, 'from_email');
+  /**
+   * from on a verified domain (403). Asked before any transaction opens: the domains service reads
+   * through its own handle, and the embedded database has one connection.
+   */
+  async function checkFrom(keyId: string, fromEmail: string): Promise<void> {
+    if (!(await deps.isFromAllowed(keyId, fromEmail))) {
+      throw forbidden('from_not_allowed', `${fromEmail} is not on a verified sending domain of this key`, 'from_email');
     }
+  }
+
+  /** List and template of this key (400 naming the field). */
+  async function checkReferences(trx: Kysely<DB>, keyId: string, c: { list_id: string; template_id: string }): Promise<void> {
     if (!(await repo.listExists(trx, keyId, c.list_id))) throw invalid('list_not_found', `list ${c.list_id} does not exist`, 'list_id');
     if (!(await repo.templateExists(trx, keyId, c.template_id))) throw invalid('template_not_found', `template ${c.template_id} does not exist`, 'template_id');
   }
@@ -122,6 +129,7 @@ export function createCampaignsService(deps: CampaignsServiceDeps) {
 
   return {
     async create(principal: Principal, input: CampaignFields & { name: string; list_id: string; template_id: string; from_email: string }): Promise<CampaignView> {
+      await checkFrom(principal.keyId, input.from_email);
       await checkReferences(db, principal.keyId, input);
       const row = await repo.insertCampaign(db, {
         id: newId('camp'),
@@ -150,6 +158,8 @@ export function createCampaignsService(deps: CampaignsServiceDeps) {
 
     /** Edits a draft; `status` moves it through the lifecycle (send, paused, cancelled) after the edits. */
     async update(principal: Principal, id: string, input: CampaignFields & { status?: 'send' | 'paused' | 'cancelled' }): Promise<CampaignView> {
+      const current = await own(db, principal, id);
+      if (input.from_email !== undefined || input.status === 'send') await checkFrom(principal.keyId, input.from_email ?? current.from_email);
       const row = await db.transaction().execute(async (trx) => {
         let row = await own(trx, principal, id, true);
         const changes = fieldChanges(input);
@@ -166,6 +176,7 @@ export function createCampaignsService(deps: CampaignsServiceDeps) {
     },
 
     async act(principal: Principal, id: string, action: 'send' | 'pause' | 'resume' | 'cancel'): Promise<CampaignView> {
+      if (action === 'send') await checkFrom(principal.keyId, (await own(db, principal, id)).from_email);
       const row = await db.transaction().execute(async (trx) => transition(trx, await own(trx, principal, id, true), action));
       return notify(toView(row), row);
     },
