@@ -24,6 +24,8 @@ verified domains (403 \`from_domain_not_verified\`).
 \`{"message":"validated","app":…,"sandbox":true}\` (SendGrid answers 200 in sandbox mode too).
 \`send_at\` (unix seconds) delays the messages (at most 72 h). \`dynamic_template_data\` makes subject and
 bodies Liquid templates rendered with it; \`substitutions\` are literal replacements.
+\`template_id\` takes subject and bodies from one of the key's templates (\`/v1/bulk/templates\`), rendered
+as Liquid with each personalization's \`dynamic_template_data\`; a top-level \`subject\` overrides the template's.
 \`X-Md-Channel: bulk\` queues behind transactional mail. \`Idempotency-Key\`: a retry with the same key and
 payload within 24 h answers the first response (with \`Idempotent-Replayed: true\`) and queues nothing;
 another payload 422; while the first is still running 409.`;

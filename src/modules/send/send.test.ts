@@ -54,6 +54,17 @@ describeEachEngine('POST /v1/mail/send', (engine) => {
     assert.deepEqual(events.map((e) => e.type), ['queued']);
   });
 
+  it('wakes in-process workers once the messages are committed', async () => {
+    let woken = 0;
+    h.context.onQueued(() => woken++);
+    const res = await send(SEED_PAYLOAD);
+    assert.equal(res.statusCode, 202);
+    assert.ok(woken >= 1);
+    const refused = await send({ ...SEED_PAYLOAD, from: { email: 'x@elsewhere.example' } });
+    assert.equal(refused.statusCode, 403);
+    assert.equal(woken, 1, 'a refused request wakes nobody');
+  });
+
   it('answers the same at /v3/mail/send', async () => {
     const res = await send(SEED_PAYLOAD, {}, '/v3/mail/send');
     assert.equal(res.statusCode, 202);
