@@ -41,34 +41,63 @@ const createSql = (t: string) =>
   `create temp table ${t} (idx bigint not null, email text not null, email_lower text generated always as (lower(email)) stored, name text, metadata jsonb)`;
 
 async function mergeStaged(run: Run, transaction: <T>(fn: () => Promise<T>) => Promise<T>, t: string, keyId: string, maxDuplicateRows: number): Promise<MergeResult> {
-  await run(`create index on ${t} (email_lower, idx)`);
-  await run(`analyze ${t}`);
-  const counts = (await run(`select count(*)::int as total, count(distinct email_lower)::int as uniq from ${t}`)).rows[0] as { total: number; uniq: number };
-  const duplicates = counts.total - counts.uniq;
-  const duplicateRows = duplicates
-    ? ((
-        await run(
-          `select idx::int as idx, email from (select idx, email, row_number() over (partition by email_lower order by idx) as rn from ${t}) x where rn > 1 order by idx limit $1`,
-          [maxDuplicateRows],
-        )
-      ).rows as { idx: number; email: string }[])
-    : [];
+  try {
+    return await mergeOnce(run, transaction, t, keyId, maxDuplicateRows);
+  } catch (error) {
+    // A contact created by another request between our check and our insert: the next pass sees it.
+    if ((error as { code?: string }).code !== '23505') throw error;
+    return mergeOnce(run, transaction, t, keyId, maxDuplicateRows);
+  }
+}
+
+async function mergeOnce(run: Run, transaction: <T>(fn: () => Promise<T>) => Promise<T>, t: string, keyId: string, maxDuplicateRows: number): Promise<MergeResult> {
   const firsts = `(select distinct on (email_lower) idx, email, email_lower, name, metadata from ${t} order by email_lower, idx)`;
   return transaction(async () => {
-    const updated = await run(
-      `update contacts c set name = coalesce(s.name, c.name), metadata = coalesce(s.metadata, c.metadata), updated_at = now()
-       from ${firsts} s where c.key_id = $1 and lower(c.email) = s.email_lower`,
-      [keyId],
-    );
-    const created = await run(
-      `insert into contacts (key_id, email, name, metadata)
-       select $1, s.email, s.name, coalesce(s.metadata, '{}'::jsonb) from ${firsts} s
-       where not exists (select 1 from contacts c where c.key_id = $1 and lower(c.email) = s.email_lower)
-       order by s.idx
-       on conflict do nothing`,
-      [keyId],
-    );
-    return { created: created.count, updated: updated.count, duplicates, duplicateRows };
+    // Sorts and hashes over a million rows spill to disk with the default memory settings.
+    await run(`set local work_mem = '128MB'`);
+    await run(`set local maintenance_work_mem = '256MB'`);
+    await run(`create index on ${t} (email_lower, idx)`);
+    await run(`analyze ${t}`);
+    // One pass tells how many distinct addresses came and how many of them the key already has.
+    const counts = (
+      await run(
+        `select (select count(*) from ${t})::int as total, count(*)::int as uniq, count(c.id)::int as existing
+         from ${firsts} s left join contacts c on c.key_id = $1 and lower(c.email) = s.email_lower`,
+        [keyId],
+      )
+    ).rows[0] as { total: number; uniq: number; existing: number };
+    const duplicates = counts.total - counts.uniq;
+    const duplicateRows = duplicates
+      ? ((
+          await run(
+            `select idx::int as idx, email from (select idx, email, row_number() over (partition by email_lower order by idx) as rn from ${t}) x where rn > 1 order by idx limit $1`,
+            [maxDuplicateRows],
+          )
+        ).rows as { idx: number; email: string }[])
+      : [];
+    if (counts.existing) {
+      // A row that would not change is not rewritten (re-importing the same file is cheap); it still counts as updated.
+      await run(
+        `update contacts c set name = coalesce(s.name, c.name), metadata = coalesce(s.metadata, c.metadata), updated_at = now()
+         from ${firsts} s where c.key_id = $1 and lower(c.email) = s.email_lower
+         and (s.name is not null and s.name is distinct from c.name or s.metadata is not null and s.metadata is distinct from c.metadata)`,
+        [keyId],
+      );
+    }
+    let created = 0;
+    if (counts.existing < counts.uniq) {
+      // In file order, so contact ids (and exports, and campaign sends) follow the imported file.
+      const onlyNew = counts.existing ? `where not exists (select 1 from contacts c where c.key_id = $1 and lower(c.email) = s.email_lower)` : '';
+      created = (
+        await run(
+          `insert into contacts (key_id, email, name, metadata)
+           select $1, s.email, s.name, coalesce(s.metadata, '{}'::jsonb) from ${firsts} s ${onlyNew}
+           order by s.idx`,
+          [keyId],
+        )
+      ).count;
+    }
+    return { created, updated: counts.existing, duplicates, duplicateRows };
   });
 }
 

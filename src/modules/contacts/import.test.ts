@@ -84,7 +84,7 @@ describeEachEngine('contacts import and export', (engine) => {
     const res = await importAs(alice, csv, 'text/csv; charset=utf-8');
     assert.equal(res.statusCode, 207);
     assert.deepEqual(
-      { ...res.json(), errors: res.json().errors.map((e: { index: number; code: string }) => [e.index, e.code]) },
+      { ...(res.json() as object), errors: res.json().errors.map((e: { index: number; code: string }) => [e.index, e.code]) },
       { created: 3, updated: 0, failed: 1, errors: [[2, 'invalid_email']] },
     );
     const one = await contact(alice, 'csv1@imp.test');
@@ -98,7 +98,7 @@ describeEachEngine('contacts import and export', (engine) => {
     const res = await importAs(alice, '{"email":"nd1@imp.test","name":"N1"}\n\n{oops\n{"email":"nd2@imp.test"}\n', 'application/x-ndjson');
     assert.equal(res.statusCode, 207);
     assert.deepEqual(
-      { ...res.json(), errors: res.json().errors.map((e: { index: number; code: string }) => [e.index, e.code]) },
+      { ...(res.json() as object), errors: res.json().errors.map((e: { index: number; code: string }) => [e.index, e.code]) },
       { created: 2, updated: 0, failed: 1, errors: [[1, 'invalid_json']] },
     );
   });

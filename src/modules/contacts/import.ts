@@ -7,7 +7,7 @@ import { checkContactInput } from './rules.ts';
 export const MAX_IMPORT_ROWS = 1_000_000;
 /** Most row errors listed in a response; `failed` still counts them all. */
 export const MAX_REPORTED_ERRORS = 1_000;
-const BATCH_ROWS = 5_000;
+const BATCH_ROWS = 500;
 
 export interface ImportError {
   index: number;
