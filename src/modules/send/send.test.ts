@@ -296,7 +296,7 @@ describeEachEngine('POST /v1/mail/send', (engine) => {
         method: 'POST',
         url: '/v1/mail/send',
         auth: alice.secret,
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', 'idempotency-key': `refused ${what}` },
         payload: typeof payload === 'string' ? payload : JSON.stringify(payload),
       });
       assert.equal(res.statusCode, status, res.body);
