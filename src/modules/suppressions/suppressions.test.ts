@@ -82,4 +82,16 @@ describeEachEngine('suppressions API', (engine) => {
     assert.equal((await h.call({ method: 'GET', url: `/v1/suppressions?key_id=${alice.id}` })).json().total, 4);
     assert.equal((await h.call({ method: 'GET', url: '/v1/suppressions', auth: null })).statusCode, 401);
   });
+
+  it('a bounce, complaint or unsubscribe entry moves the contact; deleting the entry makes it active again', async () => {
+    const db = h.database.db;
+    await db.insertInto('contacts').values([{ key_id: alice.id, email: 'Sync@Example.com', name: null }, { key_id: alice.id, email: 'hand@example.com', name: null }]).execute();
+    const status = async (email: string) => (await db.selectFrom('contacts').select('status').where('email', '=', email).executeTakeFirstOrThrow()).status;
+    await h.context.services.suppressions.suppress({ keyId: alice.id, email: 'sync@example.com', reason: 'complaint', sourceType: 'provider', sourceId: 'evt_1' });
+    assert.equal(await status('Sync@Example.com'), 'complained');
+    await h.call({ method: 'POST', url: '/v1/suppressions', headers: json, payload: { email: 'hand@example.com' }, auth: alice.secret });
+    assert.equal(await status('hand@example.com'), 'active');
+    assert.equal((await h.call({ method: 'DELETE', url: '/v1/suppressions/sync@example.com', auth: alice.secret })).statusCode, 204);
+    assert.equal(await status('Sync@Example.com'), 'active');
+  });
 });
