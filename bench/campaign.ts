@@ -1,0 +1,182 @@
+// Benchmark (not a test): one campaign to BENCH_CONTACTS (100,000) list members, dispatched and sent
+// through the real workers (campaign dispatcher + delivery job, running concurrently as in
+// `mailerdash worker`) into Postfix's smtp-sink on loopback, beside Postfix's smtp-source into the
+// same sink in the same run (the SMTP ceiling). Unsigned (as behind a relay that signs). Prints
+// messages/s, CPU per message, and RSS over the run (peak and samples, to show it stays flat).
+// Each engine runs in a child process of its own so CPU and RSS are its own.
+//   npm run bench:campaign   (BENCH_CONTACTS, BENCH_ENGINES=postgres,pglite, BENCH_DATABASE_URL, BENCH_TRACKING=0|1)
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { sql } from 'kysely';
+import pg from 'pg';
+import { createContext, createLogger } from '../src/composition.ts';
+import { loadConfig } from '../src/config.ts';
+import { openDatabase, type Database } from '../src/db/database.ts';
+import { migrateToLatest } from '../src/db/migrate.ts';
+import { createCampaignDispatcher } from '../src/workers/campaign-dispatcher.ts';
+import { createDeliveryJob } from '../src/workers/delivery.ts';
+import { createWorkerRunner } from '../src/workers/runner.ts';
+
+const CONTACTS = Number(process.env.BENCH_CONTACTS ?? 100_000);
+const PG_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const TRACKING = process.env.BENCH_TRACKING === '1';
+const CONNECTIONS = 16;
+
+function ensurePostfixTools(): void {
+  if (spawnSync('sh', ['-c', 'command -v smtp-sink && command -v smtp-source'], { stdio: 'ignore' }).status === 0) return;
+  console.log('installing postfix for smtp-sink and smtp-source (apt-get)…');
+  execFileSync('sh', ['-c', 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postfix >/dev/null'], { stdio: 'inherit' });
+  spawnSync('sh', ['-c', 'postfix stop 2>/dev/null || true']);
+}
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+async function startSink(): Promise<{ port: number; child: ChildProcess }> {
+  const port = await freePort();
+  const asUser = process.getuid?.() === 0 ? ['-u', 'nobody'] : [];
+  const child = spawn('smtp-sink', [...asUser, `127.0.0.1:${port}`, '1024'], { stdio: 'ignore' });
+  const deadline = Date.now() + 5000;
+  while (Date.now() < deadline) {
+    const up = await new Promise<boolean>((resolve) => {
+      const socket = net.connect(port, '127.0.0.1', () => (socket.end(), resolve(true)));
+      socket.on('error', () => resolve(false));
+    });
+    if (up) return { port, child };
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error('smtp-sink did not start');
+}
+
+function cpuSecondsOf(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+function smtpSourceRate(port: number, count: number): number {
+  const start = process.hrtime.bigint();
+  const r = spawnSync('smtp-source', ['-s', String(CONNECTIONS), '-d', '-l', '5120', '-m', String(count), '-f', 'from@bench.example', '-t', 'to@example.org', `127.0.0.1:${port}`]);
+  if (r.status !== 0) throw new Error(`smtp-source failed: ${r.stderr}`);
+  return count / (Number(process.hrtime.bigint() - start) / 1e9);
+}
+
+async function openEngine(engine: string): Promise<Database & { drop(): Promise<void> }> {
+  if (engine === 'pglite') return { ...(await openDatabase({ databaseUrl: null, dataDir: null })), drop: async () => {} };
+  const name = `md_bench_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: PG_URL });
+  await admin.connect();
+  await admin.query(`create database ${name}`);
+  const url = new URL(PG_URL);
+  url.pathname = `/${name}`;
+  const database = await openDatabase({ databaseUrl: url.toString(), dataDir: null, poolSize: 8 });
+  return {
+    ...database,
+    async drop() {
+      await admin.query(`drop database if exists ${name} with (force)`);
+      await admin.end();
+    },
+  };
+}
+
+const paragraph =
+  'Our spring collection is here: light jackets, linen shirts and the sandals you asked for. Members get early access ' +
+  'and free returns for thirty days. Read the full story on our blog, or reply to this message with any question. ';
+const HTML = `<!doctype html><html><body><h1>Hello {{ name }}</h1>${Array.from({ length: 9 }, (_, i) => `<p>${paragraph} <a href="https://bench.example/p/${i}">See more</a></p>`).join('\n')}<p><a href="{{ unsubscribe_url }}">Unsubscribe</a></p></body></html>`;
+const TEXT = `Hello {{ name }},\n\n${Array.from({ length: 4 }, () => paragraph).join('\n\n')}\n\nUnsubscribe: {{ unsubscribe_url }}`;
+
+async function seed(database: Database, keyId: string): Promise<{ listId: string; templateId: string }> {
+  const listId = 'bench-list-000001';
+  const templateId = 'bench-template-000001';
+  await database.db.insertInto('lists').values({ id: listId, key_id: keyId, name: 'Bench', description: null }).execute();
+  await database.db.insertInto('templates').values({ id: templateId, key_id: keyId, name: 'Bench', subject: 'Spring offers for {{ name }}', html: HTML, body_text: TEXT }).execute();
+  await sql`
+    insert into contacts (key_id, email, name, metadata)
+    select ${keyId}, 'reader' || g || '@example.org', 'Reader ' || g, jsonb_build_object('plan', case when g % 2 = 0 then 'pro' else 'free' end)
+    from generate_series(1, ${CONTACTS}) g`.execute(database.db);
+  await sql`insert into list_members (list_id, contact_id) select ${listId}, id from contacts where key_id = ${keyId}`.execute(database.db);
+  return { listId, templateId };
+}
+
+async function child(engine: string): Promise<void> {
+  const database = await openEngine(engine);
+  const sink = await startSink();
+  try {
+    await migrateToLatest(database.db);
+    const config = loadConfig({
+      MAILERDASH_HOSTNAME: 'bench.example',
+      MAILERDASH_SMTP_URL: `smtp://127.0.0.1:${sink.port}`,
+      MAILERDASH_PUBLIC_URL: 'https://links.bench.example',
+      MAILERDASH_BULK_CONCURRENCY: String(CONNECTIONS * 4),
+      MAILERDASH_WORKER_POLL_MS: '20',
+    });
+    const logger = createLogger('silent');
+    const context = createContext(config, database, logger);
+    const { key } = await context.services.keys.createKey({ name: 'bench', domains: ['bench.example'] });
+    const { listId, templateId } = await seed(database, key.id);
+    const principal = { keyId: key.id, name: 'bench', admin: false };
+
+    const ceiling = smtpSourceRate(sink.port, CONTACTS);
+
+    // Unsigned: the same workers as `mailerdash worker`, with no DKIM key (as behind a signing relay).
+    const delivery = createDeliveryJob({ config, db: database.db, logger, signingKeyFor: async () => null, links: context.services.links });
+    const dispatcher = createCampaignDispatcher({ db: database.db, logger });
+    const runner = createWorkerRunner({ jobs: [dispatcher, delivery], pollMs: config.workerPollMs, logger });
+
+    const campaign = await context.services.campaigns.create(principal, { name: 'Bench', list_id: listId, template_id: templateId, from_email: 'news@bench.example', tracking: TRACKING });
+    const rssSamples: number[] = [];
+    let peak = 0;
+    const sampler = setInterval(() => {
+      const rss = process.memoryUsage().rss / 1048576;
+      peak = Math.max(peak, rss);
+      rssSamples.push(rss);
+    }, 250);
+    const cpu = process.cpuUsage();
+    const sinkCpu = cpuSecondsOf(sink.child.pid!);
+    const start = process.hrtime.bigint();
+    await context.services.campaigns.act(principal, campaign.id, 'send');
+    runner.start();
+    while ((await context.services.campaigns.get(principal, campaign.id)).status !== 'sent') await new Promise((r) => setTimeout(r, 100));
+    const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+    const used = process.cpuUsage(cpu);
+    const sinkUsed = cpuSecondsOf(sink.child.pid!) - sinkCpu;
+    clearInterval(sampler);
+    await runner.stop();
+    await delivery.close();
+
+    const stats = await context.services.campaigns.stats(principal, campaign.id);
+    const rate = CONTACTS / seconds;
+    const at = (f: number) => Math.round(rssSamples[Math.min(rssSamples.length - 1, Math.floor(rssSamples.length * f))] ?? 0);
+    const n = (x: number) => Math.round(x).toLocaleString('en-US');
+    console.log(`\n[${engine}] campaign to ${n(CONTACTS)} contacts, ~${Math.round((HTML.length + TEXT.length) / 1024)} KB per message, tracking ${TRACKING ? 'on' : 'off'}, unsigned, ${os.availableParallelism()} cores`);
+    console.log(`  smtp-source -> smtp-sink (ceiling): ${n(ceiling)} msg/s`);
+    console.log(`  campaign (dispatch + send):        ${n(rate)} msg/s = ${Math.round((100 * rate) / ceiling)}% of smtp-source, ${seconds.toFixed(1)} s`);
+    console.log(`  node CPU ${((used.user + used.system) / 1000 / CONTACTS).toFixed(3)} ms/msg (sink ${((sinkUsed * 1000) / CONTACTS).toFixed(3)} ms/msg)`);
+    console.log(`  RSS: peak ${Math.round(peak)} MB; at 10/25/50/75/100% of the run: ${[0.1, 0.25, 0.5, 0.75, 1].map(at).join(' / ')} MB`);
+    console.log(`  stats: recipients ${stats.recipients}, sent ${stats.sent}, failed ${stats.failed}, pending ${stats.pending}`);
+  } finally {
+    sink.child.kill();
+    await database.close();
+    await database.drop();
+  }
+}
+
+const engineArg = process.argv.indexOf('--engine');
+if (engineArg > 0) {
+  await child(process.argv[engineArg + 1]!);
+} else {
+  ensurePostfixTools();
+  console.log(`machine: ${os.cpus().length} × ${os.cpus()[0]?.model}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`);
+  for (const engine of (process.env.BENCH_ENGINES ?? 'postgres,pglite').split(',')) {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--engine', engine], { stdio: 'inherit' });
+    if (r.status !== 0) process.exitCode = 1;
+  }
+}
