@@ -64,7 +64,7 @@ export async function runImport(keyId: string, rows: AsyncIterable<SourceRow>, s
         idx: row.index,
         email: input.email,
         name: input.name ?? null,
-        metadata: input.metadata === undefined ? null : JSON.stringify(input.metadata),
+        metadata: input.metadataJson ?? null,
       });
       if (batch.length >= BATCH_ROWS) {
         await staging.add(batch);

@@ -38,6 +38,8 @@ export interface ContactInput {
   email: string;
   name?: string | null;
   metadata?: Record<string, unknown>;
+  /** metadata as JSON text, when given (serialized once for the size check). */
+  metadataJson?: string;
 }
 
 /** Checks one incoming contact (an import row or an API body); null when it is fine. */
@@ -57,8 +59,9 @@ export function checkContactInput(row: unknown): { input: ContactInput; problem:
   if (metadata !== undefined && (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata))) {
     return { input: null, problem: { code: 'invalid_metadata', field: 'metadata', message: 'metadata must be an object' } };
   }
+  let serialized: string | undefined;
   if (metadata !== undefined) {
-    const serialized = JSON.stringify(metadata);
+    serialized = JSON.stringify(metadata);
     if (serialized.length > MAX_METADATA_CHARS) {
       return { input: null, problem: { code: 'too_long', field: 'metadata', message: `metadata is larger than ${MAX_METADATA_CHARS} characters` } };
     }
@@ -66,7 +69,10 @@ export function checkContactInput(row: unknown): { input: ContactInput; problem:
   }
   const input: ContactInput = { email: trimmed };
   if (name !== undefined) input.name = name as string | null;
-  if (metadata !== undefined) input.metadata = metadata as Record<string, unknown>;
+  if (metadata !== undefined) {
+    input.metadata = metadata as Record<string, unknown>;
+    input.metadataJson = serialized;
+  }
   return { input, problem: null };
 }
 

@@ -75,7 +75,7 @@ describeEachEngine('lists', (engine) => {
       { email: 'meta@a.test', metadata: 'nope' },
     ]);
     assert.deepEqual(
-      { ...byObject.json(), errors: byObject.json().errors.map((e: { index: number; code: string }) => [e.index, e.code]) },
+      { ...(byObject.json() as object), errors: byObject.json().errors.map((e: { index: number; code: string }) => [e.index, e.code]) },
       { added: 1, already_member: 1, contacts_created: 1, failed: 1, errors: [[2, 'invalid_metadata']] },
     );
     const contact = (await call(alice, 'GET', '/v1/bulk/contacts/new@a.test')).json();
