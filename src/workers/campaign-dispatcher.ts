@@ -17,16 +17,14 @@ export interface CampaignDispatcherDeps {
   onQueued?: () => void;
 }
 
-/** Statuses that mean "never send marketing mail to this contact" (seed 000). */
-const HELD_BACK = new Set(['bounced', 'complained', 'unsubscribed']);
-
 /**
  * The bulk-worker. Each round takes one due campaign (row lock, SKIP LOCKED, so several workers on
  * PostgreSQL share the campaigns and the chunks of one campaign), and in ONE transaction: makes the
  * campaign's content on its first chunk (a snapshot of the template with the campaign's overrides),
- * creates one queued bulk message per eligible member after the cursor, counts the held-back ones as
- * skipped_suppressed, and advances the cursor. A crash rolls the whole chunk back; the unique index
- * on (campaign_id, contact_id) makes a repeated chunk create nothing twice. The messages then go
+ * creates one queued bulk message per active, unsuppressed member after the cursor (bounced,
+ * complained and unsubscribed contacts and suppressed addresses count as skipped_suppressed
+ * instead, as seed 000 says), and advances the cursor. A crash rolls the whole chunk back; the
+ * unique index on (campaign_id, contact_id) makes a repeated chunk create nothing twice. The messages then go
  * through the shared delivery pipeline in lane 1, after transactional mail.
  */
 export function createCampaignDispatcher(deps: CampaignDispatcherDeps): Job {
@@ -64,28 +62,12 @@ export function createCampaignDispatcher(deps: CampaignDispatcherDeps): Job {
         });
       }
 
-      const members = await dispatch.membersAfter(trx, campaign, chunkSize);
-      const messages: dispatch.NewBulkMessage[] = [];
-      let skipped = 0;
-      for (const m of members) {
-        if (m.suppressed || HELD_BACK.has(m.status)) {
-          skipped++;
-          continue;
-        }
-        messages.push({
-          id: newId('msg'),
-          contact_id: m.contact_id,
-          to_email: m.email,
-          to_name: m.name,
-          personalization: { variables: { name: m.name ?? '', email: m.email, metadata: m.metadata, contact_id: m.contact_id } },
-        });
-      }
-      const inserted = await dispatch.insertCampaignMessages(trx, { ...campaign, content_id: contentId }, messages, at);
-      const cursor = members.length ? members[members.length - 1]!.contact_id : campaign.cursor_contact_id;
-      const done = members.length < chunkSize;
-      await dispatch.advanceCursor(trx, campaign.id, { cursor, recipients: inserted, skipped, done, contentId, now: at });
+      const chunk = await dispatch.dispatchChunk(trx, { ...campaign, content_id: contentId }, chunkSize, at);
+      const cursor = chunk.lastContactId ?? campaign.cursor_contact_id;
+      const done = chunk.members < chunkSize;
+      await dispatch.advanceCursor(trx, campaign.id, { cursor, recipients: chunk.inserted, skipped: chunk.skipped, done, contentId, now: at });
       await deps.beforeCommit?.(campaign.id, cursor);
-      return { handled: Math.max(1, members.length), queued: inserted };
+      return { handled: Math.max(1, chunk.members), queued: chunk.inserted };
     });
   }
 

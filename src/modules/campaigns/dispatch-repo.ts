@@ -47,66 +47,55 @@ export async function insertContent(
     .execute();
 }
 
-export interface Member {
-  contact_id: number;
-  email: string;
-  name: string | null;
-  metadata: Record<string, unknown>;
-  status: string;
-  suppressed: boolean;
+export interface ChunkResult {
+  /** Members read after the cursor (at most `limit`). */
+  members: number;
+  /** The last member's contact id, the new cursor (null when none were left). */
+  lastContactId: number | null;
+  /** Messages created (a contact that already has its message for this campaign gets none). */
+  inserted: number;
+  /** Members held back: status bounced, complained or unsubscribed, or on the suppression list. */
+  skipped: number;
 }
 
-/** The next list members after the cursor, in contact id order, with what decides whether they get mail. */
-export async function membersAfter(db: Kysely<DB>, campaign: CampaignRow, limit: number): Promise<Member[]> {
-  const { rows } = await sql<Member>`
-    select c.id as contact_id, c.email, c.name, c.metadata, c.status,
-           exists (select 1 from suppressions s where s.key_id = c.key_id and s.email = lower(c.email)) as suppressed
-    from list_members lm
-    join contacts c on c.id = lm.contact_id
-    where lm.list_id = ${campaign.list_id} and lm.contact_id > ${campaign.cursor_contact_id} and c.key_id = ${campaign.key_id}
-    order by lm.contact_id
-    limit ${limit}`.execute(db);
-  return rows.map((r) => ({ ...r, contact_id: Number(r.contact_id), metadata: typeof r.metadata === 'string' ? JSON.parse(r.metadata) : (r.metadata ?? {}) }));
-}
-
-export interface NewBulkMessage {
-  id: string;
-  contact_id: number;
-  to_email: string;
-  to_name: string | null;
-  personalization: Record<string, unknown>;
-}
-
-/** Inserts a chunk's messages; a contact that already has its message for this campaign is left alone. */
-export async function insertCampaignMessages(db: Kysely<DB>, campaign: CampaignRow & { content_id: string }, messages: NewBulkMessage[], now: Date): Promise<number> {
-  if (!messages.length) return 0;
-  const inserted = await db
-    .insertInto('messages')
-    .values(
-      messages.map((m) => ({
-        id: m.id,
-        key_id: campaign.key_id,
-        content_id: campaign.content_id,
-        request_id: null,
-        channel: 'bulk' as const,
-        lane: 1,
-        status: 'queued' as const,
-        to_email: m.to_email,
-        to_name: m.to_name,
-        personalization: JSON.stringify(m.personalization),
-        due_at: now,
-        lease_until: null,
-        last_response: null,
-        sent_at: null,
-        updated_at: now,
-        campaign_id: campaign.id,
-        contact_id: m.contact_id,
-      })),
+/**
+ * One chunk in one statement: the next members after the cursor, in contact id order; a queued bulk
+ * message (lane 1) for each active, unsuppressed one with its personalization variables; the rest
+ * counted as skipped. Set-based, so a chunk costs one round trip whatever its size.
+ */
+export async function dispatchChunk(
+  db: Kysely<DB>,
+  campaign: CampaignRow & { content_id: string },
+  limit: number,
+  now: Date,
+): Promise<ChunkResult> {
+  const { rows } = await sql<{ members: number; last_id: number | null; inserted: number; skipped: number }>`
+    with members as (
+      select c.id, c.email, c.name, c.metadata, c.status,
+             exists (select 1 from suppressions s where s.key_id = c.key_id and s.email = lower(c.email)) as suppressed
+      from list_members lm
+      join contacts c on c.id = lm.contact_id
+      where lm.list_id = ${campaign.list_id} and lm.contact_id > ${campaign.cursor_contact_id} and c.key_id = ${campaign.key_id}
+      order by lm.contact_id
+      limit ${limit}
+    ), inserted as (
+      insert into messages (id, key_id, content_id, channel, lane, status, to_email, to_name, personalization, due_at, updated_at, campaign_id, contact_id)
+      select 'msg_' || substr(replace(gen_random_uuid()::text, '-', ''), 1, 20), ${campaign.key_id}, ${campaign.content_id}, 'bulk', 1, 'queued',
+             m.email, m.name,
+             jsonb_build_object('variables', jsonb_build_object('name', coalesce(m.name, ''), 'email', m.email, 'metadata', m.metadata, 'contact_id', m.id)),
+             ${now}, ${now}, ${campaign.id}, m.id
+      from members m
+      where m.status = 'active' and not m.suppressed
+      order by m.id
+      on conflict (campaign_id, contact_id) where campaign_id is not null do nothing
+      returning 1
     )
-    .onConflict((oc) => oc.columns(['campaign_id', 'contact_id']).where('campaign_id', 'is not', null).doNothing())
-    .returning('id')
-    .execute();
-  return inserted.length;
+    select (select count(*) from members)::int as members,
+           (select max(id) from members) as last_id,
+           (select count(*) from inserted)::int as inserted,
+           (select count(*) from members where status <> 'active' or suppressed)::int as skipped`.execute(db);
+  const r = rows[0]!;
+  return { members: Number(r.members), lastContactId: r.last_id === null ? null : Number(r.last_id), inserted: Number(r.inserted), skipped: Number(r.skipped) };
 }
 
 export async function advanceCursor(

@@ -15,7 +15,7 @@ export const campaignEngagement: EngagementSource = async (db: Kysely<DB>, conta
     from messages m
     join campaigns c on c.id = m.campaign_id
     left join message_events e on e.message_id = m.id and e.type in ('opened', 'clicked')
-    where m.key_id = ${contact.key_id} and m.to_email = ${contact.email} and m.campaign_id is not null and m.sent_at is not null
+    where m.key_id = ${contact.key_id} and lower(m.to_email) = lower(${contact.email}) and m.campaign_id is not null and m.sent_at is not null
     group by m.id, m.campaign_id, c.name, m.sent_at
     order by m.sent_at desc, m.id`.execute(db);
   let last: Date | null = null;
