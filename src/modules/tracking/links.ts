@@ -48,14 +48,22 @@ export function createLinkSigner(deps: { db: Kysely<DB>; publicUrl: string; boun
     await loading;
   }
 
+  // The renderer asks for a message's unsubscribe token several times in a row (header https and
+  // mailto forms, template variable): sign it once.
+  let last = { messageId: '', token: '' };
+  function unsubscribeToken(messageId: string): string {
+    if (last.messageId !== messageId) last = { messageId, token: signToken(current(), 'unsubscribe', messageId) };
+    return last.token;
+  }
+
   return {
     ready,
     async verify(purpose, token, target) {
       await ready();
       return verifyToken(current(), purpose, token, target);
     },
-    unsubscribeUrl: (messageId) => `${deps.publicUrl}/u/${signToken(current(), 'unsubscribe', messageId)}`,
-    unsubscribeMailto: (messageId) => `mailto:unsubscribe+${signToken(current(), 'unsubscribe', messageId)}@${deps.bounceDomain}`,
+    unsubscribeUrl: (messageId) => `${deps.publicUrl}/u/${unsubscribeToken(messageId)}`,
+    unsubscribeMailto: (messageId) => `mailto:unsubscribe+${unsubscribeToken(messageId)}@${deps.bounceDomain}`,
     openPixelUrl: (messageId) => `${deps.publicUrl}/t/o/${signToken(current(), 'open', messageId)}`,
     clickUrl: (messageId, targetUrl) => `${deps.publicUrl}/t/c/${signToken(current(), 'click', messageId, targetUrl)}?u=${encodeURIComponent(targetUrl)}`,
   };
