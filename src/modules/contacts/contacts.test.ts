@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, it } from 'node:test';
 import { describeEachEngine } from '../../../test/support/engines.ts';
 import { startHarness, type Harness } from '../../../test/support/harness.ts';
+import { markContactStatus } from './status.ts';
 
 const json = { 'content-type': 'application/json' };
 type Key = { id: string; secret: string };
@@ -201,6 +202,18 @@ describeEachEngine('contacts', (engine) => {
     assert.equal((await get(alice, '/v1/bulk/contacts/bd1@a.test')).statusCode, 404);
     const bad = await post(alice, '/v1/bulk/contacts/delete', { emails: 'bd1@a.test' });
     assert.equal(bad.statusCode, 400);
+  });
+
+  it('markContactStatus: a bounce from delivery sets the status and suppresses with its source; unknown contacts are left alone', async () => {
+    const { db } = h.database;
+    await post(bob, '/v1/bulk/contacts', { email: 'Hard@Bounce.test' });
+    const row = await markContactStatus(db, bob.id, 'hard@bounce.test', 'bounced', { type: 'message', id: 'msg_123' });
+    assert.equal(row?.status, 'bounced');
+    const entry = await db.selectFrom('suppressions').select(['reason', 'source_type', 'source_id']).where('key_id', '=', bob.id).where('email', '=', 'hard@bounce.test').executeTakeFirst();
+    assert.deepEqual(entry, { reason: 'bounce', source_type: 'message', source_id: 'msg_123' });
+    assert.equal(await markContactStatus(db, bob.id, 'nobody@bounce.test', 'bounced', { type: 'message' }), undefined);
+    assert.equal(await markContactStatus(db, alice.id, 'hard@bounce.test', 'complained'), undefined);
+    assert.equal((await get(bob, '/v1/bulk/contacts/hard@bounce.test')).json().status, 'bounced');
   });
 
   it('needs an API key', async () => {
