@@ -84,13 +84,13 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     requireApiKey(authed, services.keys);
     await authed.register(keysRoutes, { keys: services.keys });
     await authed.register(domainsRoutes, { domains: services.domains });
-    await authed.register(contactsRoutes, { contacts: services.contacts });
-    await authed.register(listsRoutes, { lists: services.lists });
-    await authed.register(templatesRoutes, { templates: services.templates });
+    await authed.register(contactsRoutes, { contacts: services.contacts, idempotency: services.idempotency });
+    await authed.register(listsRoutes, { lists: services.lists, idempotency: services.idempotency });
+    await authed.register(templatesRoutes, { templates: services.templates, idempotency: services.idempotency });
     await authed.register(sendRoutes, { send: services.send, idempotency: services.idempotency });
     await authed.register(messagesRoutes, { messages: services.messages });
     await authed.register(suppressionsRoutes, { suppressions: services.suppressions });
-    await authed.register(campaignsRoutes, { campaigns: services.campaigns });
+    await authed.register(campaignsRoutes, { campaigns: services.campaigns, idempotency: services.idempotency });
   });
 
   return app;

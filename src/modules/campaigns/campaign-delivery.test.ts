@@ -103,7 +103,7 @@ describeEachEngine('campaign delivery end to end', (engine) => {
     await dns.close();
   });
 
-  it('a campaign to 1,000 contacts with 50 suppressed arrives exactly once at every other address, with bulk headers under DKIM', async () => {
+  it('a campaign to 1,000 contacts with 50 suppressed arrives exactly once at every other address, with bulk headers under DKIM', { timeout: 240_000 }, async () => {
     const id = await campaign(listId, 'First issue');
     await send(id);
     await h.workers.drain();
@@ -139,7 +139,7 @@ describeEachEngine('campaign delivery end to end', (engine) => {
     assert.equal(verified.results[0]?.status.result, 'pass');
   });
 
-  it('a one-click POST unsubscribes, and the next campaign skips that contact; opens and clicks show in stats and engagement', async () => {
+  it('a one-click POST unsubscribes, and the next campaign skips that contact; opens and clicks show in stats and engagement', { timeout: 240_000 }, async () => {
     const first = await db().selectFrom('campaigns').select('id').where('name', '=', 'First issue').executeTakeFirstOrThrow();
     const mail = sink.received.find((m) => m.to[0] === address(2))!;
     const url = new URL(mail.raw.toString().match(/<(https:\/\/links\.test\/u\/[^>]+)>/)![1]!);
@@ -172,7 +172,7 @@ describeEachEngine('campaign delivery end to end', (engine) => {
     assert.equal((await stats(id)).skipped_suppressed, 51);
   });
 
-  it('a 5xx from the receiving server marks the contact bounced and suppresses it', async () => {
+  it('a 5xx from the receiving server marks the contact bounced and suppresses it', { timeout: 240_000 }, async () => {
     const emails = ['ok1@rcpt.test', 'gone@rcpt.test', 'ok2@rcpt.test'];
     await db().insertInto('contacts').values(emails.map((email) => ({ key_id: key.id, email, name: null }))).execute();
     refuse.set('gone@rcpt.test', { code: 550, message: '5.1.1 no such user' });
@@ -189,7 +189,7 @@ describeEachEngine('campaign delivery end to end', (engine) => {
     assert.equal(await status(id), 'sent');
   });
 
-  it('a worker killed mid-campaign and restarted sends every contact exactly once', async () => {
+  it('a worker killed mid-campaign and restarted sends every contact exactly once', { timeout: 240_000 }, async () => {
     const emails = Array.from({ length: 250 }, (_, i) => `crash${i}@rcpt.test`);
     await db().insertInto('contacts').values(emails.map((email) => ({ key_id: key.id, email, name: null }))).execute();
     const id = await campaign(await newList('Crash', emails), 'Crash check');

@@ -131,4 +131,20 @@ describeEachEngine('campaigns API', (engine) => {
     assert.equal((await call('DELETE', `/v1/bulk/campaigns/${id}`)).statusCode, 204);
     assert.equal((await call('GET', `/v1/bulk/campaigns/${id}`)).statusCode, 404);
   });
+
+  it('Idempotency-Key on create and send replays the first answer', async () => {
+    const payload = { name: 'Once', list_id: listId, template_id: templateId, from_email: 'news@alice.test' };
+    const headers = { ...json, 'idempotency-key': 'create-once-1' };
+    const first = await h.call({ method: 'POST', url: '/v1/bulk/campaigns', headers, payload, auth: alice.secret });
+    const again = await h.call({ method: 'POST', url: '/v1/bulk/campaigns', headers, payload, auth: alice.secret });
+    assert.equal(first.statusCode, 201);
+    assert.deepEqual([again.statusCode, again.json().id], [201, first.json().id]);
+    const other = await h.call({ method: 'POST', url: '/v1/bulk/campaigns', headers, payload: { ...payload, name: 'Twice' }, auth: alice.secret });
+    assert.equal(other.statusCode, 422);
+    const sendHeaders = { 'idempotency-key': 'send-once-1' };
+    const sent = await h.call({ method: 'POST', url: `/v1/bulk/campaigns/${first.json().id}/send`, headers: sendHeaders, auth: alice.secret });
+    const replay = await h.call({ method: 'POST', url: `/v1/bulk/campaigns/${first.json().id}/send`, headers: sendHeaders, auth: alice.secret });
+    assert.deepEqual([sent.statusCode, replay.statusCode, replay.headers['idempotent-replayed']], [200, 200, 'true']);
+    assert.equal((await h.call({ method: 'POST', url: `/v1/bulk/campaigns/${first.json().id}/send`, auth: alice.secret })).statusCode, 409);
+  });
 });

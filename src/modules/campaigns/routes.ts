@@ -3,6 +3,8 @@ import { Type } from 'typebox';
 import { readScope } from '../../http/auth.ts';
 import { errorResponses } from '../../http/errors.ts';
 import { Page, PageQuery } from '../../http/pagination.ts';
+import { respondIdempotently } from '../idempotency/route.ts';
+import type { IdempotencyService } from '../idempotency/service.ts';
 import type { CampaignsService } from './service.ts';
 
 const Status = Type.Union([Type.Literal('draft'), Type.Literal('send'), Type.Literal('paused'), Type.Literal('cancelled'), Type.Literal('sent')], {
@@ -62,7 +64,7 @@ const Stats = Type.Object({
 const Id = Type.Object({ id: Type.String({ minLength: 1, maxLength: 100 }) });
 const tags = ['campaigns'];
 
-export const campaignsRoutes: FastifyPluginAsyncTypebox<{ campaigns: CampaignsService }> = async (app, { campaigns }) => {
+export const campaignsRoutes: FastifyPluginAsyncTypebox<{ campaigns: CampaignsService; idempotency: IdempotencyService }> = async (app, { campaigns, idempotency }) => {
   app.get(
     '/v1/bulk/campaigns',
     {
@@ -85,7 +87,7 @@ export const campaignsRoutes: FastifyPluginAsyncTypebox<{ campaigns: CampaignsSe
     {
       schema: {
         tags,
-        summary: 'Create a draft campaign of a template to a list',
+        summary: 'Create a draft campaign of a template to a list (honours Idempotency-Key)',
         body: Type.Object(
           {
             name: editable.name,
@@ -100,10 +102,15 @@ export const campaignsRoutes: FastifyPluginAsyncTypebox<{ campaigns: CampaignsSe
           },
           { additionalProperties: false },
         ),
-        response: { 201: Campaign, ...errorResponses(400, 401, 403) },
+        response: { 201: Campaign, ...errorResponses(400, 401, 403, 409, 422) },
       },
     },
-    async (request, reply) => reply.code(201).send(await campaigns.create(request.principal, request.body)),
+    async (request, reply) =>
+      respondIdempotently(request, reply, { idempotency, operation: 'campaign.create', payload: request.body }, async () => ({
+        status: 201,
+        headers: {},
+        body: await campaigns.create(request.principal, request.body),
+      })),
   );
 
   app.get('/v1/bulk/campaigns/:id', { schema: { tags, summary: 'Get a campaign', params: Id, response: { 200: Campaign, ...errorResponses(401, 404) } } }, async (request) =>
@@ -160,10 +167,15 @@ export const campaignsRoutes: FastifyPluginAsyncTypebox<{ campaigns: CampaignsSe
             cancel: 'Cancel: nothing more is sent',
           }[action],
           params: Id,
-          response: { 200: Campaign, ...errorResponses(401, 403, 404, 409) },
+          response: { 200: Campaign, ...errorResponses(401, 403, 404, 409, 422) },
         },
       },
-      async (request) => campaigns.act(request.principal, request.params.id, action),
+      async (request, reply) =>
+        respondIdempotently(request, reply, { idempotency, operation: `campaign.${action}`, payload: { id: request.params.id } }, async () => ({
+          status: 200,
+          headers: {},
+          body: await campaigns.act(request.principal, request.params.id, action),
+        })),
     );
   }
 
