@@ -30,6 +30,7 @@ describeEachEngine('GET /v1/messages', (engine) => {
     startedAt = new Date(Date.now() - 1000).toISOString();
     aliceRequest = await send(alice.secret, ['ana@example.com', 'Beto@example.com']);
     await send(alice.secret, ['carla@example.com'], 'bulk');
+    await send(alice.secret, ['jöran@bücher.example']);
     bobRequest = await send(bob.secret, ['ana@example.com']);
     // What the delivery pipeline would record for one message.
     const [ana] = await h.database.db.selectFrom('messages').select('id').where('request_id', '=', aliceRequest).where('to_email', '=', 'ana@example.com').execute();
@@ -45,7 +46,7 @@ describeEachEngine('GET /v1/messages', (engine) => {
     const res = await list(alice.secret);
     assert.equal(res.statusCode, 200);
     const page = res.json();
-    assert.equal(page.total, 3);
+    assert.equal(page.total, 4);
     assert.equal(page.limit, 100);
     assert.equal(page.offset, 0);
     assert.ok(page.data.every((m: any) => m.key_id === alice.id));
@@ -66,15 +67,16 @@ describeEachEngine('GET /v1/messages', (engine) => {
   it('filters by status, recipient, channel, since and request, and pages', async () => {
     const ids = async (query: string) => (await list(alice.secret, query)).json().data.map((m: any) => m.to).sort();
     assert.deepEqual(await ids('?status=sent'), ['ana@example.com']);
-    assert.deepEqual(await ids('?status=queued'), ['Beto@example.com', 'carla@example.com']);
+    assert.deepEqual(await ids('?status=queued'), ['Beto@example.com', 'carla@example.com', 'jöran@xn--bcher-kva.example']);
+    assert.deepEqual(await ids(`?to=${encodeURIComponent('Jöran@Bücher.example')}`), ['jöran@xn--bcher-kva.example']);
     assert.deepEqual(await ids('?to=BETO@EXAMPLE.COM'), ['Beto@example.com']);
     assert.deepEqual(await ids('?channel=bulk'), ['carla@example.com']);
     assert.deepEqual(await ids(`?request_id=${aliceRequest}`), ['Beto@example.com', 'ana@example.com']);
-    assert.deepEqual(await ids(`?since=${encodeURIComponent(startedAt)}&channel=trans`), ['Beto@example.com', 'ana@example.com']);
+    assert.deepEqual(await ids(`?since=${encodeURIComponent(startedAt)}&channel=trans`), ['Beto@example.com', 'ana@example.com', 'jöran@xn--bcher-kva.example']);
     assert.deepEqual(await ids(`?since=${encodeURIComponent(new Date(Date.now() + 60_000).toISOString())}`), []);
-    const paged = (await list(alice.secret, '?limit=2&offset=2')).json();
-    assert.equal(paged.data.length, 1);
-    assert.equal(paged.total, 3);
+    const paged = (await list(alice.secret, '?limit=3&offset=2')).json();
+    assert.equal(paged.data.length, 2);
+    assert.equal(paged.total, 4);
     assert.equal((await list(alice.secret, '?status=lost')).statusCode, 400);
     assert.equal((await list(alice.secret, '?since=yesterday')).statusCode, 400);
   });
@@ -95,6 +97,6 @@ describeEachEngine('GET /v1/messages', (engine) => {
     assert.equal((await list(bob.secret, `?key_id=${alice.id}`)).statusCode, 403);
     const admin = (await h.call({ method: 'GET', url: `/v1/messages?key_id=${bob.id}` })).json();
     assert.equal(admin.total, 1);
-    assert.equal((await h.call({ method: 'GET', url: '/v1/messages' })).json().total, 4);
+    assert.equal((await h.call({ method: 'GET', url: '/v1/messages' })).json().total, 5);
   });
 });

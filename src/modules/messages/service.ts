@@ -1,3 +1,4 @@
+import { domainToASCII } from 'node:url';
 import type { Kysely } from 'kysely';
 import type { DB } from '../../db/schema.ts';
 import { notFound } from '../../errors.ts';
@@ -55,6 +56,13 @@ function toView(row: Row, events: EventRow[]): MessageView {
   };
 }
 
+/** Recipients are stored with an ASCII (punycode) domain; a filter may name the domain in Unicode. */
+function envelopeForm(address: string): string {
+  const at = address.lastIndexOf('@');
+  if (at < 0) return address;
+  return `${address.slice(0, at)}@${domainToASCII(address.slice(at + 1)) || address.slice(at + 1)}`;
+}
+
 export type MessagesService = ReturnType<typeof createMessagesService>;
 
 /** The message log: every recipient's copy with its status and event timeline. */
@@ -74,7 +82,7 @@ export function createMessagesService(deps: { db: Kysely<DB> }) {
 
   return {
     async list(filter: repo.MessageFilter, page: { limit: number; offset: number }) {
-      const { rows, total } = await repo.listMessages(db, filter, page);
+      const { rows, total } = await repo.listMessages(db, filter.to ? { ...filter, to: envelopeForm(filter.to) } : filter, page);
       return { data: await withEvents(rows), total };
     },
 
