@@ -147,4 +147,33 @@ describeEachEngine('campaigns API', (engine) => {
     assert.deepEqual([sent.statusCode, replay.statusCode, replay.headers['idempotent-replayed']], [200, 200, 'true']);
     assert.equal((await h.call({ method: 'POST', url: `/v1/bulk/campaigns/${first.json().id}/send`, auth: alice.secret })).statusCode, 409);
   });
+
+  it('pausing holds messages already queued; resuming sends them; the campaign is sent only when they are final', async () => {
+    await h.workers.drain();
+    const id = (await draft()).json().id;
+    await call('POST', `/v1/bulk/campaigns/${id}/send`);
+    const dispatcher = h.context.jobs.find((j) => j.name === 'campaign-dispatcher')!;
+    assert.ok((await dispatcher.runOnce()) > 0);
+    assert.equal((await call('GET', `/v1/bulk/campaigns/${id}/stats`)).json().pending, 1);
+    assert.equal((await call('GET', `/v1/bulk/campaigns/${id}`)).json().status, 'send');
+    assert.equal((await call('POST', `/v1/bulk/campaigns/${id}/pause`)).json().status, 'paused');
+    await h.workers.drain();
+    const held = (await call('GET', `/v1/bulk/campaigns/${id}/stats`)).json();
+    assert.deepEqual([held.pending, held.sent, held.status], [1, 0, 'paused']);
+    await call('POST', `/v1/bulk/campaigns/${id}/resume`);
+    await h.workers.drain();
+    const done = (await call('GET', `/v1/bulk/campaigns/${id}/stats`)).json();
+    assert.deepEqual([done.pending, done.sent, done.status], [0, 1, 'sent']);
+  });
+
+  it('cancelling drops what was not sent yet', async () => {
+    await h.workers.drain();
+    const id = (await draft()).json().id;
+    await call('POST', `/v1/bulk/campaigns/${id}/send`);
+    await h.context.jobs.find((j) => j.name === 'campaign-dispatcher')!.runOnce();
+    assert.equal((await call('POST', `/v1/bulk/campaigns/${id}/cancel`)).json().status, 'cancelled');
+    await h.workers.drain();
+    const s = (await call('GET', `/v1/bulk/campaigns/${id}/stats`)).json();
+    assert.deepEqual([s.pending, s.sent, s.dropped, s.status], [0, 0, 1, 'cancelled']);
+  });
 });
