@@ -5,6 +5,8 @@ import { invalid } from '../../errors.ts';
 import { readScope } from '../../http/auth.ts';
 import { errorResponses } from '../../http/errors.ts';
 import { Page, PageQuery } from '../../http/pagination.ts';
+import { respondIdempotently } from '../idempotency/route.ts';
+import type { IdempotencyService } from '../idempotency/service.ts';
 import { csvRows, jsonArrayRows, ndjsonRows } from './import-sources.ts';
 import { Contact, ContactBody, ContactPatchBody, ContactStatusSchema, EmailParams, EmailsBody, EngagementSchema, ImportResultSchema } from './schemas.ts';
 import type { ContactPatch, ContactsService } from './service.ts';
@@ -22,7 +24,7 @@ const ListQuery = Type.Object({
 
 const STREAMED_TYPES = ['application/json', 'text/csv', 'application/x-ndjson'];
 
-export const contactsRoutes: FastifyPluginAsyncTypebox<{ contacts: ContactsService }> = async (app, { contacts }) => {
+export const contactsRoutes: FastifyPluginAsyncTypebox<{ contacts: ContactsService; idempotency: IdempotencyService }> = async (app, { contacts, idempotency }) => {
   app.get(
     '/v1/bulk/contacts',
     {
@@ -53,10 +55,15 @@ export const contactsRoutes: FastifyPluginAsyncTypebox<{ contacts: ContactsServi
         tags,
         summary: 'Create a contact, or update the one with that email (never its status)',
         body: ContactBody,
-        response: { 201: Contact, ...errorResponses(400, 401, 415) },
+        response: { 201: Contact, ...errorResponses(400, 401, 409, 415, 422) },
       },
     },
-    async (request, reply) => reply.code(201).send((await contacts.upsert(request.principal, request.body)).contact),
+    async (request, reply) =>
+      respondIdempotently(request, reply, { idempotency, operation: 'contact.upsert', payload: request.body }, async () => ({
+        status: 201,
+        headers: {},
+        body: (await contacts.upsert(request.principal, request.body)).contact,
+      })),
   );
 
   app.post(

@@ -134,6 +134,15 @@ describeEachEngine('lists', (engine) => {
     assert.deepEqual(seen, emails);
   });
 
+  it('honours Idempotency-Key on list creation', async () => {
+    const headers = { ...json, 'idempotency-key': 'list-1' };
+    const first = await h.call({ method: 'POST', url: '/v1/bulk/lists', headers, payload: JSON.stringify({ name: 'Once' }), auth: alice.secret });
+    const again = await h.call({ method: 'POST', url: '/v1/bulk/lists', headers, payload: JSON.stringify({ name: 'Once' }), auth: alice.secret });
+    assert.deepEqual([again.statusCode, again.json().id], [201, first.json().id]);
+    const page = (await call(alice, 'GET', '/v1/bulk/lists?limit=1000')).json().data as { name: string }[];
+    assert.equal(page.filter((l) => l.name === 'Once').length, 1);
+  });
+
   it('keeps keys apart: another key\'s list is 404 everywhere, key_id is admin-only', async () => {
     const list = await newList(bob, 'Bob list');
     await call(bob, 'POST', `/v1/bulk/lists/${list.id}/contacts`, { emails: ['b@b.test'] });

@@ -4,6 +4,8 @@ import { readScope } from '../../http/auth.ts';
 import { errorResponses } from '../../http/errors.ts';
 import { Page, PageQuery } from '../../http/pagination.ts';
 import { Contact, ContactStatusSchema, EmailParams } from '../contacts/schemas.ts';
+import { respondIdempotently } from '../idempotency/route.ts';
+import type { IdempotencyService } from '../idempotency/service.ts';
 import { MAX_MEMBERS_PER_REQUEST, type ListsService } from './service.ts';
 
 const tags = ['lists'];
@@ -38,7 +40,7 @@ const AddMembersResult = Type.Object({
   errors: Type.Array(Type.Object({ index: Type.Integer(), email: Type.Union([Type.String(), Type.Null()]), code: Type.String(), message: Type.String() })),
 });
 
-export const listsRoutes: FastifyPluginAsyncTypebox<{ lists: ListsService }> = async (app, { lists }) => {
+export const listsRoutes: FastifyPluginAsyncTypebox<{ lists: ListsService; idempotency: IdempotencyService }> = async (app, { lists, idempotency }) => {
   app.get(
     '/v1/bulk/lists',
     {
@@ -57,8 +59,13 @@ export const listsRoutes: FastifyPluginAsyncTypebox<{ lists: ListsService }> = a
 
   app.post(
     '/v1/bulk/lists',
-    { schema: { tags, summary: 'Create a list', body: Type.Object(fields, { additionalProperties: false }), response: { 201: List, ...errorResponses(400, 401, 415) } } },
-    async (request, reply) => reply.code(201).send(await lists.create(request.principal, request.body)),
+    { schema: { tags, summary: 'Create a list', body: Type.Object(fields, { additionalProperties: false }), response: { 201: List, ...errorResponses(400, 401, 409, 415, 422) } } },
+    async (request, reply) =>
+      respondIdempotently(request, reply, { idempotency, operation: 'list.create', payload: request.body }, async () => ({
+        status: 201,
+        headers: {},
+        body: await lists.create(request.principal, request.body),
+      })),
   );
 
   app.get(
@@ -115,13 +122,17 @@ export const listsRoutes: FastifyPluginAsyncTypebox<{ lists: ListsService }> = a
         summary: 'Add members by address ({"emails": [...]}) or as contact objects (upserted)',
         params: IdParams,
         body: AddMembersBody,
-        response: { 207: AddMembersResult, ...errorResponses(400, 401, 404, 415) },
+        response: { 207: AddMembersResult, ...errorResponses(400, 401, 404, 409, 415, 422) },
       },
     },
     async (request, reply) => {
       const body = request.body;
       const entries = Array.isArray(body) ? body : body.emails;
-      return reply.code(207).send(await lists.addMembers(request.principal, request.params.id, entries));
+      return respondIdempotently(request, reply, { idempotency, operation: 'list.add_members', payload: { id: request.params.id, body } }, async () => ({
+        status: 207,
+        headers: {},
+        body: await lists.addMembers(request.principal, request.params.id, entries),
+      }));
     },
   );
 

@@ -3,6 +3,8 @@ import { Type } from 'typebox';
 import { readScope } from '../../http/auth.ts';
 import { errorResponses } from '../../http/errors.ts';
 import { Page, PageQuery } from '../../http/pagination.ts';
+import { respondIdempotently } from '../idempotency/route.ts';
+import type { IdempotencyService } from '../idempotency/service.ts';
 import type { TemplatesService } from './service.ts';
 
 const tags = ['templates'];
@@ -28,7 +30,7 @@ const fields = {
 
 const IdParams = Type.Object({ id: Type.String({ maxLength: 100 }) });
 
-export const templatesRoutes: FastifyPluginAsyncTypebox<{ templates: TemplatesService }> = async (app, { templates }) => {
+export const templatesRoutes: FastifyPluginAsyncTypebox<{ templates: TemplatesService; idempotency: IdempotencyService }> = async (app, { templates, idempotency }) => {
   app.get(
     '/v1/bulk/templates',
     {
@@ -53,10 +55,15 @@ export const templatesRoutes: FastifyPluginAsyncTypebox<{ templates: TemplatesSe
         summary: 'Create a template (subject plus html and/or body_text, Liquid)',
         description: 'HTML bodies escape substituted values (use `| raw` to opt out). A Liquid syntax error is a 400 naming the field and the line.',
         body: Type.Object(fields, { additionalProperties: false }),
-        response: { 201: Template, ...errorResponses(400, 401, 415) },
+        response: { 201: Template, ...errorResponses(400, 401, 409, 415, 422) },
       },
     },
-    async (request, reply) => reply.code(201).send(await templates.create(request.principal, request.body)),
+    async (request, reply) =>
+      respondIdempotently(request, reply, { idempotency, operation: 'template.create', payload: request.body }, async () => ({
+        status: 201,
+        headers: {},
+        body: await templates.create(request.principal, request.body),
+      })),
   );
 
   app.get(

@@ -107,6 +107,19 @@ describeEachEngine('templates', (engine) => {
     assert.equal(bad.statusCode, 400);
   });
 
+  it('honours Idempotency-Key on create: a retry replays the same template, another payload is 422', async () => {
+    const headers = { ...json, 'idempotency-key': 'tpl-1' };
+    const body = JSON.stringify({ name: 'Once', subject: 'S', html: 'x' });
+    const first = await h.call({ method: 'POST', url: '/v1/bulk/templates', headers, payload: body, auth: alice.secret });
+    const again = await h.call({ method: 'POST', url: '/v1/bulk/templates', headers, payload: body, auth: alice.secret });
+    assert.equal(again.statusCode, 201);
+    assert.equal(again.json().id, first.json().id);
+    const other = await h.call({ method: 'POST', url: '/v1/bulk/templates', headers, payload: JSON.stringify({ name: 'Twice', subject: 'S', html: 'x' }), auth: alice.secret });
+    assert.equal(other.statusCode, 422);
+    const all = (await call(alice, 'GET', '/v1/bulk/templates?limit=1000')).json().data as { name: string }[];
+    assert.equal(all.filter((t) => t.name === 'Once').length, 1);
+  });
+
   it('keeps keys apart: another key\'s template is 404 everywhere, key_id is admin-only', async () => {
     const t = (await call(bob, 'POST', '/v1/bulk/templates', { name: 'Bob only', subject: 'S', html: 'x' })).json();
     assert.equal((await call(alice, 'GET', `/v1/bulk/templates/${t.id}`)).statusCode, 404);
