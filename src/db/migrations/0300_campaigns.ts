@@ -22,7 +22,6 @@ export async function up(db: Kysely<any>): Promise<void> {
       content_id text references message_contents(id),
       cursor_contact_id bigint not null default 0,
       dispatch_done boolean not null default false,
-      lease_until timestamptz,
       recipients integer not null default 0,
       skipped_suppressed integer not null default 0,
       started_at timestamptz,

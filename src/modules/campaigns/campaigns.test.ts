@@ -176,4 +176,30 @@ describeEachEngine('campaigns API', (engine) => {
     const s = (await call('GET', `/v1/bulk/campaigns/${id}/stats`)).json();
     assert.deepEqual([s.pending, s.sent, s.dropped, s.status], [0, 0, 1, 'cancelled']);
   });
+
+  it('several dispatchers at once share one campaign: every member gets exactly one message', async () => {
+    await h.workers.drain();
+    const db = h.database.db;
+    const ids = await db
+      .insertInto('contacts')
+      .values(Array.from({ length: 120 }, (_, i) => ({ key_id: alice.id, email: `many${i}@rcpt.test`, name: null })))
+      .returning('id')
+      .execute();
+    await db.insertInto('lists').values({ id: 'many-000001', key_id: alice.id, name: 'Many', description: null }).execute();
+    await db.insertInto('list_members').values(ids.map((c) => ({ list_id: 'many-000001', contact_id: c.id }))).execute();
+    const id = (await draft({ list_id: 'many-000001' })).json().id;
+    await call('POST', `/v1/bulk/campaigns/${id}/send`);
+    const { createCampaignDispatcher } = await import('../../workers/campaign-dispatcher.ts');
+    const workers = Array.from({ length: 3 }, () => createCampaignDispatcher({ db, logger: h.context.logger, chunkSize: 25 }));
+    for (let round = 0; round < 50; round++) {
+      await Promise.all(workers.map((w) => w.runOnce()));
+      const row = await db.selectFrom('campaigns').select('dispatch_done').where('id', '=', id).executeTakeFirstOrThrow();
+      if (row.dispatch_done) break;
+    }
+    const made = await db.selectFrom('messages').select(['contact_id']).where('campaign_id', '=', id).execute();
+    assert.equal(made.length, 120);
+    assert.equal(new Set(made.map((m) => m.contact_id)).size, 120);
+    await h.workers.drain();
+    assert.equal((await call('GET', `/v1/bulk/campaigns/${id}/stats`)).json().sent, 120);
+  });
 });

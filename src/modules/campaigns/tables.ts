@@ -21,7 +21,6 @@ export interface CampaignsTable {
   /** The dispatcher's durable cursor: every list member with a smaller or equal contact id is done. */
   cursor_contact_id: ColumnType<number, number | undefined, number>;
   dispatch_done: ColumnType<boolean, boolean | undefined, boolean>;
-  lease_until: Date | null;
   recipients: ColumnType<number, number | undefined, number>;
   skipped_suppressed: ColumnType<number, number | undefined, number>;
   started_at: Date | null;
