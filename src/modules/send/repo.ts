@@ -1,4 +1,4 @@
-import type { Insertable, Kysely } from 'kysely';
+import { sql, type Insertable, type Kysely } from 'kysely';
 import type { DB } from '../../db/schema.ts';
 import type { MessageContentsTable, MessagesTable } from '../messages/tables.ts';
 
@@ -8,34 +8,35 @@ export interface AcceptedRows {
   messages: Insertable<MessagesTable>[];
 }
 
-// PostgreSQL takes at most 65,535 parameters per statement; a messages row has 12.
-const CHUNK = 2000;
-
-function chunks<T>(rows: T[]): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < rows.length; i += CHUNK) out.push(rows.slice(i, i + CHUNK));
-  return out;
-}
+const timestamp = (value: Date | string | undefined) => (value === undefined ? new Date().toISOString() : typeof value === 'string' ? value : value.toISOString());
 
 /**
- * Inserts many requests' rows in one statement (data-modifying CTEs: contents, messages, their 'queued'
- * events), so a group costs one round trip; foreign keys are checked at the end of the statement.
- * One statement is atomic on its own, so it needs no transaction unless the caller has more to do.
+ * Inserts many requests' rows in one statement of constant text: each column travels as one array
+ * parameter (unnest), contents, messages and their 'queued' events in data-modifying CTEs. A group of
+ * any size costs one round trip and no per-row query building; foreign keys are checked at the end of
+ * the statement, and one statement is atomic on its own, so it needs no transaction unless the caller has more to do.
  */
 export async function insertAccepted(db: Kysely<DB>, batch: AcceptedRows[]): Promise<void> {
-  const contents = batch.map((b) => b.content);
-  const messages = batch.flatMap((b) => b.messages);
-  if (!contents.length) return;
-  if (contents.length > CHUNK || messages.length > CHUNK) {
-    for (const part of chunks(contents)) await db.insertInto('message_contents').values(part).execute();
-    for (const part of chunks(messages)) await db.insertInto('messages').values(part).execute();
-    for (const part of chunks(messages)) await db.insertInto('message_events').values(part.map((m) => ({ message_id: m.id, type: 'queued' }))).execute();
-    return;
-  }
-  await db
-    .with('c', (q) => q.insertInto('message_contents').values(contents))
-    .with('m', (q) => q.insertInto('messages').values(messages))
-    .insertInto('message_events')
-    .values(messages.map((m) => ({ message_id: m.id, type: 'queued' })))
-    .execute();
+  if (!batch.length) return;
+  const c = batch.map((b) => b.content);
+  const m = batch.flatMap((b) => b.messages);
+  await sql`
+    with c as (
+      insert into message_contents (id, key_id, from_email, from_name, reply_to, subject, html, text, headers, attachments, categories, settings)
+      select * from unnest(
+        ${c.map((r) => r.id)}::text[], ${c.map((r) => r.key_id)}::text[], ${c.map((r) => r.from_email)}::text[],
+        ${c.map((r) => r.from_name ?? null)}::text[], ${c.map((r) => r.reply_to)}::jsonb[], ${c.map((r) => r.subject)}::text[],
+        ${c.map((r) => r.html ?? null)}::text[], ${c.map((r) => r.text ?? null)}::text[], ${c.map((r) => r.headers ?? '{}')}::jsonb[],
+        ${c.map((r) => r.attachments ?? '[]')}::jsonb[], ${c.map((r) => r.categories ?? '[]')}::jsonb[], ${c.map((r) => r.settings ?? '{}')}::jsonb[]
+      )
+    ), m as (
+      insert into messages (id, key_id, content_id, request_id, channel, lane, status, to_email, to_name, personalization, due_at)
+      select * from unnest(
+        ${m.map((r) => r.id)}::text[], ${m.map((r) => r.key_id)}::text[], ${m.map((r) => r.content_id)}::text[],
+        ${m.map((r) => r.request_id ?? null)}::text[], ${m.map((r) => r.channel)}::text[], ${m.map((r) => r.lane)}::smallint[],
+        ${m.map((r) => r.status)}::text[], ${m.map((r) => r.to_email)}::text[], ${m.map((r) => r.to_name ?? null)}::text[],
+        ${m.map((r) => r.personalization ?? '{}')}::jsonb[], ${m.map((r) => timestamp(r.due_at))}::timestamptz[]
+      )
+    )
+    insert into message_events (message_id, type) select unnest(${m.map((r) => r.id)}::text[]), 'queued'`.execute(db);
 }
