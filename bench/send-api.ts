@@ -2,6 +2,7 @@
 // (the same Fastify process answering the same schema and auth with no database work), on PGlite and PostgreSQL.
 // npm run bench:send:api    (BENCH_DATABASE_URL=postgres://... chooses the server; BENCH_ENGINES=pglite,postgres; BENCH_SECONDS; BENCH_ROUNDS)
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { promisify } from 'node:util';
@@ -39,6 +40,30 @@ interface Figures {
   p99: number;
   ok: number;
   errors: number;
+  /** CPU time per accepted request: this process, and the PostgreSQL backends serving it (load-independent). */
+  nodeCpuUs?: number;
+  pgCpuUs?: number;
+}
+
+/** CPU time (µs) the given local PostgreSQL backends have used so far, from /proc (0 where unreadable). */
+function backendCpuUs(pids: number[]): number {
+  const tick = 1_000_000 / 100;
+  return pids.reduce((sum, pid) => {
+    try {
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      return sum + (Number(fields[11]) + Number(fields[12])) * tick;
+    } catch {
+      return sum;
+    }
+  }, 0);
+}
+
+async function measured(run: () => Promise<Figures>, backends: number[]): Promise<Figures> {
+  const cpu = process.cpuUsage();
+  const pg = backendCpuUs(backends);
+  const figures = await run();
+  const used = process.cpuUsage(cpu);
+  return { ...figures, nodeCpuUs: (used.user + used.system) / figures.ok, pgCpuUs: (backendCpuUs(backends) - pg) / figures.ok };
 }
 
 async function autocannon(url: string, secret: string, seconds: number): Promise<Figures> {
@@ -104,10 +129,12 @@ async function bench(engine: 'pglite' | 'postgres') {
     const ceilings: Figures[] = [];
     const sends: Figures[] = [];
     let queued = 0;
+    const backends =
+      engine === 'postgres' ? (await sql<{ pid: number }>`select pid from pg_stat_activity where datname = current_database()`.execute(database.db)).rows.map((r) => r.pid) : [];
     for (let round = 0; round < ROUNDS; round++) {
-      ceilings.push(await autocannon(`${base}/bench/ceiling`, secret, SECONDS));
+      ceilings.push(await measured(() => autocannon(`${base}/bench/ceiling`, secret, SECONDS), backends));
       const before = await sql<{ n: number }>`select count(*)::int as n from messages`.execute(database.db);
-      sends.push(await autocannon(`${base}/v1/mail/send`, secret, SECONDS));
+      sends.push(await measured(() => autocannon(`${base}/v1/mail/send`, secret, SECONDS), backends));
       await context.services.send.flushed();
       const after = await sql<{ n: number }>`select count(*)::int as n from messages`.execute(database.db);
       queued += after.rows[0]!.n - before.rows[0]!.n;
@@ -121,7 +148,11 @@ async function bench(engine: 'pglite' | 'postgres') {
   }
 }
 
-const fmt = (f: Figures) => `${Math.round(f.rps).toLocaleString('en')} req/s, p50 ${f.p50} ms, p99 ${f.p99} ms` + (f.errors ? `, ${f.errors} errors` : '');
+const fmt = (f: Figures) =>
+  `${Math.round(f.rps).toLocaleString('en')} req/s, p50 ${f.p50} ms, p99 ${f.p99} ms` +
+  (f.errors ? `, ${f.errors} errors` : '') +
+  `; CPU per request: node ${Math.round(f.nodeCpuUs ?? 0)} µs` +
+  (f.pgCpuUs ? `, PostgreSQL ${Math.round(f.pgCpuUs)} µs` : '');
 
 const engines = (process.env.BENCH_ENGINES ?? 'pglite,postgres').split(',') as Array<'pglite' | 'postgres'>;
 console.log(`POST /v1/mail/send, 1 recipient, ${CONNECTIONS} connections, median of ${ROUNDS} alternating ${SECONDS} s rounds; ${os.cpus().length} cores, Node ${process.version}; load average ${os.loadavg()[0]!.toFixed(1)}`);

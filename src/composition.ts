@@ -83,7 +83,6 @@ export function createContext(config: Config, database: Database, logger: Logger
     templates,
     mx: createMxChecker({ resolver }),
     onQueued: () => queuedListeners.forEach((listener) => listener()),
-    writeConcurrency: database.engine === 'postgres' ? 4 : 1,
   });
   const contacts = createContactsService({ db, engine: database.engine, pool: database.pool, engagement: campaignEngagement });
   const lists = createListsService({ db });

@@ -20,7 +20,10 @@ export interface SendServiceDeps {
   templates?: { get(principal: Principal, id: string): Promise<{ subject: string; html: string | null; body_text: string | null }> };
   /** Called after messages are committed, so an in-process worker starts at once. */
   onQueued?: () => void;
-  /** Transactions the write coalescer may have open at once (1 on PGlite, a few on PostgreSQL). */
+  /**
+   * Groups the write coalescer may have in flight at once. 1 (the default) measured best on both engines:
+   * requests arriving during a write form the next, larger group, which costs less CPU per request on both sides.
+   */
   writeConcurrency?: number;
   now?: () => Date;
 }
