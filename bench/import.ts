@@ -55,6 +55,33 @@ function rssMb(pid: number): number {
   return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
 }
 
+function download(port: number, secret: string): Promise<{ status: number; bytes: number; lines: number }> {
+  return new Promise((resolve, reject) => {
+    http
+      .get({ host: '127.0.0.1', port, path: '/v1/bulk/contacts?format=csv', headers: { authorization: `Bearer ${secret}` } }, (res) => {
+        let bytes = 0;
+        let lines = 0;
+        res.on('data', (d: Buffer) => {
+          bytes += d.length;
+          for (let i = d.indexOf(10); i !== -1; i = d.indexOf(10, i + 1)) lines++;
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, bytes, lines }));
+      })
+      .on('error', reject);
+  });
+}
+
+async function measureExport(child: ChildProcess, port: number, secret: string) {
+  const baseline = rssMb(child.pid!);
+  let peak = baseline;
+  const sampler = setInterval(() => (peak = Math.max(peak, rssMb(child.pid!))), 50);
+  const started = performance.now();
+  const result = await download(port, secret);
+  const seconds = (performance.now() - started) / 1000;
+  clearInterval(sampler);
+  return { seconds, baseline, peak, result };
+}
+
 async function measure(child: ChildProcess, port: number, secret: string, file: string) {
   const baseline = rssMb(child.pid!);
   let peak = baseline;
@@ -112,9 +139,14 @@ async function main(): Promise<void> {
         const { created, updated, failed } = m.result.body;
         console.log(
           `${engine.padEnd(8)} ${round.padEnd(28)} status ${m.result.status}  ${m.seconds.toFixed(1)} s  ${Math.round(m.rowsPerSecond).toLocaleString('en')} rows/s  ` +
-            `created ${created} updated ${updated} failed ${failed}  RSS ${m.baseline.toFixed(0)} -> peak ${m.peak.toFixed(0)} MB`,
+            `created ${created} updated ${updated} failed ${failed}  RSS ${m.baseline.toFixed(0)} -> peak ${m.peak.toFixed(0)} MB  load ${os.loadavg()[0]!.toFixed(1)}`,
         );
       }
+      const e = await measureExport(child, ready.port, ready.secret);
+      console.log(
+        `${engine.padEnd(8)} ${'CSV export (format=csv)'.padEnd(28)} status ${e.result.status}  ${e.seconds.toFixed(1)} s  ${Math.round((e.result.lines - 1) / e.seconds).toLocaleString('en')} rows/s  ` +
+          `${e.result.lines - 1} rows, ${(e.result.bytes / 1e6).toFixed(0)} MB  RSS ${e.baseline.toFixed(0)} -> peak ${e.peak.toFixed(0)} MB  load ${os.loadavg()[0]!.toFixed(1)}`,
+      );
     } finally {
       child.kill();
       await once(child, 'exit');

@@ -41,14 +41,20 @@ const createSql = (t: string) =>
   `create temp table ${t} (idx bigint not null, email text not null, email_lower text generated always as (lower(email)) stored, name text, metadata jsonb)`;
 
 async function mergeStaged(run: Run, transaction: <T>(fn: () => Promise<T>) => Promise<T>, t: string, keyId: string, maxDuplicateRows: number): Promise<MergeResult> {
+  let result: MergeResult;
   try {
-    return await mergeOnce(run, transaction, t, keyId, maxDuplicateRows);
+    result = await mergeOnce(run, transaction, t, keyId, maxDuplicateRows);
   } catch (error) {
     // A contact created by another request between our check and our insert: the next pass sees it.
     if ((error as { code?: string }).code !== '23505') throw error;
-    return mergeOnce(run, transaction, t, keyId, maxDuplicateRows);
+    result = await mergeOnce(run, transaction, t, keyId, maxDuplicateRows);
   }
+  // Plans over contacts (exports, lists) go wrong with statistics from before a large import.
+  if (result.created >= ANALYZE_AFTER_ROWS) await run('analyze contacts');
+  return result;
 }
+
+const ANALYZE_AFTER_ROWS = 10_000;
 
 async function mergeOnce(run: Run, transaction: <T>(fn: () => Promise<T>) => Promise<T>, t: string, keyId: string, maxDuplicateRows: number): Promise<MergeResult> {
   const firsts = `(select distinct on (email_lower) idx, email, email_lower, name, metadata from ${t} order by email_lower, idx)`;
