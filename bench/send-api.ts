@@ -129,9 +129,9 @@ async function bench(engine: 'pglite' | 'postgres') {
     const ceilings: Figures[] = [];
     const sends: Figures[] = [];
     let queued = 0;
-    const backends =
-      engine === 'postgres' ? (await sql<{ pid: number }>`select pid from pg_stat_activity where datname = current_database()`.execute(database.db)).rows.map((r) => r.pid) : [];
     for (let round = 0; round < ROUNDS; round++) {
+      const backends =
+        engine === 'postgres' ? (await sql<{ pid: number }>`select pid from pg_stat_activity where datname = current_database()`.execute(database.db)).rows.map((r) => r.pid) : [];
       ceilings.push(await measured(() => autocannon(`${base}/bench/ceiling`, secret, SECONDS), backends));
       const before = await sql<{ n: number }>`select count(*)::int as n from messages`.execute(database.db);
       sends.push(await measured(() => autocannon(`${base}/v1/mail/send`, secret, SECONDS), backends));
@@ -152,7 +152,7 @@ const fmt = (f: Figures) =>
   `${Math.round(f.rps).toLocaleString('en')} req/s, p50 ${f.p50} ms, p99 ${f.p99} ms` +
   (f.errors ? `, ${f.errors} errors` : '') +
   `; CPU per request: node ${Math.round(f.nodeCpuUs ?? 0)} µs` +
-  (f.pgCpuUs ? `, PostgreSQL ${Math.round(f.pgCpuUs)} µs` : '');
+  (f.pgCpuUs !== undefined && f.pgCpuUs > 0 ? `, PostgreSQL ${Math.round(f.pgCpuUs)} µs` : '');
 
 const engines = (process.env.BENCH_ENGINES ?? 'pglite,postgres').split(',') as Array<'pglite' | 'postgres'>;
 console.log(`POST /v1/mail/send, 1 recipient, ${CONNECTIONS} connections, median of ${ROUNDS} alternating ${SECONDS} s rounds; ${os.cpus().length} cores, Node ${process.version}; load average ${os.loadavg()[0]!.toFixed(1)}`);
