@@ -130,9 +130,9 @@ async function bench(engine: 'pglite' | 'postgres') {
     const sends: Figures[] = [];
     let queued = 0;
     for (let round = 0; round < ROUNDS; round++) {
+      ceilings.push(await measured(() => autocannon(`${base}/bench/ceiling`, secret, SECONDS), []));
       const backends =
         engine === 'postgres' ? (await sql<{ pid: number }>`select pid from pg_stat_activity where datname = current_database()`.execute(database.db)).rows.map((r) => r.pid) : [];
-      ceilings.push(await measured(() => autocannon(`${base}/bench/ceiling`, secret, SECONDS), backends));
       const before = await sql<{ n: number }>`select count(*)::int as n from messages`.execute(database.db);
       sends.push(await measured(() => autocannon(`${base}/v1/mail/send`, secret, SECONDS), backends));
       await context.services.send.flushed();
