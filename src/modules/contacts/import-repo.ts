@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { finished } from 'node:stream/promises';
 import { CompiledQuery, type Kysely } from 'kysely';
-import type pg from 'pg';
+import pg from 'pg';
 import pgCopyStreams from 'pg-copy-streams';
 import type { DB } from '../../db/schema.ts';
 
@@ -161,10 +161,15 @@ function copyText(value: string): string {
   return value.replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r'));
 }
 
-/** PostgreSQL: a dedicated pooled session, COPY FROM STDIN into a temp table as the rows arrive. */
+/**
+ * PostgreSQL: a session of its own (the pool's settings, outside its count), COPY FROM STDIN into a
+ * temp table as the rows arrive. Its own session so temp_buffers can still be raised: a million staged
+ * rows would otherwise go through 8 MB of local buffers to disk.
+ */
 export async function openPostgresStaging(pool: pg.Pool): Promise<Staging> {
   const t = stagingName();
-  const client = await pool.connect();
+  const client = new pg.Client(pool.options);
+  await client.connect();
   let copy: ReturnType<typeof pgCopyStreams.from> | null = null;
   let copyError: Error | null = null;
   const run: Run = async (text, params = []) => {
@@ -172,15 +177,15 @@ export async function openPostgresStaging(pool: pg.Pool): Promise<Staging> {
     return { rows: result.rows, count: result.rowCount ?? 0 };
   };
   try {
+    await run(`set temp_buffers = '256MB'`);
     await run(createSql(t));
     copy = client.query(pgCopyStreams.from(`copy ${t} (idx, email, name, metadata) from stdin`));
     copy.on('error', (error) => (copyError = error));
   } catch (error) {
-    client.release(error as Error);
+    await client.end().catch(() => {});
     throw error;
   }
   const stream = copy;
-  let broken = false;
   return {
     async add(rows) {
       if (copyError) throw copyError;
@@ -208,19 +213,9 @@ export async function openPostgresStaging(pool: pg.Pool): Promise<Staging> {
       return mergeStaged(run, transaction, t, keyId, maxDuplicateRows);
     },
     async close() {
-      try {
-        if (!stream.writableFinished) {
-          // An import abandoned mid-stream: the session is in COPY state, so it is not reused.
-          broken = true;
-          stream.destroy();
-        } else {
-          await run(`drop table if exists ${t}`);
-        }
-      } catch {
-        broken = true;
-      } finally {
-        client.release(broken ? new Error('contacts import abandoned') : undefined);
-      }
+      // Ending the session drops its temp table, also when an import was abandoned mid-COPY.
+      if (!stream.writableFinished) stream.destroy();
+      await client.end().catch(() => {});
     },
   };
 }
