@@ -95,11 +95,17 @@ export function createIdempotencyService(deps: IdempotencyDeps) {
       };
     },
 
-    /** Forgets keys older than the window, a slice at a time. */
-    expiryJob(batch = 1000): Job {
+    /** Forgets keys older than the window, a slice at a time; once caught up, looks again a minute later. */
+    expiryJob(batch = 1000, idleMs = 60_000): Job {
+      let nextAt = 0;
       return {
         name: 'idempotency-expiry',
-        runOnce: () => repo.deleteExpired(db, new Date(now().getTime() - ttlMs), batch),
+        async runOnce() {
+          if (now().getTime() < nextAt) return 0;
+          const deleted = await repo.deleteExpired(db, new Date(now().getTime() - ttlMs), batch);
+          if (deleted < batch) nextAt = now().getTime() + idleMs;
+          return deleted;
+        },
       };
     },
   };
