@@ -46,7 +46,7 @@ export interface ContactPatch {
 
 /** Most addresses in one import-preview or bulk delete. */
 export const MAX_EMAILS_PER_REQUEST = 100_000;
-const EXPORT_PAGE = 2_000;
+const EXPORT_PAGE = 1_000;
 
 export interface ContactsDeps {
   db: Kysely<DB>;
