@@ -95,7 +95,9 @@ export function createTemplatesService(deps: { db: Kysely<DB> }) {
         if (!contact) throw invalid('unknown_contact', 'no contact with that email', 'email');
       }
       const compiled = compileParts(template);
-      return renderParts(compiled, recipientVariables(contact, input.variables ?? {}, input.unsubscribe_url ?? PREVIEW_UNSUBSCRIBE_URL));
+      const variables = input.variables ?? {};
+      const unsubscribeUrl = input.unsubscribe_url ?? (typeof variables.unsubscribe_url === 'string' ? variables.unsubscribe_url : PREVIEW_UNSUBSCRIBE_URL);
+      return renderParts(compiled, recipientVariables(contact, variables, unsubscribeUrl));
     },
   };
 }

@@ -92,6 +92,10 @@ describeEachEngine('templates', (engine) => {
       html: '<p>Hola Ana &amp; &lt;b&gt;Co&lt;/b&gt; (ana@empresa.com) X1</p><a href="https://u.test/x?a=1&amp;b=2">baja</a>',
       text: 'Hola Ana & <b>Co</b> X1 https://u.test/x?a=1&b=2',
     });
+    const fromVariables = await call(alice, 'POST', `/v1/bulk/templates/${t.id}/render`, { variables: { unsubscribe_url: 'https://u.test/v' } });
+    assert.equal(fromVariables.json().text, 'Hola   https://u.test/v');
+    const placeholder = await call(alice, 'POST', `/v1/bulk/templates/${t.id}/render`, {});
+    assert.equal(placeholder.json().text, 'Hola   #unsubscribe');
   });
 
   it('renders a preview for one of the key\'s contacts by email', async () => {
