@@ -3,7 +3,11 @@ import { after, before, it } from 'node:test';
 import { parse } from 'csv-parse/sync';
 import { describeEachEngine } from '../../../test/support/engines.ts';
 import { startHarness, type Harness } from '../../../test/support/harness.ts';
-import { MAX_REPORTED_ERRORS } from './import.ts';
+import { Readable } from 'node:stream';
+import { DomainError } from '../../errors.ts';
+import { openPGliteStaging, openPostgresStaging } from './import-repo.ts';
+import { csvRows } from './import-sources.ts';
+import { MAX_REPORTED_ERRORS, runImport } from './import.ts';
 
 const json = { 'content-type': 'application/json' };
 type Key = { id: string; secret: string };
@@ -138,6 +142,14 @@ describeEachEngine('contacts import and export', (engine) => {
     assert.equal(xml.statusCode, 415);
     assert.equal(await count(alice), before);
     assert.equal((await h.call({ method: 'GET', url: '/v1/bulk/contacts/x1@imp.test', auth: alice.secret })).statusCode, 404);
+  });
+
+  it('refuses an import over the row cap as a whole (413) and changes nothing', async () => {
+    const dave = await h.newKey('dave');
+    const staging = h.database.pool ? await openPostgresStaging(h.database.pool) : await openPGliteStaging(h.database.db);
+    const body = Readable.from(['email\n', 'c1@cap.test\nc2@cap.test\n', 'c3@cap.test\n']);
+    await assert.rejects(runImport(dave.id, csvRows(body), staging, 2), (e: unknown) => e instanceof DomainError && e.kind === 'too_large' && e.code === 'too_many_rows');
+    assert.equal(await count(dave), 0);
   });
 
   it('an empty array imports nothing', async () => {

@@ -36,7 +36,7 @@ function emailOf(value: unknown): string | null {
  * transaction at the end. One bad row never fails the others; a body that cannot be read at all
  * (or is over the row cap) fails the whole import before anything is merged, so nothing changes.
  */
-export async function runImport(keyId: string, rows: AsyncIterable<SourceRow>, staging: Staging): Promise<ImportResult> {
+export async function runImport(keyId: string, rows: AsyncIterable<SourceRow>, staging: Staging, maxRows = MAX_IMPORT_ROWS): Promise<ImportResult> {
   const errors: ImportError[] = [];
   let failed = 0;
   let batch: StagedRow[] = [];
@@ -47,8 +47,8 @@ export async function runImport(keyId: string, rows: AsyncIterable<SourceRow>, s
   };
   try {
     for await (const row of rows) {
-      if (++count > MAX_IMPORT_ROWS) {
-        throw new DomainError('too_large', 'too_many_rows', `an import carries at most ${MAX_IMPORT_ROWS} rows; split the file`);
+      if (++count > maxRows) {
+        throw new DomainError('too_large', 'too_many_rows', `an import carries at most ${maxRows} rows; split the file`);
       }
       if (row.unreadable) {
         fail({ index: row.index, email: null, code: 'invalid_json', message: row.unreadable });
