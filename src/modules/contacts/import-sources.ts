@@ -1,5 +1,4 @@
-import { createInterface } from 'node:readline';
-import type { Readable } from 'node:stream';
+import { Transform, pipeline, type Readable } from 'node:stream';
 import { parse } from 'csv-parse';
 import { DomainError, invalid } from '../../errors.ts';
 
@@ -107,11 +106,25 @@ export async function* jsonArrayRows(body: Readable): AsyncGenerator<SourceRow> 
   }
 }
 
+async function* lines(chunks: AsyncIterable<string>): AsyncGenerator<string> {
+  let pending = '';
+  for await (const chunk of chunks) {
+    pending += chunk;
+    let start = 0;
+    for (let end = pending.indexOf('\n'); end !== -1; end = pending.indexOf('\n', start)) {
+      yield pending.slice(start, end);
+      start = end + 1;
+    }
+    pending = pending.slice(start);
+    if (pending.length > MAX_ROW_CHARS) throw rowTooLarge();
+  }
+  if (pending) yield pending;
+}
+
 export async function* ndjsonRows(body: Readable): AsyncGenerator<SourceRow> {
   body.setEncoding('utf8');
-  const lines = createInterface({ input: body, crlfDelay: Infinity });
   let index = 0;
-  for await (const line of lines) {
+  for await (const line of lines(body)) {
     if (line.length > MAX_ROW_CHARS) throw rowTooLarge();
     if (!line.trim()) continue;
     try {
@@ -121,6 +134,22 @@ export async function* ndjsonRows(body: Readable): AsyncGenerator<SourceRow> {
     }
     index++;
   }
+}
+
+/** Most bytes one import body may carry (the row cap alone would allow 64 GB of 64 KB rows). */
+export const MAX_IMPORT_BYTES = 1024 * 1024 * 1024;
+
+/** The body, failing with a 413 once it passes `maxBytes`; errors of either side end both. */
+export function limitBytes(body: Readable, maxBytes = MAX_IMPORT_BYTES): Readable {
+  let total = 0;
+  const limiter = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      total += chunk.length;
+      if (total > maxBytes) callback(new DomainError('too_large', 'body_too_large', `an import body carries at most ${maxBytes} bytes`));
+      else callback(null, chunk);
+    },
+  });
+  return pipeline(body, limiter, () => {});
 }
 
 const EMAIL_HEADER = /^e-?mail(?:[ _-]?address)?$/i;

@@ -7,7 +7,7 @@ import { errorResponses } from '../../http/errors.ts';
 import { Page, PageQuery } from '../../http/pagination.ts';
 import { respondIdempotently } from '../idempotency/route.ts';
 import type { IdempotencyService } from '../idempotency/service.ts';
-import { csvRows, jsonArrayRows, ndjsonRows } from './import-sources.ts';
+import { csvRows, jsonArrayRows, limitBytes, ndjsonRows } from './import-sources.ts';
 import { Contact, ContactBody, ContactPatchBody, ContactStatusSchema, EmailParams, EmailsBody, EngagementSchema, ImportResultSchema } from './schemas.ts';
 import type { ContactPatch, ContactsService } from './service.ts';
 
@@ -154,7 +154,7 @@ export const contactsRoutes: FastifyPluginAsyncTypebox<{ contacts: ContactsServi
         validatorCompiler: () => () => true,
       },
       async (request, reply) => {
-        const body = request.body as Readable;
+        const body = limitBytes(request.body as Readable);
         const type = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
         const rows = type === 'text/csv' ? csvRows(body) : type === 'application/x-ndjson' ? ndjsonRows(body) : type === 'application/json' ? jsonArrayRows(body) : null;
         if (!rows) throw invalid('unsupported_media_type', `unsupported content type ${type}`);

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DomainError } from '../../errors.ts';
-import { jsonArrayElements } from './import-sources.ts';
+import { Readable } from 'node:stream';
+import { csvRows, jsonArrayElements, limitBytes, ndjsonRows } from './import-sources.ts';
 import { checkContactInput, csvSafeCell, engagementScore, isValidEmail, suppressionReasonFor } from './rules.ts';
 
 async function* chunks(parts: string[]) {
@@ -92,5 +93,28 @@ describe('JSON array splitting', () => {
     for (const [text, code] of [['{"email":"a@b.co"}', 'not_an_array'], ['[1,]', 'invalid_json'], ['[,1]', 'invalid_json'], ['[1', 'invalid_json'], ['[1] [2]', 'invalid_json'], ['', 'invalid_json']] as const) {
       await assert.rejects(elements([text]), (e: unknown) => e instanceof DomainError && e.code === code, text);
     }
+  });
+});
+
+describe('import body streams', () => {
+  it('splits NDJSON lines across chunks and reports an unreadable line as its own row', async () => {
+    const rows = [];
+    for await (const row of ndjsonRows(Readable.from(['{"email":"a@b.co"}\r\n{"em', 'ail":"c@d.co"}\n\nnot json\n{"email":"e@f.co"}']))) rows.push(row);
+    assert.deepEqual(rows, [
+      { index: 0, value: { email: 'a@b.co' } },
+      { index: 1, value: { email: 'c@d.co' } },
+      { index: 2, unreadable: 'the line is not valid JSON' },
+      { index: 3, value: { email: 'e@f.co' } },
+    ]);
+  });
+
+  it('stops a body past the byte limit with a 413 error', async () => {
+    const body = limitBytes(Readable.from([Buffer.from('email\n'), Buffer.from('a@b.co\n'.repeat(10))]), 40);
+    await assert.rejects(
+      (async () => {
+        for await (const _row of csvRows(body));
+      })(),
+      (e: unknown) => e instanceof DomainError && e.kind === 'too_large' && e.code === 'body_too_large',
+    );
   });
 });
