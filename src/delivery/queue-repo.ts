@@ -26,13 +26,21 @@ export async function claimDue(db: Kysely<DB>, lane: number, limit: number, now:
   if (limit <= 0) return [];
   const leaseUntil = new Date(now.getTime() + leaseMs);
   const { rows } = await sql<ClaimedMessage>`
-    with due as (
+    with lapsed as (
       select id from messages
-      where lane = ${lane}
-        and ((status in ('queued', 'deferred') and due_at <= ${now}) or (status = 'sending' and lease_until < ${now}))
+      where status = 'sending' and lease_until < ${now} and lane = ${lane}
+      order by lease_until
+      limit ${limit}
+      for update skip locked
+    ), fresh as (
+      select id from messages
+      where lane = ${lane} and status in ('queued', 'deferred') and due_at <= ${now}
       order by due_at
       limit ${limit}
       for update skip locked
+    ), due as (
+      -- Two index walks that each stop at the limit; one OR-ed scan would read every due row.
+      select id from (select id from lapsed union all select id from fresh) both_kinds limit ${limit}
     )
     update messages m
     set status = 'sending', lease_until = ${leaseUntil}, attempts = m.attempts + 1,
@@ -73,7 +81,7 @@ export interface Outcome {
   event: { type: string; data: Record<string, unknown> } | null;
 }
 
-/** Writes a round's outcomes in one transaction: two statements whatever the batch size. Returns the ids updated. */
+/** Writes outcomes and their events in one statement, whatever their number. Returns the ids updated. */
 export async function recordOutcomes(db: Kysely<DB>, outcomes: Outcome[], now: Date): Promise<string[]> {
   if (!outcomes.length) return [];
   const rows = JSON.stringify(
@@ -88,24 +96,25 @@ export async function recordOutcomes(db: Kysely<DB>, outcomes: Outcome[], now: D
       event_data: o.event?.data ?? null,
     })),
   );
-  return db.transaction().execute(async (trx) => {
-    const { rows: updated } = await sql<{ id: string }>`
+  const { rows: updated } = await sql<{ id: string }>`
+    with v as (
+      select * from jsonb_to_recordset(${rows}::jsonb)
+        as v(id text, attempts int, status text, due_at timestamptz, last_response text, sent_at timestamptz, event_type text, event_data jsonb)
+    ), updated as (
       update messages m
       set status = v.status, lease_until = null, updated_at = ${now},
           due_at = coalesce(v.due_at, m.due_at),
           last_response = coalesce(v.last_response, m.last_response),
           sent_at = coalesce(v.sent_at, m.sent_at),
           attempts = case when v.status in ('queued', 'deferred') and v.last_response is null then m.attempts - 1 else m.attempts end
-      from jsonb_to_recordset(${rows}::jsonb) as v(id text, attempts int, status text, due_at timestamptz, last_response text, sent_at timestamptz)
+      from v
       where m.id = v.id and m.status = 'sending' and m.attempts = v.attempts
-      returning m.id`.execute(trx);
-    if (updated.length) {
-      await sql`
-        insert into message_events (message_id, type, at, data)
-        select v.id, v.event_type, ${now}, v.event_data
-        from jsonb_to_recordset(${rows}::jsonb) as v(id text, event_type text, event_data jsonb)
-        where v.event_type is not null and v.id = any(${updated.map((u) => u.id)}::text[])`.execute(trx);
-    }
-    return updated.map((u) => u.id);
-  });
+      returning m.id
+    ), events as (
+      insert into message_events (message_id, type, at, data)
+      select v.id, v.event_type, ${now}, v.event_data from v join updated u on u.id = v.id
+      where v.event_type is not null
+    )
+    select id from updated`.execute(db);
+  return updated.map((u) => u.id);
 }

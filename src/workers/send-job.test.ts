@@ -214,6 +214,17 @@ describeEachEngine('send job', (engine) => {
     assert.equal(sink.received.length, 5);
   });
 
+  it('records every outcome of a large round (outcomes are written in groups while it runs)', async () => {
+    const count = 700;
+    await queueTestMessages(h.database.db, { keyId: key.id, from_email: 'news@example.test' }, Array.from({ length: count }, (_, n) => ({ email: `many${n}@example.org`, channel: 'bulk' as const })));
+    assert.equal(await job({ batchSize: 1000, bulkConcurrency: 16 }).runOnce(), count);
+    const { rows } = await sql<{ status: string; n: number }>`select status, count(*)::int as n from messages group by status`.execute(h.database.db);
+    assert.deepEqual(rows, [{ status: 'sent', n: count }]);
+    const sentEvents = await sql<{ n: number }>`select count(*)::int as n from message_events where type = 'sent'`.execute(h.database.db);
+    assert.equal(sentEvents.rows[0]!.n, count);
+    assert.equal(sink.received.length, count);
+  });
+
   it('honours the bulk rate: a round claims no more bulk mail than the bucket holds', async () => {
     await queueTestMessages(h.database.db, { keyId: key.id, from_email: 'news@example.test' }, [1, 2, 3, 4, 5].map((n) => ({ email: `b${n}@example.org`, channel: 'bulk' as const })));
     const j = job({ bulkRate: 2 });

@@ -41,6 +41,8 @@ export interface SendJobOptions {
 }
 
 const CONTENT_CACHE_SIZE = 500;
+const FLUSH_DELAY_MS = 25;
+const FLUSH_BATCH = 500;
 const KEY_CACHE_MS = 60_000;
 /** How long a message waits when its suppression check could not be made. */
 const SUPPRESSION_RETRY_MS = 30_000;
@@ -148,10 +150,12 @@ export function createSendJob(options: SendJobOptions): Job & { stop(): void; cl
       }
       if (!claimed.length) return 0;
 
-      // Group commit: outcomes are written as soon as they are known, those arriving during a write
-      // go together in the next one. A crash then repeats only the sends of the last moments.
+      // Group commit: outcomes are written within FLUSH_DELAY_MS of being known (at once past
+      // FLUSH_BATCH), so a crash repeats only the sends of the last moments, and each write carries
+      // many rows (a statement's fixed cost dominates on the embedded database).
       const pending: queue.Outcome[] = [];
       let flushing: Promise<void> | null = null;
+      let timer: NodeJS.Timeout | null = null;
       const bounces: Array<{ message: queue.ClaimedMessage; reply: string }> = [];
       const drainPending = async () => {
         while (pending.length) {
@@ -163,12 +167,20 @@ export function createSendJob(options: SendJobOptions): Job & { stop(): void; cl
             logger.error({ err: error, count: chunk.length }, 'recording send outcomes failed');
           }
         }
-        flushing = null;
       };
-      const flush = () => (flushing ??= drainPending());
+      const flush = (): Promise<void> => {
+        if (timer) clearTimeout(timer);
+        timer = null;
+        // Reset only once settled (never synchronously), so a later call always starts a new drain.
+        flushing ??= drainPending().finally(() => {
+          flushing = null;
+        });
+        return flushing;
+      };
       const record = (outcome: queue.Outcome) => {
         pending.push(outcome);
-        void flush();
+        if (pending.length >= FLUSH_BATCH) void flush();
+        else timer ??= setTimeout(flush, FLUSH_DELAY_MS);
       };
 
       await loadContents(claimed.map((m) => m.content_id));

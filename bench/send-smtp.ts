@@ -1,0 +1,242 @@
+// Benchmark (not a test): messages/s from queued to accepted by Postfix's smtp-sink on loopback,
+// unsigned and DKIM-signed, beside postfix's own smtp-source into the same sink (the SMTP ceiling),
+// on PGlite and PostgreSQL. Each engine runs in its own process so CPU and peak RSS are its own.
+//   npm run bench:send:smtp   (BENCH_MESSAGES=100000, BENCH_ENGINES=pglite,postgres, BENCH_DATABASE_URL=postgres://...)
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { sql } from 'kysely';
+import pg from 'pg';
+import pino from 'pino';
+import { createContext, createLogger } from '../src/composition.ts';
+import { loadConfig } from '../src/config.ts';
+import { openDatabase, type Database } from '../src/db/database.ts';
+import { migrateToLatest } from '../src/db/migrate.ts';
+import { createSigningPool } from '../src/delivery/dkim-pool.ts';
+import { createSmtpTransport } from '../src/delivery/smtp-transport.ts';
+import { createSendJob } from '../src/workers/send-job.ts';
+
+const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 100_000);
+const PG_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
+const BATCH = Number(process.env.BENCH_BATCH ?? 2000);
+
+function ensureSmtpSink(): void {
+  if (spawnSync('sh', ['-c', 'command -v smtp-sink && command -v smtp-source']).status === 0) return;
+  console.log('installing postfix for smtp-sink and smtp-source (apt-get)…');
+  execFileSync('sh', ['-c', 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postfix >/dev/null'], { stdio: 'inherit' });
+  // The package starts a daemon on port 25 where policy allows; the benchmark needs only the two tools.
+  spawnSync('sh', ['-c', 'postfix stop 2>/dev/null || true']);
+}
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+async function startSink(): Promise<{ port: number; child: ChildProcess }> {
+  const port = await freePort();
+  const user = process.getuid?.() === 0 ? ['-u', 'nobody'] : [];
+  const child = spawn('smtp-sink', [...user, `127.0.0.1:${port}`, '1024'], { stdio: 'ignore' });
+  for (let i = 0; i < 100; i++) {
+    const up = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => (s.end(), resolve(true)));
+      s.on('error', () => resolve(false));
+    });
+    if (up) return { port, child };
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error('smtp-sink did not start');
+}
+
+/** CPU seconds a process has used so far (Linux /proc). */
+function cpuSecondsOf(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+function smtpSource(port: number, count: number): number {
+  const start = process.hrtime.bigint();
+  const r = spawnSync('smtp-source', ['-s', String(CONNECTIONS), '-d', '-l', '5120', '-m', String(count), '-f', 'from@bench.example', '-t', 'to@example.org', `127.0.0.1:${port}`]);
+  if (r.status !== 0) throw new Error(`smtp-source failed: ${r.stderr}`);
+  return count / (Number(process.hrtime.bigint() - start) / 1e9);
+}
+
+/** RSA-2048 signatures per second over all cores (the DKIM target's reference), with the pipeline's own thread pool. */
+async function signingCapacity(pem: string, seconds = 3): Promise<number> {
+  const pool = createSigningPool();
+  const data = 'from:News <news@bench.example>\r\nto:reader@example.org\r\nsubject:Spring offers\r\n'.repeat(2);
+  let done = 0;
+  const until = Date.now() + seconds * 1000;
+  const start = Date.now();
+  await Promise.all(
+    Array.from({ length: 64 }, async () => {
+      while (Date.now() < until) {
+        await pool.sign(pem, data);
+        done++;
+      }
+    }),
+  );
+  const rate = done / ((Date.now() - start) / 1000);
+  await pool.close();
+  return rate;
+}
+
+type BenchDatabase = Database & { drop(): Promise<void>; backendCpuSeconds(): Promise<number> };
+
+async function openEngine(engine: string): Promise<BenchDatabase> {
+  if (engine === 'pglite') {
+    const database = await openDatabase({ databaseUrl: null, dataDir: null });
+    return { ...database, drop: async () => {}, backendCpuSeconds: async () => 0 };
+  }
+  const name = `md_bench_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: PG_URL });
+  await admin.connect();
+  await admin.query(`create database ${name}`);
+  const url = new URL(PG_URL);
+  url.pathname = `/${name}`;
+  const database = await openDatabase({ databaseUrl: url.toString(), dataDir: null, poolSize: 4 });
+  return {
+    ...database,
+    async drop() {
+      await admin.query(`drop database if exists ${name} with (force)`);
+      await admin.end();
+    },
+    // CPU of the PostgreSQL backends serving this database (the server runs on this machine).
+    async backendCpuSeconds() {
+      const { rows } = await admin.query('select pid from pg_stat_activity where datname = $1', [name]);
+      let total = 0;
+      for (const { pid } of rows) {
+        try {
+          total += cpuSecondsOf(pid);
+        } catch {
+          /* a backend that just ended */
+        }
+      }
+      return total;
+    },
+  };
+}
+
+const paragraph =
+  'Our spring collection is here: light jackets, linen shirts and the sandals you asked for. Members get early access ' +
+  'and free returns for thirty days. Read the full story on our blog, or reply to this message with any question. ';
+const HTML = `<!doctype html><html><body><h1>Spring offers</h1>${Array.from({ length: 14 }, (_, i) => `<p>${paragraph} <a href="https://bench.example/p/${i}">See more</a></p>`).join('\n')}</body></html>`;
+const TEXT = Array.from({ length: 7 }, () => paragraph).join('\n\n');
+
+async function queue(database: Database, keyId: string, fromEmail: string, count: number): Promise<void> {
+  const contentId = `mc_bench_${randomBytes(4).toString('hex')}`;
+  await database.db
+    .insertInto('message_contents')
+    .values({ id: contentId, key_id: keyId, from_email: fromEmail, from_name: 'Bench News', reply_to: 'null', subject: 'Spring offers', html: HTML, text: TEXT, settings: '{}' })
+    .execute();
+  await sql`
+    insert into messages (id, key_id, content_id, channel, lane, status, to_email, to_name, personalization, due_at)
+    select ${contentId} || '_' || g, ${keyId}, ${contentId}, 'bulk', 1, 'queued', 'reader' || g || '@example.org', 'Reader ' || g, '{}', now() - interval '1 second'
+    from generate_series(1, ${count}) g`.execute(database.db);
+}
+
+interface Run {
+  rate: number;
+  cpuMsPerMessage: number;
+  sinkCpuMsPerMessage: number;
+  dbCpuMsPerMessage: number;
+  sent: number;
+}
+
+async function deliver(database: BenchDatabase, port: number, sinkPid: number, signed: boolean, context: ReturnType<typeof createContext>, pool: ReturnType<typeof createSigningPool>): Promise<Run> {
+  const transport = createSmtpTransport({ url: `smtp://127.0.0.1:${port}`, clientName: 'bench.example', maxConnections: CONNECTIONS });
+  const job = createSendJob({
+    db: database.db,
+    transport,
+    logger: pino({ level: process.env.BENCH_LOG_LEVEL ?? 'warn' }),
+    hostname: 'bench.example',
+    bounceDomain: 'bounce.bench.example',
+    signingKeyFor: signed ? context.services.domains.signingKeyFor : async () => null,
+    signer: pool.sign,
+    bulkRate: 0,
+    bulkConcurrency: CONNECTIONS * 4,
+    batchSize: BATCH,
+  });
+  const cpu = process.cpuUsage();
+  const sinkCpu = cpuSecondsOf(sinkPid);
+  const dbCpu = await database.backendCpuSeconds();
+  const start = process.hrtime.bigint();
+  for (;;) {
+    const n = await job.runOnce();
+    if (process.env.BENCH_DEBUG) {
+      const { rows } = await sql`select status, count(*)::int as n from messages group by status`.execute(database.db);
+      console.log('round', n, JSON.stringify(rows));
+    }
+    if (n === 0) break;
+  }
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  const used = process.cpuUsage(cpu);
+  const dbCpuMs = ((await database.backendCpuSeconds()) - dbCpu) * 1000;
+  const sent = Number((await sql<{ n: number }>`select count(*)::int as n from messages where status = 'sent'`.execute(database.db)).rows[0]!.n);
+  if (sent !== MESSAGES) {
+    const { rows } = await sql`select status, count(*)::int as n, min(last_response) as reply from messages where status <> 'sent' group by status`.execute(database.db);
+    console.log('  not sent:', JSON.stringify(rows));
+  }
+  await sql`delete from message_events`.execute(database.db);
+  await sql`delete from messages`.execute(database.db);
+  await transport.close();
+  return {
+    rate: MESSAGES / seconds,
+    cpuMsPerMessage: (used.user + used.system) / 1000 / MESSAGES,
+    sinkCpuMsPerMessage: ((cpuSecondsOf(sinkPid) - sinkCpu) * 1000) / MESSAGES,
+    dbCpuMsPerMessage: dbCpuMs / MESSAGES,
+    sent,
+  };
+}
+
+async function benchEngine(engine: string): Promise<void> {
+  const database = await openEngine(engine);
+  const sink = await startSink();
+  const pool = createSigningPool();
+  try {
+    await migrateToLatest(database.db);
+    const context = createContext(loadConfig({ MAILERDASH_HOSTNAME: 'bench.example' }), database, createLogger('silent'));
+    const { key } = await context.services.keys.createKey({ name: 'bench', domains: ['bench.example'] });
+    const signingKey = await context.services.domains.signingKeyFor(key.id, 'news@bench.example');
+
+    const ceiling = smtpSource(sink.port, MESSAGES);
+    await queue(database, key.id, 'news@unsigned.example', MESSAGES);
+    const unsigned = await deliver(database, sink.port, sink.child.pid!, false, context, pool);
+    const capacity = await signingCapacity(signingKey!.privateKeyPem);
+    await queue(database, key.id, 'news@bench.example', MESSAGES);
+    const signed = await deliver(database, sink.port, sink.child.pid!, true, context, pool);
+    const rss = process.resourceUsage().maxRSS / 1024;
+    const r = (n: number) => Math.round(n).toLocaleString('en-US');
+    console.log(`\n[${engine}] load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+    console.log(`[${engine}] ${MESSAGES.toLocaleString('en-US')} messages of ~${Math.round((HTML.length + TEXT.length) / 1024)} KB, ${CONNECTIONS} connections, ${os.availableParallelism()} cores`);
+    console.log(`  smtp-source -> smtp-sink (ceiling):   ${r(ceiling)} msg/s`);
+    console.log(`  unsigned:  ${r(unsigned.rate)} msg/s = ${Math.round((100 * unsigned.rate) / ceiling)}% of smtp-source; node CPU ${unsigned.cpuMsPerMessage.toFixed(3)} ms/msg (PostgreSQL backends ${unsigned.dbCpuMsPerMessage.toFixed(3)}, smtp-sink ${unsigned.sinkCpuMsPerMessage.toFixed(3)}); sent ${unsigned.sent}`);
+    console.log(`  node:crypto RSA-2048 on all cores:   ${r(capacity)} signatures/s`);
+    console.log(`  DKIM-signed: ${r(signed.rate)} msg/s = ${Math.round((100 * signed.rate) / capacity)}% of signing capacity; node CPU ${signed.cpuMsPerMessage.toFixed(3)} ms/msg incl. signing threads (PostgreSQL backends ${signed.dbCpuMsPerMessage.toFixed(3)}); sent ${signed.sent}`);
+    console.log(`  peak RSS of the process: ${Math.round(rss)} MB`);
+  } finally {
+    await pool.close();
+    sink.child.kill();
+    await database.close();
+    await database.drop();
+  }
+}
+
+const only = process.env.BENCH_ENGINE;
+if (only) {
+  await benchEngine(only);
+} else {
+  ensureSmtpSink();
+  console.log(`Delivery pipeline benchmark: node ${process.version}, ${os.cpus()[0]?.model ?? 'cpu'} x${os.availableParallelism()}, ${Math.round(os.totalmem() / 2 ** 30)} GB`);
+  for (const engine of (process.env.BENCH_ENGINES ?? 'pglite,postgres').split(',')) {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url)], { stdio: 'inherit', env: { ...process.env, BENCH_ENGINE: engine } });
+    if (r.status !== 0) process.exit(r.status ?? 1);
+  }
+}
