@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import { createContext, createLogger, type AppContext } from '../../src/composition.ts';
 import { loadConfig, type Config } from '../../src/config.ts';
@@ -24,7 +27,9 @@ export interface Harness {
 /** A whole MailerDash (API + workers, not listening) on a fresh database of the given engine. */
 export async function startHarness(engine: TestEngine, env: Record<string, string> = {}): Promise<Harness> {
   const database = await engine.open();
-  const config = loadConfig({ MAILERDASH_ADMIN_KEY: ADMIN_SECRET, MAILERDASH_HOSTNAME: 'mta.test', ...env });
+  // The outbox transport writes under the data directory: keep each suite's files out of the checkout.
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'mailerdash-test-'));
+  const config = loadConfig({ MAILERDASH_ADMIN_KEY: ADMIN_SECRET, MAILERDASH_HOSTNAME: 'mta.test', MAILERDASH_DATA_DIR: dataDir, ...env });
   const logger = createLogger(process.env.TEST_LOG_LEVEL ?? 'silent');
   const context = createContext(config, database, logger);
   await context.services.keys.ensureAdminKey(ADMIN_SECRET);
@@ -49,6 +54,7 @@ export async function startHarness(engine: TestEngine, env: Record<string, strin
       await workers.stop();
       await app.close();
       await database.close();
+      rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }
