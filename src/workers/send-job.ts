@@ -43,17 +43,11 @@ export interface SendJobOptions {
 const CONTENT_CACHE_SIZE = 500;
 const FLUSH_DELAY_MS = 25;
 const FLUSH_BATCH = 500;
+/** Batches one round may chain before it returns (so the runner's other work is not starved). */
+const MAX_BATCHES_PER_ROUND = 20;
 const KEY_CACHE_MS = 60_000;
 /** How long a message waits when its suppression check could not be made. */
 const SUPPRESSION_RETRY_MS = 30_000;
-
-async function eachLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) await fn(items[next++]!);
-  });
-  await Promise.all(lanes);
-}
 
 /**
  * The delivery job: claims due messages (transactional lane first), renders each from its
@@ -139,16 +133,6 @@ export function createSendJob(options: SendJobOptions): Job & { stop(): void; cl
     },
     async runOnce() {
       if (stopping) return 0;
-      const now = clock();
-      const claimed = await queue.claimDue(db, 0, batchSize, now, leaseMs);
-      if (claimed.length < batchSize) {
-        const grant = take(bucket, limits, now.getTime(), batchSize - claimed.length);
-        const bulk = await queue.claimDue(db, 1, grant.granted, now, leaseMs);
-        // Unused tokens go back: the bucket only pays for what was claimed.
-        bucket = { ...grant.bucket, tokens: grant.bucket.tokens + (grant.granted - bulk.length) };
-        claimed.push(...bulk);
-      }
-      if (!claimed.length) return 0;
 
       // Group commit: outcomes are written within FLUSH_DELAY_MS of being known (at once past
       // FLUSH_BATCH), so a crash repeats only the sends of the last moments, and each write carries
@@ -183,20 +167,34 @@ export function createSendJob(options: SendJobOptions): Job & { stop(): void; cl
         else timer ??= setTimeout(flush, FLUSH_DELAY_MS);
       };
 
-      await loadContents(claimed.map((m) => m.content_id));
-      await options.linksReady?.();
       const suppressed = new Map<string, string>();
       const unchecked = new Set<string>();
-      const byKey = new Map<string, queue.ClaimedMessage[]>();
-      for (const m of claimed) byKey.set(m.key_id, [...(byKey.get(m.key_id) ?? []), m]);
-      for (const [keyId, messages] of byKey) {
-        try {
-          for (const row of await findSuppressions(db, keyId, messages.map((m) => m.to_email))) suppressed.set(`${keyId}|${row.email}`, row.reason);
-        } catch (error) {
-          logger.error({ err: error, keyId }, 'suppression check failed; messages wait');
-          for (const m of messages) unchecked.add(m.id);
+      /** Claims the next batch (transactional lane first) with its contents and suppressions loaded. */
+      const claimBatch = async (): Promise<queue.ClaimedMessage[]> => {
+        const now = clock();
+        const claimed = await queue.claimDue(db, 0, batchSize, now, leaseMs);
+        if (claimed.length < batchSize) {
+          const grant = take(bucket, limits, now.getTime(), batchSize - claimed.length);
+          const bulk = await queue.claimDue(db, 1, grant.granted, now, leaseMs);
+          // Unused tokens go back: the bucket only pays for what was claimed.
+          bucket = { ...grant.bucket, tokens: grant.bucket.tokens + (grant.granted - bulk.length) };
+          claimed.push(...bulk);
         }
-      }
+        if (!claimed.length) return claimed;
+        await loadContents(claimed.map((m) => m.content_id));
+        await options.linksReady?.();
+        const byKey = new Map<string, queue.ClaimedMessage[]>();
+        for (const m of claimed) byKey.set(m.key_id, [...(byKey.get(m.key_id) ?? []), m]);
+        for (const [keyId, messages] of byKey) {
+          try {
+            for (const row of await findSuppressions(db, keyId, messages.map((m) => m.to_email))) suppressed.set(`${keyId}|${row.email}`, row.reason);
+          } catch (error) {
+            logger.error({ err: error, keyId }, 'suppression check failed; messages wait');
+            for (const m of messages) unchecked.add(m.id);
+          }
+        }
+        return claimed;
+      };
 
       const handle = async (message: queue.ClaimedMessage) => {
         const now = clock();
@@ -231,9 +229,53 @@ export function createSendJob(options: SendJobOptions): Job & { stop(): void; cl
         record(outcome);
       };
 
-      const trans = claimed.filter((m) => m.lane === 0);
-      const bulk = claimed.filter((m) => m.lane !== 0);
-      await Promise.all([eachLimit(trans, transConcurrency, handle), eachLimit(bulk, options.bulkConcurrency, handle)]);
+      const first = await claimBatch();
+      if (!first.length) return 0;
+      // The next batch is claimed while this one sends (when fewer than half a batch wait), so the
+      // connections never stand idle between batches nor drain at each batch's end.
+      let handled = 0;
+      let rounds = 0;
+      let more = true;
+      let refill: Promise<void> | null = null;
+      const lanes = [
+        { waiting: [] as queue.ClaimedMessage[], active: 0, limit: transConcurrency },
+        { waiting: [] as queue.ClaimedMessage[], active: 0, limit: options.bulkConcurrency },
+      ];
+      const running = new Set<Promise<void>>();
+      const enqueue = (batch: queue.ClaimedMessage[]) => {
+        handled += batch.length;
+        rounds++;
+        // Only a full batch with bulk mail in it chains another: transactional rounds stay one batch.
+        if (batch.length < batchSize || !batch.some((m) => m.lane !== 0) || rounds >= MAX_BATCHES_PER_ROUND) more = false;
+        for (const m of batch) lanes[m.lane === 0 ? 0 : 1]!.waiting.push(m);
+        for (const lane of lanes) while (lane.active < lane.limit && lane.active < lane.waiting.length) startLane(lane);
+      };
+      const topUp = () => {
+        if (!more || refill || stopping || lanes[0]!.waiting.length + lanes[1]!.waiting.length > batchSize / 2) return;
+        refill = claimBatch().then(enqueue, (error) => {
+          more = false;
+          logger.error({ err: error }, 'claiming the next batch failed');
+        }).finally(() => {
+          refill = null;
+        });
+      };
+      function startLane(lane: (typeof lanes)[number]): void {
+        lane.active++;
+        const run = (async () => {
+          try {
+            for (let m = lane.waiting.shift(); m; m = lane.waiting.shift()) {
+              topUp();
+              await handle(m);
+            }
+          } finally {
+            lane.active--;
+          }
+        })();
+        running.add(run);
+        void run.finally(() => running.delete(run)).catch(() => {});
+      }
+      enqueue(first);
+      while (running.size || refill) await Promise.all([...running, refill]);
       await flush();
       for (const { message, reply } of bounces) {
         try {
@@ -242,7 +284,7 @@ export function createSendJob(options: SendJobOptions): Job & { stop(): void; cl
           logger.error({ err: error, messageId: message.id }, 'adding a bounce suppression failed');
         }
       }
-      return claimed.length;
+      return handled;
     },
   };
 }
