@@ -58,6 +58,61 @@ export interface CompiledTemplate {
   readonly source: string;
   /** Parsed forms per mode, filled on first use. */
   readonly parsed: { text?: Template[]; html?: Template[] };
+  /** Set when the source is only text and plain `{{ a.b }}` outputs: rendered without the engine. */
+  readonly plain: PlainTemplate | null;
+}
+
+/** Text segments around variable paths: texts.length === paths.length + 1. */
+interface PlainTemplate {
+  texts: string[];
+  paths: string[][];
+}
+
+const PLAIN_OUTPUT = /\{\{\s*([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\s*\}\}/g;
+// Names Liquid reads as literals or as computed properties rather than as plain lookups.
+const NOT_PLAIN = new Set(['true', 'false', 'nil', 'null', 'empty', 'blank', 'size', 'first', 'last']);
+
+/**
+ * Most campaign templates only substitute variables; for those the per-recipient render is a
+ * concatenation (the engine walk costs more than the rest of composing a message).
+ */
+function plainForm(source: string): PlainTemplate | null {
+  const texts: string[] = [];
+  const paths: string[][] = [];
+  let last = 0;
+  for (const match of source.matchAll(PLAIN_OUTPUT)) {
+    const path = match[1]!.split('.');
+    if (path.some((name) => NOT_PLAIN.has(name))) return null;
+    texts.push(source.slice(last, match.index));
+    paths.push(path);
+    last = match.index + match[0].length;
+  }
+  texts.push(source.slice(last));
+  return texts.some((t) => t.includes('{{') || t.includes('{%')) ? null : { texts, paths };
+}
+
+const HTML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&#34;', "'": '&#39;' };
+
+/** The value as Liquid prints it, or undefined when only the engine knows (objects, arrays, booleans). */
+function plainValue(variables: Record<string, unknown>, path: string[]): string | undefined {
+  let value: unknown = variables;
+  for (const name of path) {
+    if (value === null || value === undefined) return '';
+    if (typeof value !== 'object' || Array.isArray(value)) return undefined;
+    value = Object.hasOwn(value, name) ? (value as Record<string, unknown>)[name] : undefined;
+  }
+  if (value === null || value === undefined) return '';
+  return typeof value === 'string' || typeof value === 'number' ? String(value) : undefined;
+}
+
+function renderPlain(plain: PlainTemplate, variables: Record<string, unknown>, html: boolean): string | undefined {
+  let out = plain.texts[0]!;
+  for (let i = 0; i < plain.paths.length; i++) {
+    const value = plainValue(variables, plain.paths[i]!);
+    if (value === undefined) return undefined;
+    out += (html ? value.replace(/[&<>"']/g, (c) => HTML_ESCAPES[c]!) : value) + plain.texts[i + 1]!;
+  }
+  return out;
 }
 
 export interface RenderOptions {
@@ -98,7 +153,7 @@ export function compileTemplate(source: string, field: string): CompiledTemplate
     throw new DomainError('invalid', 'template_too_long', `${field} is longer than ${MAX_TEMPLATE_CHARS} characters`, field);
   }
   const text = parse(textEngine, source, field);
-  return { field, source, parsed: { text } };
+  return { field, source, parsed: { text }, plain: plainForm(source) };
 }
 
 /**
@@ -106,6 +161,8 @@ export function compileTemplate(source: string, field: string): CompiledTemplate
  * as empty. Throws DomainError invalid/template_render when a limit is hit or a filter fails.
  */
 export function renderTemplate(compiled: CompiledTemplate, variables: Record<string, unknown>, options: RenderOptions): string {
+  const plain = compiled.plain ? renderPlain(compiled.plain, variables, options.html) : undefined;
+  if (plain !== undefined) return checkedLength(compiled, plain);
   const mode = options.html ? 'html' : 'text';
   let templates = compiled.parsed[mode];
   if (!templates) {
@@ -121,7 +178,10 @@ export function renderTemplate(compiled: CompiledTemplate, variables: Record<str
     const where = at ? ` on line ${at.line}` : '';
     throw new DomainError('invalid', 'template_render', `${compiled.field} could not be rendered${where}: ${reason(error)}`, compiled.field);
   }
-  const text = typeof output === 'string' ? output : String(output ?? '');
+  return checkedLength(compiled, typeof output === 'string' ? output : String(output ?? ''));
+}
+
+function checkedLength(compiled: CompiledTemplate, text: string): string {
   if (text.length > MAX_OUTPUT_CHARS) {
     throw new DomainError('invalid', 'template_render', `${compiled.field} renders to more than ${MAX_OUTPUT_CHARS} characters`, compiled.field);
   }
