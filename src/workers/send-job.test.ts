@@ -36,7 +36,8 @@ describeEachEngine('send job', (engine) => {
     dns.zone[`${row.dkim_selector}._domainkey.example.test`] = [{ type: 'TXT', data: `v=DKIM1; k=rsa; p=${row.dkim_public_key}` }];
   });
   after(async () => {
-    for (const close of closers) await close();
+    // Clients before the servers they talk to.
+    for (const close of closers.reverse()) await close();
     await pool.close();
     await dns.close();
     await h.close();

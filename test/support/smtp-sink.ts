@@ -56,6 +56,8 @@ export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<Smtp
     authOptional: !options.credentials,
     authMethods: options.authMethods ?? ['PLAIN', 'LOGIN'],
     allowInsecureAuth: true,
+    // Tests close the sink while a pooled client may still hold a connection: do not wait 30 s for it.
+    closeTimeout: 100,
     logger: false,
     size: 50 * 1024 * 1024,
     onConnect(session, callback) {

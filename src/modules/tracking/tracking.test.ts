@@ -99,7 +99,9 @@ describeEachEngine('tracking links and unsubscribe', (engine) => {
       assert.equal(post.statusCode, 404, url);
       assert.equal((await h.call({ method: 'GET', url, auth: null })).statusCode, 404, url);
     }
-    assert.equal((await h.call({ method: 'GET', url: path(links.openPixelUrl(id)).slice(0, -2) + 'ff', auth: null })).statusCode, 404);
+    const pixel = path(links.openPixelUrl(id));
+    const alteredPixel = pixel.slice(0, -2) + (pixel.endsWith('ff') ? '00' : 'ff');
+    assert.equal((await h.call({ method: 'GET', url: alteredPixel, auth: null })).statusCode, 404);
     assert.equal(await suppression('victim@example.com'), undefined);
     assert.deepEqual(await events(id), []);
   });
