@@ -5,14 +5,13 @@
 // messages/s, CPU per message, and RSS over the run (peak and samples, to show it stays flat).
 // Each engine runs in a child process of its own so CPU and RSS are its own.
 //   npm run bench:campaign   (BENCH_CONTACTS, BENCH_ENGINES=postgres,pglite, BENCH_DATABASE_URL, BENCH_TRACKING=0|1)
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
 import pg from 'pg';
+import { cpuSecondsOf, ensurePostfixTools, smtpSourceRate, startSmtpSink } from './support/postfix.ts';
 import { createContext, createLogger } from '../src/composition.ts';
 import { loadConfig } from '../src/config.ts';
 import { openDatabase, type Database } from '../src/db/database.ts';
@@ -26,48 +25,6 @@ const PG_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:
 const TRACKING = process.env.BENCH_TRACKING === '1';
 const CONNECTIONS = 16;
 
-function ensurePostfixTools(): void {
-  if (spawnSync('sh', ['-c', 'command -v smtp-sink && command -v smtp-source'], { stdio: 'ignore' }).status === 0) return;
-  console.log('installing postfix for smtp-sink and smtp-source (apt-get)…');
-  execFileSync('sh', ['-c', 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postfix >/dev/null'], { stdio: 'inherit' });
-  spawnSync('sh', ['-c', 'postfix stop 2>/dev/null || true']);
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((r) => server.close(r));
-  return port;
-}
-
-async function startSink(): Promise<{ port: number; child: ChildProcess }> {
-  const port = await freePort();
-  const asUser = process.getuid?.() === 0 ? ['-u', 'nobody'] : [];
-  const child = spawn('smtp-sink', [...asUser, `127.0.0.1:${port}`, '1024'], { stdio: 'ignore' });
-  const deadline = Date.now() + 5000;
-  while (Date.now() < deadline) {
-    const up = await new Promise<boolean>((resolve) => {
-      const socket = net.connect(port, '127.0.0.1', () => (socket.end(), resolve(true)));
-      socket.on('error', () => resolve(false));
-    });
-    if (up) return { port, child };
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error('smtp-sink did not start');
-}
-
-function cpuSecondsOf(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
-function smtpSourceRate(port: number, count: number): number {
-  const start = process.hrtime.bigint();
-  const r = spawnSync('smtp-source', ['-s', String(CONNECTIONS), '-d', '-l', '5120', '-m', String(count), '-f', 'from@bench.example', '-t', 'to@example.org', `127.0.0.1:${port}`]);
-  if (r.status !== 0) throw new Error(`smtp-source failed: ${r.stderr}`);
-  return count / (Number(process.hrtime.bigint() - start) / 1e9);
-}
 
 async function openEngine(engine: string): Promise<Database & { drop(): Promise<void> }> {
   if (engine === 'pglite') return { ...(await openDatabase({ databaseUrl: null, dataDir: null })), drop: async () => {} };
@@ -108,7 +65,7 @@ async function seed(database: Database, keyId: string): Promise<{ listId: string
 
 async function child(engine: string): Promise<void> {
   const database = await openEngine(engine);
-  const sink = await startSink();
+  const sink = await startSmtpSink();
   try {
     await migrateToLatest(database.db);
     const config = loadConfig({
@@ -124,7 +81,7 @@ async function child(engine: string): Promise<void> {
     const { listId, templateId } = await seed(database, key.id);
     const principal = { keyId: key.id, name: 'bench', admin: false };
 
-    const ceiling = smtpSourceRate(sink.port, CONTACTS);
+    const ceiling = smtpSourceRate(sink.port, CONTACTS, CONNECTIONS);
 
     // Unsigned: the same workers as `mailerdash worker`, with no DKIM key (as behind a signing relay).
     const delivery = createDeliveryJob({ config, db: database.db, logger, signingKeyFor: async () => null, links: context.services.links });

@@ -2,14 +2,13 @@
 // unsigned and DKIM-signed, beside postfix's own smtp-source into the same sink (the SMTP ceiling),
 // on PGlite and PostgreSQL. Each engine runs in its own process so CPU and peak RSS are its own.
 //   npm run bench:send:smtp   (BENCH_MESSAGES=100000, BENCH_ENGINES=pglite,postgres, BENCH_DATABASE_URL=postgres://...)
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
 import pg from 'pg';
+import { cpuSecondsOf, ensurePostfixTools, smtpSourceRate, startSmtpSink } from './support/postfix.ts';
 import pino from 'pino';
 import { createContext, createLogger } from '../src/composition.ts';
 import { loadConfig } from '../src/config.ts';
@@ -24,49 +23,6 @@ const PG_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
 const BATCH = Number(process.env.BENCH_BATCH ?? 2000);
 
-function ensureSmtpSink(): void {
-  if (spawnSync('sh', ['-c', 'command -v smtp-sink && command -v smtp-source']).status === 0) return;
-  console.log('installing postfix for smtp-sink and smtp-source (apt-get)…');
-  execFileSync('sh', ['-c', 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postfix >/dev/null'], { stdio: 'inherit' });
-  // The package starts a daemon on port 25 where policy allows; the benchmark needs only the two tools.
-  spawnSync('sh', ['-c', 'postfix stop 2>/dev/null || true']);
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((r) => server.close(r));
-  return port;
-}
-
-async function startSink(): Promise<{ port: number; child: ChildProcess }> {
-  const port = await freePort();
-  const user = process.getuid?.() === 0 ? ['-u', 'nobody'] : [];
-  const child = spawn('smtp-sink', [...user, `127.0.0.1:${port}`, '1024'], { stdio: 'ignore' });
-  for (let i = 0; i < 100; i++) {
-    const up = await new Promise<boolean>((resolve) => {
-      const s = net.connect(port, '127.0.0.1', () => (s.end(), resolve(true)));
-      s.on('error', () => resolve(false));
-    });
-    if (up) return { port, child };
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error('smtp-sink did not start');
-}
-
-/** CPU seconds a process has used so far (Linux /proc). */
-function cpuSecondsOf(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
-function smtpSource(port: number, count: number): number {
-  const start = process.hrtime.bigint();
-  const r = spawnSync('smtp-source', ['-s', String(CONNECTIONS), '-d', '-l', '5120', '-m', String(count), '-f', 'from@bench.example', '-t', 'to@example.org', `127.0.0.1:${port}`]);
-  if (r.status !== 0) throw new Error(`smtp-source failed: ${r.stderr}`);
-  return count / (Number(process.hrtime.bigint() - start) / 1e9);
-}
 
 /** RSA-2048 signatures per second over all cores (the DKIM target's reference), with the pipeline's own thread pool. */
 async function signingCapacity(pem: string, seconds = 3): Promise<number> {
@@ -198,7 +154,7 @@ async function deliver(database: BenchDatabase, port: number, sinkPid: number, s
 
 async function benchEngine(engine: string): Promise<void> {
   const database = await openEngine(engine);
-  const sink = await startSink();
+  const sink = await startSmtpSink();
   const pool = createSigningPool();
   try {
     await migrateToLatest(database.db);
@@ -206,7 +162,7 @@ async function benchEngine(engine: string): Promise<void> {
     const { key } = await context.services.keys.createKey({ name: 'bench', domains: ['bench.example'] });
     const signingKey = await context.services.domains.signingKeyFor(key.id, 'news@bench.example');
 
-    const ceiling = smtpSource(sink.port, MESSAGES);
+    const ceiling = smtpSourceRate(sink.port, MESSAGES, CONNECTIONS);
     await queue(database, key.id, 'news@unsigned.example', MESSAGES);
     const unsigned = await deliver(database, sink.port, sink.child.pid!, false, context, pool);
     const capacity = await signingCapacity(signingKey!.privateKeyPem);
@@ -233,7 +189,7 @@ const only = process.env.BENCH_ENGINE;
 if (only) {
   await benchEngine(only);
 } else {
-  ensureSmtpSink();
+  ensurePostfixTools();
   console.log(`Delivery pipeline benchmark: node ${process.version}, ${os.cpus()[0]?.model ?? 'cpu'} x${os.availableParallelism()}, ${Math.round(os.totalmem() / 2 ** 30)} GB`);
   for (const engine of (process.env.BENCH_ENGINES ?? 'pglite,postgres').split(',')) {
     const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url)], { stdio: 'inherit', env: { ...process.env, BENCH_ENGINE: engine } });
