@@ -6,11 +6,10 @@
 // Each engine runs in a child process of its own so CPU and RSS are its own.
 //   npm run bench:campaign   (BENCH_CONTACTS, BENCH_ENGINES=postgres,pglite, BENCH_DATABASE_URL, BENCH_TRACKING=0|1)
 import { spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
-import pg from 'pg';
+import { createScratchDatabase } from '../test/support/scratch-postgres.ts';
 import { cpuSecondsOf, ensurePostfixTools, smtpSourceRate, startSmtpSink } from './support/postfix.ts';
 import { createContext, createLogger } from '../src/composition.ts';
 import { loadConfig } from '../src/config.ts';
@@ -28,20 +27,9 @@ const CONNECTIONS = 16;
 
 async function openEngine(engine: string): Promise<Database & { drop(): Promise<void> }> {
   if (engine === 'pglite') return { ...(await openDatabase({ databaseUrl: null, dataDir: null })), drop: async () => {} };
-  const name = `md_bench_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: PG_URL });
-  await admin.connect();
-  await admin.query(`create database ${name}`);
-  const url = new URL(PG_URL);
-  url.pathname = `/${name}`;
-  const database = await openDatabase({ databaseUrl: url.toString(), dataDir: null, poolSize: 8 });
-  return {
-    ...database,
-    async drop() {
-      await admin.query(`drop database if exists ${name} with (force)`);
-      await admin.end();
-    },
-  };
+  const scratch = await createScratchDatabase(PG_URL, 'md_bench');
+  const database = await openDatabase({ databaseUrl: scratch.url, dataDir: null, poolSize: 8 });
+  return { ...database, drop: scratch.drop };
 }
 
 const paragraph =

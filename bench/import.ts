@@ -3,14 +3,13 @@
 // and PGlite (batched inserts). The API runs in a child process so its peak RSS is its own.
 // npm run bench:import    (BENCH_ROWS=1000000, BENCH_ENGINES=postgres,pglite, BENCH_DATABASE_URL=postgres://...)
 import { fork, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
+import { createScratchDatabase } from '../test/support/scratch-postgres.ts';
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000);
 const ENGINES = (process.env.BENCH_ENGINES ?? 'postgres,pglite').split(',') as ('postgres' | 'pglite')[];
@@ -116,18 +115,8 @@ async function main(): Promise<void> {
   const file = await csvFile(ROWS);
   console.log(`file: ${file} (${(fs.statSync(file).size / 1e6).toFixed(1)} MB, ${ROWS} rows); ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`);
   for (const engine of ENGINES) {
-    let dbName: string | null = null;
-    let childUrl = '';
-    if (engine === 'postgres') {
-      dbName = `md_bench_${randomBytes(4).toString('hex')}`;
-      const admin = new pg.Client({ connectionString: PG_URL });
-      await admin.connect();
-      await admin.query(`create database ${dbName}`);
-      await admin.end();
-      const target = new URL(PG_URL);
-      target.pathname = `/${dbName}`;
-      childUrl = target.toString();
-    }
+    const scratch = engine === 'postgres' ? await createScratchDatabase(PG_URL, 'md_bench') : null;
+    const childUrl = scratch?.url ?? '';
     const child = fork(fileURLToPath(import.meta.url), ['--serve', engine], {
       execArgv: ['--import', 'tsx'],
       env: { ...process.env, BENCH_CHILD_DB_URL: childUrl },
@@ -150,11 +139,8 @@ async function main(): Promise<void> {
     } finally {
       child.kill();
       await once(child, 'exit');
-      if (dbName) {
-        const admin = new pg.Client({ connectionString: PG_URL });
-        await admin.connect();
-        await admin.query(`drop database if exists ${dbName} with (force)`);
-        await admin.end();
+      if (scratch) {
+        await scratch.drop();
       }
     }
   }

@@ -3,11 +3,10 @@
 // npm run bench:send:api    (BENCH_DATABASE_URL=postgres://... chooses the server; BENCH_ENGINES=pglite,postgres; BENCH_SECONDS; BENCH_ROUNDS)
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { promisify } from 'node:util';
 import { sql } from 'kysely';
-import pg from 'pg';
+import { createScratchDatabase } from '../test/support/scratch-postgres.ts';
 import { startDnsServer } from '../test/support/dns-server.ts';
 import { createContext, createLogger } from '../src/composition.ts';
 import { loadConfig } from '../src/config.ts';
@@ -86,22 +85,13 @@ function median(runs: Figures[]): Figures {
 
 async function openEngine(engine: 'pglite' | 'postgres'): Promise<Database> {
   if (engine === 'pglite') return openDatabase({ databaseUrl: null, dataDir: null });
-  const name = `md_bench_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: PG_URL });
-  await admin.connect();
-  await admin.query(`create database ${name}`);
-  await admin.end();
-  const url = new URL(PG_URL);
-  url.pathname = `/${name}`;
-  const database = await openDatabase({ databaseUrl: url.toString(), dataDir: null });
+  const scratch = await createScratchDatabase(PG_URL, 'md_bench');
+  const database = await openDatabase({ databaseUrl: scratch.url, dataDir: null });
   return {
     ...database,
     async close() {
       await database.close();
-      const dropper = new pg.Client({ connectionString: PG_URL });
-      await dropper.connect();
-      await dropper.query(`drop database if exists ${name} with (force)`);
-      await dropper.end();
+      await scratch.drop();
     },
   };
 }

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
-import pg from 'pg';
+import { createScratchDatabase } from '../test/support/scratch-postgres.ts';
 import { cpuSecondsOf, ensurePostfixTools, smtpSourceRate, startSmtpSink } from './support/postfix.ts';
 import pino from 'pino';
 import { createContext, createLogger } from '../src/composition.ts';
@@ -51,22 +51,14 @@ async function openEngine(engine: string): Promise<BenchDatabase> {
     const database = await openDatabase({ databaseUrl: null, dataDir: null });
     return { ...database, drop: async () => {}, backendCpuSeconds: async () => 0 };
   }
-  const name = `md_bench_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: PG_URL });
-  await admin.connect();
-  await admin.query(`create database ${name}`);
-  const url = new URL(PG_URL);
-  url.pathname = `/${name}`;
-  const database = await openDatabase({ databaseUrl: url.toString(), dataDir: null, poolSize: 4 });
+  const scratch = await createScratchDatabase(PG_URL, 'md_bench');
+  const database = await openDatabase({ databaseUrl: scratch.url, dataDir: null, poolSize: 4 });
   return {
     ...database,
-    async drop() {
-      await admin.query(`drop database if exists ${name} with (force)`);
-      await admin.end();
-    },
+    drop: scratch.drop,
     // CPU of the PostgreSQL backends serving this database (the server runs on this machine).
     async backendCpuSeconds() {
-      const { rows } = await admin.query('select pid from pg_stat_activity where datname = $1', [name]);
+      const { rows } = await sql<{ pid: number }>`select pid from pg_stat_activity where datname = current_database()`.execute(database.db);
       let total = 0;
       for (const { pid } of rows) {
         try {

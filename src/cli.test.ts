@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import pg from 'pg';
+import { createScratchDatabase } from '../test/support/scratch-postgres.ts';
 
 const BIN = path.join(import.meta.dirname, '..', 'bin', 'mailerdash.js');
 const dataDir = mkdtempSync(path.join(tmpdir(), 'mailerdash-cli-'));
@@ -71,12 +72,8 @@ describe('mailerdash binary', () => {
 describe('mailerdash on PostgreSQL', { skip: !process.env.TEST_DATABASE_URL && 'TEST_DATABASE_URL is not set' }, () => {
   it('two api processes and a worker start at once on one database; one admin key is created', async () => {
     const url = process.env.TEST_DATABASE_URL!;
-    const name = `md_cli_${process.pid}_${Date.now()}`;
-    const admin = new pg.Client({ connectionString: url });
-    await admin.connect();
-    await admin.query(`create database ${name}`);
-    const target = new URL(url);
-    target.pathname = `/${name}`;
+    const scratch = await createScratchDatabase(url, 'md_cli');
+    const target = new URL(scratch.url);
     const base = 42000 + Math.floor(Math.random() * 2000);
     const children = [['api', base], ['api', base + 1], ['worker', 0]].map(([role, port]) => {
       const child = spawn(process.execPath, [BIN, String(role)], { env: { ...env, DATABASE_URL: target.toString(), PORT: String(port), HOST: '127.0.0.1' } });
@@ -101,8 +98,7 @@ describe('mailerdash on PostgreSQL', { skip: !process.env.TEST_DATABASE_URL && '
       for (const c of children) assert.equal(await c.exited, 0);
     } finally {
       for (const c of children) c.child.kill('SIGKILL');
-      await admin.query(`drop database if exists ${name} with (force)`);
-      await admin.end();
+      await scratch.drop();
     }
   });
 });

@@ -1,16 +1,15 @@
 // Kill -9 a worker process while messages are in flight; a restarted worker sends the rest once.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
 import { createContext, createLogger } from '../../src/composition.ts';
 import { loadConfig } from '../../src/config.ts';
 import { openDatabase } from '../../src/db/database.ts';
 import { migrateToLatest } from '../../src/db/migrate.ts';
 import { queueTestMessages } from '../support/outgoing.ts';
+import { createScratchDatabase } from '../support/scratch-postgres.ts';
 import { startSmtpSink } from '../support/smtp-sink.ts';
 
 const url = process.env.TEST_DATABASE_URL;
@@ -36,13 +35,8 @@ function startWorker(env: Record<string, string>): Promise<ChildProcess> {
 
 describe('send job crash safety [postgres]', { skip: url ? false : 'needs TEST_DATABASE_URL (PGlite serves one process)' }, () => {
   it('after kill -9 and restart every message is sent, and only unrecorded in-flight ones twice', async (t) => {
-    const name = `md_crash_${randomBytes(5).toString('hex')}`;
-    const admin = new pg.Client({ connectionString: url });
-    await admin.connect();
-    await admin.query(`create database ${name}`);
-    const target = new URL(url!);
-    target.pathname = `/${name}`;
-    const databaseUrl = target.toString();
+    const scratch = await createScratchDatabase(url!, 'md_crash');
+    const databaseUrl = scratch.url;
     const database = await openDatabase({ databaseUrl, dataDir: null, poolSize: 2 });
     const sink = await startSmtpSink({ dataDelayMs: 15 });
     const children: ChildProcess[] = [];
@@ -100,8 +94,7 @@ describe('send job crash safety [postgres]', { skip: url ? false : 'needs TEST_D
       for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
       await sink.close();
       await database.close();
-      await admin.query(`drop database if exists ${name} with (force)`);
-      await admin.end();
+      await scratch.drop();
     }
   });
 });

@@ -1,8 +1,7 @@
-import { randomBytes } from 'node:crypto';
 import { describe } from 'node:test';
-import pg from 'pg';
 import { openDatabase, type Database, type Engine } from '../../src/db/database.ts';
 import { migrateToLatest } from '../../src/db/migrate.ts';
+import { createScratchDatabase } from './scratch-postgres.ts';
 
 /** A storage engine a test suite runs on: every storage test runs on PGlite, and on PostgreSQL when TEST_DATABASE_URL is set. */
 export interface TestEngine {
@@ -24,29 +23,14 @@ function postgres(url: string): TestEngine {
   return {
     name: 'postgres',
     async open() {
-      const name = `md_test_${randomBytes(6).toString('hex')}`;
-      const admin = new pg.Client({ connectionString: url });
-      await admin.connect();
-      try {
-        await admin.query(`create database ${name}`);
-      } finally {
-        await admin.end();
-      }
-      const target = new URL(url);
-      target.pathname = `/${name}`;
-      const database = await openDatabase({ databaseUrl: target.toString(), dataDir: null, poolSize: 8 });
+      const scratch = await createScratchDatabase(url);
+      const database = await openDatabase({ databaseUrl: scratch.url, dataDir: null, poolSize: 8 });
       await migrateToLatest(database.db);
       return {
         ...database,
         async close() {
           await database.close();
-          const dropper = new pg.Client({ connectionString: url });
-          await dropper.connect();
-          try {
-            await dropper.query(`drop database if exists ${name} with (force)`);
-          } finally {
-            await dropper.end();
-          }
+          await scratch.drop();
         },
       };
     },
