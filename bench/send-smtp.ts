@@ -8,6 +8,7 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
 import { createScratchDatabase } from '../test/support/scratch-postgres.ts';
+import { backendCpuSeconds } from './support/pg-cpu.ts';
 import { cpuSecondsOf, ensurePostfixTools, smtpSourceRate, startSmtpSink } from './support/postfix.ts';
 import pino from 'pino';
 import { createContext, createLogger } from '../src/composition.ts';
@@ -56,19 +57,7 @@ async function openEngine(engine: string): Promise<BenchDatabase> {
   return {
     ...database,
     drop: scratch.drop,
-    // CPU of the PostgreSQL backends serving this database (the server runs on this machine).
-    async backendCpuSeconds() {
-      const { rows } = await sql<{ pid: number }>`select pid from pg_stat_activity where datname = current_database()`.execute(database.db);
-      let total = 0;
-      for (const { pid } of rows) {
-        try {
-          total += cpuSecondsOf(pid);
-        } catch {
-          /* a backend that just ended */
-        }
-      }
-      return total;
-    },
+    backendCpuSeconds: () => backendCpuSeconds(database.db),
   };
 }
 

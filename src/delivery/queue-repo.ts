@@ -45,7 +45,9 @@ export async function claimDue(db: Kysely<DB>, lane: number, limit: number, now:
     update messages m
     set status = 'sending', lease_until = ${leaseUntil}, attempts = m.attempts + 1,
         first_attempt_at = coalesce(m.first_attempt_at, ${now}), updated_at = ${now}
-    from due where m.id = due.id
+    -- An id array keeps this a primary-key probe per row; a join with the CTE was planned as a
+    -- hash join over a sequential scan of the whole table.
+    where m.id = any (array(select id from due))
     returning m.id, m.key_id, m.content_id, m.channel, m.lane, m.to_email, m.to_name, m.personalization, m.attempts, m.first_attempt_at`.execute(db);
   return rows.map((r) => ({ ...r, personalization: parseJson(r.personalization) ?? {} }));
 }
@@ -108,7 +110,8 @@ export async function recordOutcomes(db: Kysely<DB>, outcomes: Outcome[], now: D
           sent_at = coalesce(v.sent_at, m.sent_at),
           attempts = case when v.status in ('queued', 'deferred') and v.last_response is null then m.attempts - 1 else m.attempts end
       from v
-      where m.id = v.id and m.status = 'sending' and m.attempts = v.attempts
+      -- The id array makes it a primary-key probe per row rather than a walk of every message in flight.
+      where m.id = any (array(select id from v)) and m.id = v.id and m.status = 'sending' and m.attempts = v.attempts
       returning m.id
     ), events as (
       insert into message_events (message_id, type, at, data)

@@ -58,6 +58,14 @@ export function dotStuff(raw: Buffer): Buffer {
 }
 
 const END_OF_DATA = Buffer.from('.\r\n');
+
+interface Transaction {
+  envelopeFrom: string;
+  recipients: string[];
+  raw: Buffer;
+  /** Its MAIL/RCPT/DATA went out with the previous transaction's body. */
+  commandsSent: boolean;
+}
 const CRLF_END_OF_DATA = Buffer.from('\r\n.\r\n');
 
 /**
@@ -75,6 +83,9 @@ export class SmtpConnection {
   private authMechanisms = new Set<string>();
   private needsReset = false;
   private secure = false;
+  private queued: Transaction[] = [];
+  private running = false;
+  private tail: Promise<unknown> = Promise.resolve();
   messagesSent = 0;
 
   constructor(private readonly target: SmtpTarget) {}
@@ -215,27 +226,63 @@ export class SmtpConnection {
   /**
    * One mail transaction. Returns one result per recipient; throws SmtpConnectionError when the
    * connection broke (the caller decides whether a retry on a fresh connection is safe).
+   * Transactions queue on the connection and run in order; with PIPELINING the next one's
+   * MAIL/RCPT/DATA go out in the same write as this one's body (RFC 2920 3.1), so a message costs
+   * one write and its replies arrive together. At most one body is ever awaiting its reply.
    */
-  async send(envelopeFrom: string, recipients: string[], raw: Buffer): Promise<SendResult[]> {
-    const commands: string[] = [];
-    if (this.needsReset) commands.push('RSET');
-    commands.push(`MAIL FROM:<${envelopeFrom}>${this.capabilities.has('8BITMIME') ? ' BODY=8BITMIME' : ''}`);
-    for (const r of recipients) commands.push(`RCPT TO:<${r}>`);
+  send(envelopeFrom: string, recipients: string[], raw: Buffer): Promise<SendResult[]> {
+    const transaction: Transaction = { envelopeFrom, recipients, raw, commandsSent: false };
+    this.queued.push(transaction);
+    const run = this.tail.then(() => this.transact(transaction));
+    this.tail = run.catch(() => {});
+    return run;
+  }
+
+  /** Transactions accepted by send() and not yet finished (the running one included). */
+  get load(): number {
+    return this.queued.length + (this.running ? 1 : 0);
+  }
+
+  private commandsOf(transaction: Transaction): string[] {
+    const commands = [`MAIL FROM:<${transaction.envelopeFrom}>${this.capabilities.has('8BITMIME') ? ' BODY=8BITMIME' : ''}`];
+    for (const r of transaction.recipients) commands.push(`RCPT TO:<${r}>`);
     commands.push('DATA');
+    return commands;
+  }
+
+  private async transact(transaction: Transaction): Promise<SendResult[]> {
+    this.queued.splice(this.queued.indexOf(transaction), 1);
+    this.running = true;
+    try {
+      return await this.runTransaction(transaction);
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private async runTransaction(transaction: Transaction): Promise<SendResult[]> {
+    const { recipients } = transaction;
+    const commands = this.commandsOf(transaction);
     const replies: Reply[] = [];
-    this.needsReset = true;
-    if (this.pipelining) {
-      this.write(commands.map((c) => `${c}\r\n`).join(''));
+    if (transaction.commandsSent) {
       for (let i = 0; i < commands.length; i++) replies.push(await this.read());
     } else {
-      for (const c of commands) {
-        const reply = await this.command(c);
-        replies.push(reply);
-        // Without pipelining, stop at the first refusal that ends the transaction.
-        if (c.startsWith('MAIL') && reply.code !== 250) break;
+      if (this.needsReset) commands.unshift('RSET');
+      this.needsReset = true;
+      if (this.pipelining) {
+        this.write(commands.map((c) => `${c}\r\n`).join(''));
+        for (let i = 0; i < commands.length; i++) replies.push(await this.read());
+      } else {
+        for (const c of commands) {
+          const reply = await this.command(c);
+          replies.push(reply);
+          // Without pipelining, stop at the first refusal that ends the transaction.
+          if (c.startsWith('MAIL') && reply.code !== 250) break;
+        }
       }
+      if (commands[0] === 'RSET') replies.shift();
     }
-    if (commands[0] === 'RSET') replies.shift();
+    this.needsReset = true;
     const mail = replies[0] ?? { code: 451, text: 'no reply to MAIL FROM' };
     if (outcomeOfCode(mail.code) !== 'accepted') {
       const result: SendResult = { outcome: outcomeOfCode(mail.code), reply: oneLine(mail), stage: 'mail' };
@@ -253,10 +300,16 @@ export class SmtpConnection {
       return rcptResults.map((r) => r ?? refused ?? { outcome: 'temporary', reply: 'DATA not attempted', stage: 'data' });
     }
     try {
-      const body = dotStuff(raw);
+      const body = dotStuff(transaction.raw);
       this.socket.cork();
       this.write(body);
       this.write(body.length >= 2 && body[body.length - 2] === 0x0d && body[body.length - 1] === 0x0a ? END_OF_DATA : CRLF_END_OF_DATA);
+      // The end of DATA ends the transaction whatever its reply, so the next needs no RSET.
+      const next = this.pipelining ? this.queued[0] : undefined;
+      if (next) {
+        next.commandsSent = true;
+        this.write(this.commandsOf(next).map((c) => `${c}\r\n`).join(''));
+      }
       this.socket.uncork();
       const final = await this.read();
       this.needsReset = false;

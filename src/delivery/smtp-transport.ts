@@ -35,56 +35,72 @@ export function parseSmtpUrl(url: string, clientName: string, extraTls: tls.Conn
 
 /**
  * A pool of SMTP connections to one relay. Each message takes an idle connection (or opens one,
- * up to maxConnections), runs one pipelined transaction, and gives the connection back for the next.
+ * up to maxConnections); when all are open and busy, a connection that offers PIPELINING takes one
+ * more queued transaction, whose commands then travel with the running one's body.
  */
 export function createSmtpTransport(options: SmtpTransportOptions): Transport & { stats(): { open: number; idle: number } } {
   const target = parseSmtpUrl(options.url, options.clientName, options.tls, options.timeoutMs);
   const maxConnections = options.maxConnections ?? 8;
   const maxPerConnection = options.maxMessagesPerConnection ?? 1000;
-  const idle: SmtpConnection[] = [];
-  const queue: Array<(connection: SmtpConnection | null) => void> = [];
-  let open = 0;
+  const connections: SmtpConnection[] = [];
+  const waiting: Array<() => void> = [];
+  let opening = 0;
   let closed = false;
 
-  async function acquire(): Promise<{ connection: SmtpConnection; reused: boolean }> {
-    if (closed) throw new SmtpConnectionError('transport closed');
-    while (idle.length) {
-      const connection = idle.pop()!;
-      if (connection.alive) return { connection, reused: true };
-      open--;
-    }
-    if (open < maxConnections) {
-      open++;
-      const connection = new SmtpConnection(target);
-      try {
-        await connection.open();
-        return { connection, reused: false };
-      } catch (error) {
-        open--;
-        await connection.close();
-        wakeNext();
-        throw error;
+  function retire(connection: SmtpConnection): void {
+    const at = connections.indexOf(connection);
+    if (at >= 0) connections.splice(at, 1);
+    void connection.close();
+  }
+
+  /** The least busy usable connection with room for one more transaction. */
+  function pick(): SmtpConnection | null {
+    let best: SmtpConnection | null = null;
+    for (const connection of [...connections]) {
+      if (!connection.alive || connection.messagesSent + connection.load >= maxPerConnection) {
+        if (connection.load === 0) retire(connection);
+        continue;
       }
+      const room = connection.load === 0 || (connection.load === 1 && connection.pipelining);
+      if (room && (!best || connection.load < best.load)) best = connection;
     }
-    const handed = await new Promise<SmtpConnection | null>((resolve) => queue.push(resolve));
-    if (handed) return { connection: handed, reused: true };
-    return acquire();
+    return best;
+  }
+
+  async function acquire(): Promise<{ connection: SmtpConnection; reused: boolean }> {
+    for (;;) {
+      if (closed) throw new SmtpConnectionError('transport closed');
+      const ready = pick();
+      if (ready && ready.load === 0) return { connection: ready, reused: true };
+      if (connections.length + opening < maxConnections) {
+        opening++;
+        const connection = new SmtpConnection(target);
+        try {
+          await connection.open();
+        } catch (error) {
+          await connection.close();
+          throw error;
+        } finally {
+          opening--;
+          wakeNext();
+        }
+        connections.push(connection);
+        return { connection, reused: false };
+      }
+      if (ready) return { connection: ready, reused: true };
+      await new Promise<void>((resolve) => waiting.push(resolve));
+    }
   }
 
   function wakeNext(): void {
-    queue.shift()?.(null);
+    waiting.shift()?.();
   }
 
   function release(connection: SmtpConnection): void {
     if (closed || !connection.alive || connection.messagesSent >= maxPerConnection) {
-      open--;
-      void connection.close();
-      wakeNext();
-      return;
+      if (connection.load === 0) retire(connection);
     }
-    const waiter = queue.shift();
-    if (waiter) waiter(connection);
-    else idle.push(connection);
+    wakeNext();
   }
 
   async function attempt(message: OutgoingMessage, allowRetry: boolean): Promise<SendResult> {
@@ -112,10 +128,12 @@ export function createSmtpTransport(options: SmtpTransportOptions): Transport & 
     send: (message) => attempt(message, true),
     async close() {
       closed = true;
-      for (const waiter of queue.splice(0)) waiter(null);
-      await Promise.all(idle.splice(0).map((c) => c.close()));
-      open = 0;
+      for (const wake of waiting.splice(0)) wake();
+      // Busy connections close as their last transaction ends (release).
+      const idle = connections.filter((c) => c.load === 0);
+      for (const c of idle) connections.splice(connections.indexOf(c), 1);
+      await Promise.all(idle.map((c) => c.close()));
     },
-    stats: () => ({ open, idle: idle.length }),
+    stats: () => ({ open: connections.length, idle: connections.filter((c) => c.load === 0).length }),
   };
 }
