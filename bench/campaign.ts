@@ -10,13 +10,16 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
 import { createScratchDatabase } from '../test/support/scratch-postgres.ts';
+import { backendCpuSeconds } from './support/pg-cpu.ts';
 import { cpuSecondsOf, ensurePostfixTools, smtpSourceRate, startSmtpSink } from './support/postfix.ts';
 import { createContext, createLogger } from '../src/composition.ts';
 import { loadConfig } from '../src/config.ts';
 import { openDatabase, type Database } from '../src/db/database.ts';
 import { migrateToLatest } from '../src/db/migrate.ts';
 import { createCampaignDispatcher } from '../src/workers/campaign-dispatcher.ts';
+import { createHandOff, handOffCapacity } from '../src/delivery/hand-off.ts';
 import { createDeliveryJob } from '../src/workers/delivery.ts';
+import { CLAIM_LEASE_MS } from '../src/workers/send-job.ts';
 import { createWorkerRunner } from '../src/workers/runner.ts';
 
 const CONTACTS = Number(process.env.BENCH_CONTACTS ?? 100_000);
@@ -72,8 +75,9 @@ async function child(engine: string): Promise<void> {
     const ceiling = smtpSourceRate(sink.port, CONTACTS, CONNECTIONS);
 
     // Unsigned: the same workers as `mailerdash worker`, with no DKIM key (as behind a signing relay).
-    const delivery = createDeliveryJob({ config, db: database.db, logger, signingKeyFor: async () => null, links: context.services.links });
-    const dispatcher = createCampaignDispatcher({ db: database.db, logger });
+    const handOff = createHandOff({ capacity: handOffCapacity(config.bulkRate, CLAIM_LEASE_MS), leaseMs: CLAIM_LEASE_MS });
+    const delivery = createDeliveryJob({ config, db: database.db, logger, signingKeyFor: async () => null, links: context.services.links, handOff });
+    const dispatcher = createCampaignDispatcher({ db: database.db, logger, handOff, onQueued: () => runner.wake() });
     const runner = createWorkerRunner({ jobs: [dispatcher, delivery], pollMs: config.workerPollMs, logger });
 
     const campaign = await context.services.campaigns.create(principal, { name: 'Bench', list_id: listId, template_id: templateId, from_email: 'news@bench.example', tracking: TRACKING });
@@ -86,6 +90,7 @@ async function child(engine: string): Promise<void> {
     }, 250);
     const cpu = process.cpuUsage();
     const sinkCpu = cpuSecondsOf(sink.child.pid!);
+    const dbCpu = engine === 'postgres' ? await backendCpuSeconds(database.db) : 0;
     const start = process.hrtime.bigint();
     await context.services.campaigns.act(principal, campaign.id, 'send');
     runner.start();
@@ -93,6 +98,7 @@ async function child(engine: string): Promise<void> {
     const seconds = Number(process.hrtime.bigint() - start) / 1e9;
     const used = process.cpuUsage(cpu);
     const sinkUsed = cpuSecondsOf(sink.child.pid!) - sinkCpu;
+    const dbUsed = engine === 'postgres' ? (await backendCpuSeconds(database.db)) - dbCpu : 0;
     clearInterval(sampler);
     await runner.stop();
     await delivery.close();
@@ -104,7 +110,7 @@ async function child(engine: string): Promise<void> {
     console.log(`\n[${engine}] campaign to ${n(CONTACTS)} contacts, ~${Math.round((HTML.length + TEXT.length) / 1024)} KB per message, tracking ${TRACKING ? 'on' : 'off'}, unsigned, ${os.availableParallelism()} cores`);
     console.log(`  smtp-source -> smtp-sink (ceiling): ${n(ceiling)} msg/s`);
     console.log(`  campaign (dispatch + send):        ${n(rate)} msg/s = ${Math.round((100 * rate) / ceiling)}% of smtp-source, ${seconds.toFixed(1)} s`);
-    console.log(`  node CPU ${((used.user + used.system) / 1000 / CONTACTS).toFixed(3)} ms/msg (sink ${((sinkUsed * 1000) / CONTACTS).toFixed(3)} ms/msg)`);
+    console.log(`  node CPU ${((used.user + used.system) / 1000 / CONTACTS).toFixed(3)} ms/msg (PostgreSQL backends ${((dbUsed * 1000) / CONTACTS).toFixed(3)}, sink ${((sinkUsed * 1000) / CONTACTS).toFixed(3)} ms/msg)`);
     console.log(`  RSS: peak ${Math.round(peak)} MB; at 10/25/50/75/100% of the run: ${[0.1, 0.25, 0.5, 0.75, 1].map(at).join(' / ')} MB`);
     console.log(`  stats: recipients ${stats.recipients}, sent ${stats.sent}, failed ${stats.failed}, pending ${stats.pending}`);
   } finally {

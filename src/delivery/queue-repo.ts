@@ -16,6 +16,8 @@ export interface ClaimedMessage {
   personalization: Personalization;
   attempts: number;
   first_attempt_at: Date;
+  /** The campaign a bulk message belongs to, if any. */
+  campaign_id: string | null;
 }
 
 /**
@@ -48,12 +50,20 @@ export async function claimDue(db: Kysely<DB>, lane: number, limit: number, now:
     -- An id array keeps this a primary-key probe per row; a join with the CTE was planned as a
     -- hash join over a sequential scan of the whole table.
     where m.id = any (array(select id from due))
-    returning m.id, m.key_id, m.content_id, m.channel, m.lane, m.to_email, m.to_name, m.personalization, m.attempts, m.first_attempt_at`.execute(db);
+    returning m.id, m.key_id, m.content_id, m.channel, m.lane, m.to_email, m.to_name, m.personalization, m.attempts, m.first_attempt_at, m.campaign_id`.execute(db);
   return rows.map((r) => ({ ...r, personalization: parseJson(r.personalization) ?? {} }));
 }
 
 function parseJson<T>(value: unknown): T {
   return (typeof value === 'string' ? JSON.parse(value) : value) as T;
+}
+
+/** Of the given campaigns, those paused or cancelled since their messages were claimed. */
+export async function haltedCampaigns(db: Kysely<DB>, campaignIds: string[]): Promise<Map<string, 'paused' | 'cancelled'>> {
+  if (!campaignIds.length) return new Map();
+  const { rows } = await sql<{ id: string; status: 'paused' | 'cancelled' }>`
+    select id, status from campaigns where id = any(${campaignIds}::text[]) and status in ('paused', 'cancelled')`.execute(db);
+  return new Map(rows.map((r) => [r.id, r.status]));
 }
 
 export async function loadContents(db: Kysely<DB>, ids: string[]): Promise<Array<ContentInput & { key_id: string }>> {

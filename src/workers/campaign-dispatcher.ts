@@ -1,6 +1,8 @@
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { DB } from '../db/schema.ts';
+import type { HandOff } from '../delivery/hand-off.ts';
+import type { ClaimedMessage } from '../delivery/queue-repo.ts';
 import { newId } from '../lib/ids.ts';
 import * as dispatch from '../modules/campaigns/dispatch-repo.ts';
 import type { Job } from './runner.ts';
@@ -15,6 +17,14 @@ export interface CampaignDispatcherDeps {
   beforeCommit?: (campaignId: string, cursor: number) => void | Promise<void>;
   /** Called when a chunk queued messages, so the delivery job in this process wakes. */
   onQueued?: () => void;
+  /**
+   * This process's sender: chunks are then created already claimed by it and handed over, and
+   * dispatching keeps pace with sending (a chunk waits for room). Without it, chunks are queued
+   * for any worker.
+   */
+  handOff?: HandOff;
+  /** How long a round waits for the sender to make room before it ends (and the runner polls again). */
+  roomWaitMs?: number;
 }
 
 /**
@@ -32,11 +42,11 @@ export function createCampaignDispatcher(deps: CampaignDispatcherDeps): Job {
   const chunkSize = deps.chunkSize ?? 1000;
   const now = deps.now ?? (() => new Date());
 
-  async function dispatchChunk(): Promise<{ handled: number; queued: number }> {
+  async function dispatchChunk(limit: number): Promise<{ handled: number; queued: number; claimed: ClaimedMessage[] }> {
     return db.transaction().execute(async (trx) => {
       const at = now();
       const campaign = await dispatch.claimDispatchable(trx, at);
-      if (!campaign) return { handled: 0, queued: 0 };
+      if (!campaign) return { handled: 0, queued: 0, claimed: [] };
 
       let contentId = campaign.content_id;
       if (!contentId) {
@@ -45,7 +55,7 @@ export function createCampaignDispatcher(deps: CampaignDispatcherDeps): Job {
           // The template was deleted after the campaign was queued: nothing to send; leave it visible.
           logger.error({ campaign: campaign.id, template: campaign.template_id }, 'campaign template is gone; campaign paused');
           await trx.updateTable('campaigns').set({ status: 'paused', updated_at: at }).where('id', '=', campaign.id).execute();
-          return { handled: 1, queued: 0 };
+          return { handled: 1, queued: 0, claimed: [] };
         }
         contentId = newId('mc');
         await dispatch.insertContent(trx, {
@@ -62,19 +72,30 @@ export function createCampaignDispatcher(deps: CampaignDispatcherDeps): Job {
         });
       }
 
-      const chunk = await dispatch.dispatchChunk(trx, { ...campaign, content_id: contentId }, chunkSize, at);
+      const leaseUntil = deps.handOff ? new Date(at.getTime() + deps.handOff.leaseMs) : null;
+      const chunk = await dispatch.dispatchChunk(trx, { ...campaign, content_id: contentId }, limit, at, leaseUntil);
       const cursor = chunk.lastContactId ?? campaign.cursor_contact_id;
-      const done = chunk.members < chunkSize;
+      const done = chunk.members < limit;
       await dispatch.advanceCursor(trx, campaign.id, { cursor, recipients: chunk.inserted, skipped: chunk.skipped, done, contentId, now: at });
       await deps.beforeCommit?.(campaign.id, cursor);
-      return { handled: Math.max(1, chunk.members), queued: chunk.inserted };
+      return { handled: Math.max(1, chunk.members), queued: chunk.inserted, claimed: chunk.claimed };
     });
+  }
+
+  /** Members to take this round: a whole chunk, or what the sender has room for (0: wait). */
+  async function chunkLimit(): Promise<number> {
+    if (!deps.handOff) return chunkSize;
+    if (!(await deps.handOff.waitForRoom(deps.roomWaitMs ?? 1000))) return 0;
+    return Math.min(chunkSize, deps.handOff.room());
   }
 
   return {
     name: 'campaign-dispatcher',
     async runOnce() {
-      const { handled, queued } = await dispatchChunk();
+      const limit = await chunkLimit();
+      const { handled, queued, claimed } = limit > 0 ? await dispatchChunk(limit) : { handled: 0, queued: 0, claimed: [] };
+      // Only once committed: a rolled-back chunk's messages never existed.
+      if (claimed.length) deps.handOff?.put(claimed);
       if (queued) deps.onQueued?.();
       const finished = await dispatch.finishCampaigns(db, now());
       for (const id of finished) logger.info({ campaign: id }, 'campaign sent');

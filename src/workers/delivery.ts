@@ -5,6 +5,7 @@ import type { Config } from '../config.ts';
 import type { DB } from '../db/schema.ts';
 import { createSigningPool, type SigningPool } from '../delivery/dkim-pool.ts';
 import type { DkimKey, RsaSigner } from '../delivery/dkim.ts';
+import type { HandOff } from '../delivery/hand-off.ts';
 import type { MessageLinks } from '../delivery/links.ts';
 import { createOutboxTransport } from '../delivery/outbox-transport.ts';
 import { createSmtpTransport } from '../delivery/smtp-transport.ts';
@@ -38,6 +39,7 @@ export function createDeliveryJob(deps: {
   signingKeyFor: (keyId: string, fromAddress: string) => Promise<DkimKey | null>;
   links?: MessageLinks & { ready?: () => Promise<void> };
   transport?: Transport;
+  handOff?: HandOff;
 }) {
   const { config } = deps;
   const signer = lazySigner();
@@ -51,6 +53,8 @@ export function createDeliveryJob(deps: {
     signer: signer.sign,
     links: deps.links,
     linksReady: deps.links?.ready,
+    handOff: deps.handOff,
+    leaseMs: deps.handOff?.leaseMs,
     bulkRate: config.bulkRate,
     bulkConcurrency: config.bulkConcurrency,
   });

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { DB } from '../db/schema.ts';
 import { compileContent, composeMessage, verpAddress, type CompiledContent } from '../delivery/compose.ts';
 import { bodyHash, dkimSignatureField, type DkimKey, type RsaSigner } from '../delivery/dkim.ts';
+import type { HandOff } from '../delivery/hand-off.ts';
 import type { MessageLinks } from '../delivery/links.ts';
 import { asciiAddress, formatDate } from '../delivery/mime-encoding.ts';
 import * as queue from '../delivery/queue-repo.ts';
@@ -11,6 +12,7 @@ import { isRecipientBounce, type SendResult } from '../delivery/smtp-outcome.ts'
 import { suppressionBlocks } from '../delivery/suppression-rule.ts';
 import { fullBucket, take, type Bucket } from '../delivery/token-bucket.ts';
 import type { Transport } from '../delivery/transport.ts';
+import { NEVER } from '../modules/campaigns/repo.ts';
 import { addSuppression, findSuppressions } from '../modules/suppressions/repo.ts';
 import type { Job } from './runner.ts';
 
@@ -26,6 +28,8 @@ export interface SendJobOptions {
   signingKeyFor?: (keyId: string, fromAddress: string) => Promise<DkimKey | null>;
   signer?: RsaSigner;
   links?: MessageLinks;
+  /** Bulk messages the campaign dispatcher of this process created already claimed for this job. */
+  handOff?: HandOff;
   /** Awaited before each round that renders (the link signer loads its secret once). */
   linksReady?: () => Promise<void>;
   /** Bulk messages per second (0 = unlimited) and in flight at once. */
@@ -40,6 +44,8 @@ export interface SendJobOptions {
   random?: () => number;
 }
 
+/** How long a claim holds by default before another worker may take the message over. */
+export const CLAIM_LEASE_MS = 120_000;
 const CONTENT_CACHE_SIZE = 500;
 const FLUSH_DELAY_MS = 25;
 const FLUSH_BATCH = 500;
@@ -58,7 +64,7 @@ export function createSendJob(options: SendJobOptions): Job & { stop(): void; cl
   const clock = options.now ?? (() => new Date());
   const random = options.random ?? Math.random;
   const batchSize = options.batchSize ?? 500;
-  const leaseMs = options.leaseMs ?? 120_000;
+  const leaseMs = options.leaseMs ?? CLAIM_LEASE_MS;
   const transConcurrency = options.transConcurrency ?? 16;
   const limits = { rate: options.bulkRate, capacity: Math.max(1, options.bulkRate) };
   let bucket: Bucket = fullBucket(limits, clock().getTime());
@@ -129,6 +135,15 @@ export function createSendJob(options: SendJobOptions): Job & { stop(): void; cl
       stopping = true;
     },
     async close() {
+      // Handed messages nobody will send now: back to the queue for any worker, not after a lease.
+      const left = options.handOff?.takeAll() ?? [];
+      if (left.length) {
+        try {
+          await queue.recordOutcomes(db, left.map((m) => release(m, null)), clock());
+        } catch (error) {
+          logger.error({ err: error, count: left.length }, 'giving back handed messages failed; their leases will lapse');
+        }
+      }
       await transport.close();
     },
     async runOnce() {
@@ -169,20 +184,30 @@ export function createSendJob(options: SendJobOptions): Job & { stop(): void; cl
 
       const suppressed = new Map<string, string>();
       const unchecked = new Set<string>();
+      const halted = new Map<string, 'paused' | 'cancelled'>();
       /** Claims the next batch (transactional lane first) with its contents and suppressions loaded. */
       const claimBatch = async (): Promise<queue.ClaimedMessage[]> => {
         const now = clock();
         const claimed = await queue.claimDue(db, 0, batchSize, now, leaseMs);
         if (claimed.length < batchSize) {
           const grant = take(bucket, limits, now.getTime(), batchSize - claimed.length);
-          const bulk = await queue.claimDue(db, 1, grant.granted, now, leaseMs);
+          const handed = options.handOff?.take(grant.granted) ?? [];
+          const bulk = await queue.claimDue(db, 1, grant.granted - handed.length, now, leaseMs);
           // Unused tokens go back: the bucket only pays for what was claimed.
-          bucket = { ...grant.bucket, tokens: grant.bucket.tokens + (grant.granted - bulk.length) };
-          claimed.push(...bulk);
+          bucket = { ...grant.bucket, tokens: grant.bucket.tokens + (grant.granted - handed.length - bulk.length) };
+          claimed.push(...handed, ...bulk);
         }
         if (!claimed.length) return claimed;
         await loadContents(claimed.map((m) => m.content_id));
         await options.linksReady?.();
+        // Claimed (or handed over) before a pause or cancel: held or dropped rather than sent.
+        const campaignIds = [...new Set(claimed.flatMap((m) => (m.campaign_id ? [m.campaign_id] : [])))];
+        try {
+          for (const [id, status] of await queue.haltedCampaigns(db, campaignIds)) halted.set(id, status);
+        } catch (error) {
+          logger.error({ err: error }, 'campaign status check failed; messages wait');
+          for (const m of claimed) if (m.campaign_id) unchecked.add(m.id);
+        }
         const byKey = new Map<string, queue.ClaimedMessage[]>();
         for (const m of claimed) byKey.set(m.key_id, [...(byKey.get(m.key_id) ?? []), m]);
         for (const [keyId, messages] of byKey) {
@@ -202,8 +227,17 @@ export function createSendJob(options: SendJobOptions): Job & { stop(): void; cl
           record(release(message, stopping ? null : new Date(now.getTime() + SUPPRESSION_RETRY_MS)));
           return;
         }
-        const content = contents.get(message.content_id);
         const base = { id: message.id, attempts: message.attempts, dueAt: null, sentAt: null };
+        const halt = message.campaign_id ? halted.get(message.campaign_id) : undefined;
+        if (halt === 'paused') {
+          record(release(message, NEVER));
+          return;
+        }
+        if (halt === 'cancelled') {
+          record({ ...base, status: 'dropped', response: 'campaign cancelled', event: { type: 'dropped', data: { reason: 'campaign cancelled' } } });
+          return;
+        }
+        const content = contents.get(message.content_id);
         if (!content || content instanceof Error) {
           const reason = content ? `content cannot be rendered: ${content.message}` : 'content not found';
           record({ ...base, status: 'failed', response: reason, event: { type: 'failed', data: { response: reason } } });

@@ -1,5 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import type { DB } from '../../db/schema.ts';
+import type { ClaimedMessage } from '../../delivery/queue-repo.ts';
 import type { CampaignRow } from './repo.ts';
 import { CAMPAIGN_COLUMNS } from './repo.ts';
 
@@ -56,20 +57,26 @@ export interface ChunkResult {
   inserted: number;
   /** Members held back: status bounced, complained or unsubscribed, or on the suppression list. */
   skipped: number;
+  /** With a lease: the created messages, already claimed by the caller (empty otherwise). */
+  claimed: ClaimedMessage[];
 }
 
 /**
- * One chunk in one statement: the next members after the cursor, in contact id order; a queued bulk
+ * One chunk in one statement: the next members after the cursor, in contact id order; a bulk
  * message (lane 1) for each active, unsuppressed one with its personalization variables; the rest
- * counted as skipped. Set-based, so a chunk costs one round trip whatever its size.
+ * counted as skipped. Set-based, so a chunk costs one round trip whatever its size. Without a
+ * lease the messages are queued for any worker; with one they are created as claimed by the
+ * caller (status sending, first attempt counted) and returned.
  */
 export async function dispatchChunk(
   db: Kysely<DB>,
   campaign: CampaignRow & { content_id: string },
   limit: number,
   now: Date,
+  leaseUntil: Date | null = null,
 ): Promise<ChunkResult> {
-  const { rows } = await sql<{ members: number; last_id: number | null; inserted: number; skipped: number }>`
+  const leased = leaseUntil !== null;
+  const { rows } = await sql<{ members: number; last_id: number | null; inserted: number; skipped: number; claimed: unknown }>`
     with members as (
       select c.id, c.email, c.name, c.metadata, c.status,
              exists (select 1 from suppressions s where s.key_id = c.key_id and s.email = lower(c.email)) as suppressed
@@ -79,23 +86,34 @@ export async function dispatchChunk(
       order by lm.contact_id
       limit ${limit}
     ), inserted as (
-      insert into messages (id, key_id, content_id, channel, lane, status, to_email, to_name, personalization, due_at, updated_at, campaign_id, contact_id)
-      select 'msg_' || substr(replace(gen_random_uuid()::text, '-', ''), 1, 20), ${campaign.key_id}, ${campaign.content_id}, 'bulk', 1, 'queued',
+      insert into messages (id, key_id, content_id, channel, lane, status, to_email, to_name, personalization, due_at, updated_at, campaign_id, contact_id,
+                            lease_until, attempts, first_attempt_at)
+      select 'msg_' || substr(replace(gen_random_uuid()::text, '-', ''), 1, 20), ${campaign.key_id}, ${campaign.content_id}, 'bulk', 1,
+             ${leased ? 'sending' : 'queued'},
              m.email, m.name,
              jsonb_build_object('variables', jsonb_build_object('name', coalesce(m.name, ''), 'email', m.email, 'metadata', m.metadata, 'contact_id', m.id)),
-             ${now}, ${now}, ${campaign.id}, m.id
+             ${now}, ${now}, ${campaign.id}, m.id,
+             ${leaseUntil}::timestamptz, ${leased ? 1 : 0}::int, ${leased ? now : null}::timestamptz
       from members m
       where m.status = 'active' and not m.suppressed
       order by m.id
       on conflict (campaign_id, contact_id) where campaign_id is not null do nothing
-      returning 1
+      returning id, key_id, content_id, channel, lane, to_email, to_name, personalization, attempts, first_attempt_at, campaign_id
     )
     select (select count(*) from members)::int as members,
            (select max(id) from members) as last_id,
            (select count(*) from inserted)::int as inserted,
-           (select count(*) from members where status <> 'active' or suppressed)::int as skipped`.execute(db);
+           (select count(*) from members where status <> 'active' or suppressed)::int as skipped,
+           case when ${leased} then (select coalesce(json_agg(i), '[]'::json) from inserted i) else '[]'::json end as claimed`.execute(db);
   const r = rows[0]!;
-  return { members: Number(r.members), lastContactId: r.last_id === null ? null : Number(r.last_id), inserted: Number(r.inserted), skipped: Number(r.skipped) };
+  const claimed = (typeof r.claimed === 'string' ? JSON.parse(r.claimed) : r.claimed) as Array<Omit<ClaimedMessage, 'first_attempt_at'> & { first_attempt_at: string }>;
+  return {
+    members: Number(r.members),
+    lastContactId: r.last_id === null ? null : Number(r.last_id),
+    inserted: Number(r.inserted),
+    skipped: Number(r.skipped),
+    claimed: claimed.map((m) => ({ ...m, first_attempt_at: new Date(m.first_attempt_at) })),
+  };
 }
 
 export async function advanceCursor(

@@ -78,7 +78,7 @@ export async function templateExists(db: Kysely<DB>, keyId: string, templateId: 
 }
 
 // Paused sends wait at a due time that never comes; resuming makes them due again.
-const NEVER = new Date('9999-12-31T00:00:00Z');
+export const NEVER = new Date('9999-12-31T00:00:00Z');
 
 export async function holdQueuedMessages(db: Kysely<DB>, campaignId: string): Promise<void> {
   await db.updateTable('messages').set({ due_at: NEVER }).where('campaign_id', '=', campaignId).where('status', 'in', ['queued', 'deferred']).execute();

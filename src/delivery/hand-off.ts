@@ -1,0 +1,67 @@
+import type { ClaimedMessage } from './queue-repo.ts';
+
+/**
+ * Bulk messages created already leased to this process's sender (a campaign chunk is inserted as
+ * `sending` with a lease, in the transaction that advances the cursor), so the sender skips
+ * claiming them: one write per message less. The rows carry the same lease as a claim; if this
+ * process dies they lapse and any worker takes them over, exactly as claimed messages do.
+ *
+ * Its capacity keeps every message sent well within its lease: at most `capacity` wait, and with a
+ * bulk rate, no more than a quarter of the lease's worth at that rate.
+ */
+export interface HandOff {
+  /** How long a handed message's lease lasts (the sender's claim lease). */
+  readonly leaseMs: number;
+  /** How many more messages may be handed over now. */
+  room(): number;
+  /** Resolves true once there is room, or false after timeoutMs. */
+  waitForRoom(timeoutMs: number): Promise<boolean>;
+  put(messages: ClaimedMessage[]): void;
+  /** Up to `max` of the waiting messages, oldest first. */
+  take(max: number): ClaimedMessage[];
+  /** Everything waiting (the sender gives these back when it stops). */
+  takeAll(): ClaimedMessage[];
+}
+
+export function handOffCapacity(bulkRate: number, leaseMs: number, defaultCapacity = 2000): number {
+  if (bulkRate <= 0) return defaultCapacity;
+  return Math.max(1, Math.min(defaultCapacity, Math.floor((bulkRate * leaseMs) / 4000)));
+}
+
+export function createHandOff(options: { capacity: number; leaseMs: number }): HandOff {
+  let waiting: ClaimedMessage[] = [];
+  const roomWaiters = new Set<() => void>();
+  const room = () => Math.max(0, options.capacity - waiting.length);
+
+  return {
+    leaseMs: options.leaseMs,
+    room,
+    waitForRoom(timeoutMs) {
+      if (room() > 0) return Promise.resolve(true);
+      return new Promise((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          roomWaiters.delete(done);
+          resolve(room() > 0);
+        };
+        const timer = setTimeout(done, timeoutMs);
+        roomWaiters.add(done);
+      });
+    },
+    put(messages) {
+      waiting.push(...messages);
+    },
+    take(max) {
+      const taken = waiting.slice(0, Math.max(0, max));
+      waiting = waiting.slice(taken.length);
+      if (taken.length) for (const wake of [...roomWaiters]) wake();
+      return taken;
+    },
+    takeAll() {
+      const taken = waiting;
+      waiting = [];
+      for (const wake of [...roomWaiters]) wake();
+      return taken;
+    },
+  };
+}
