@@ -64,6 +64,8 @@ async function child(engine: string): Promise<void> {
       MAILERDASH_SMTP_URL: `smtp://127.0.0.1:${sink.port}`,
       MAILERDASH_PUBLIC_URL: 'https://links.bench.example',
       MAILERDASH_BULK_CONCURRENCY: String(CONNECTIONS * 4),
+      // As many sessions as smtp-source opens for the ceiling.
+      MAILERDASH_SMTP_CONNECTIONS: String(CONNECTIONS),
       MAILERDASH_WORKER_POLL_MS: '20',
     });
     const logger = createLogger('silent');

@@ -20,6 +20,7 @@ export interface Config {
   bounceDomain: string;
   bulkRate: number;
   bulkConcurrency: number;
+  smtpConnections: number | null;
   secret: string | null;
   workerPollMs: number;
   dkimSelector: string;
@@ -203,6 +204,13 @@ export const VARIABLES = [
     defaultText: '8',
     description: 'Most bulk messages in flight at once per worker process.',
     parse: integer('MAILERDASH_BULK_CONCURRENCY', 8, 1, 1000),
+  }),
+  spec({
+    name: 'MAILERDASH_SMTP_CONNECTIONS',
+    key: 'smtpConnections',
+    defaultText: '(unset: MAILERDASH_BULK_CONCURRENCY, between 4 and 32)',
+    description: 'Most connections each worker process keeps open to the relay. A relay that offers PIPELINING takes up to 4 messages queued on each.',
+    parse: (raw) => (optional(raw) === null ? null : integer('MAILERDASH_SMTP_CONNECTIONS', 0, 1, 1000)(raw)),
   }),
   spec({
     name: 'MAILERDASH_SECRET',

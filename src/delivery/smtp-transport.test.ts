@@ -55,6 +55,32 @@ describe('SMTP transport against smtp-server on loopback', () => {
     }
   });
 
+  it('queues transactions on one pipelining connection; refusals in the queue leave the others intact', async () => {
+    const sink = await startSmtpSink({
+      onRecipient: (a) => (a.startsWith('later') ? { code: 451, message: 'try again later' } : a.startsWith('gone') ? { code: 550, message: 'no such user' } : null),
+      onData: (m) => (m.to[0]?.startsWith('spam') ? { code: 554, message: 'rejected as spam' } : null),
+    });
+    const transport = createSmtpTransport({ url: sink.url(), clientName: 'mta.test', maxConnections: 1 });
+    try {
+      const to = ['ok1', 'gone', 'ok2', 'later', 'spam', 'ok3', 'gone2', 'ok4'].map((n) => `${n}@example.test`);
+      const results = await Promise.all(to.map((r, i) => transport.send({ id: r, envelopeFrom: `b${i}@bounce.test`, recipient: r, raw: raw(i) })));
+      assert.deepEqual(
+        results.map((r) => `${r.outcome}:${r.stage}`),
+        ['accepted:data', 'permanent:rcpt', 'accepted:data', 'temporary:rcpt', 'permanent:data', 'accepted:data', 'permanent:rcpt', 'accepted:data'],
+      );
+      assert.equal(sink.connections.size, 1);
+      assert.deepEqual(sink.received.map((m) => m.to[0]), ['ok1@example.test', 'ok2@example.test', 'ok3@example.test', 'ok4@example.test']);
+      for (const [i, n] of [[0, 'ok1'], [2, 'ok2'], [5, 'ok3'], [7, 'ok4']] as const) {
+        const mail = sink.received.find((m) => m.to[0] === `${n}@example.test`)!;
+        assert.equal(mail.from, `b${i}@bounce.test`);
+        assert.match(mail.raw.toString(), new RegExp(`body ${i}\r\n$`));
+      }
+    } finally {
+      await transport.close();
+      await sink.close();
+    }
+  });
+
   it('upgrades with STARTTLS and authenticates (PLAIN and LOGIN)', async () => {
     for (const method of ['PLAIN', 'LOGIN']) {
       const sink = await startSmtpSink({ starttls: true, credentials: { user: 'relay user', pass: 'p@ss:word' }, authMethods: [method] });

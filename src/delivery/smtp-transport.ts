@@ -34,9 +34,17 @@ export function parseSmtpUrl(url: string, clientName: string, extraTls: tls.Conn
 }
 
 /**
+ * Transactions one pipelining connection may hold (running and queued): a queued one's commands go
+ * out with the body before it, so a connection that always has the next one waiting sends each
+ * message in one write. Against postfix's smtp-sink, 16 connections of 4 took about 15% less CPU
+ * per message than 32 of 2 (bench:campaign).
+ */
+const PIPELINE_DEPTH = 4;
+
+/**
  * A pool of SMTP connections to one relay. Each message takes an idle connection (or opens one,
- * up to maxConnections); when all are open and busy, a connection that offers PIPELINING takes one
- * more queued transaction, whose commands then travel with the running one's body.
+ * up to maxConnections); when all are open and busy, it queues on the least busy connection that
+ * offers PIPELINING, up to PIPELINE_DEPTH, whose running transaction then carries its commands.
  */
 export function createSmtpTransport(options: SmtpTransportOptions): Transport & { stats(): { open: number; idle: number } } {
   const target = parseSmtpUrl(options.url, options.clientName, options.tls, options.timeoutMs);
@@ -61,7 +69,7 @@ export function createSmtpTransport(options: SmtpTransportOptions): Transport & 
         if (connection.load === 0) retire(connection);
         continue;
       }
-      const room = connection.load === 0 || (connection.load === 1 && connection.pipelining);
+      const room = connection.load === 0 || (connection.load < PIPELINE_DEPTH && connection.pipelining);
       if (room && (!best || connection.load < best.load)) best = connection;
     }
     return best;
@@ -79,12 +87,14 @@ export function createSmtpTransport(options: SmtpTransportOptions): Transport & 
           await connection.open();
         } catch (error) {
           await connection.close();
+          wakeNext();
           throw error;
         } finally {
           opening--;
-          wakeNext();
         }
         connections.push(connection);
+        // The others waiting may queue on it (or open the next one).
+        for (const wake of waiting.splice(0)) wake();
         return { connection, reused: false };
       }
       if (ready) return { connection: ready, reused: true };

@@ -15,7 +15,7 @@ import { createSendJob } from './send-job.ts';
 /** The transport the configuration names: the relay of MAILERDASH_SMTP_URL, else the outbox directory. */
 export function transportFromConfig(config: Config): Transport {
   if (config.smtpUrl) {
-    return createSmtpTransport({ url: config.smtpUrl, clientName: config.hostname, maxConnections: Math.max(4, Math.min(32, config.bulkConcurrency)) });
+    return createSmtpTransport({ url: config.smtpUrl, clientName: config.hostname, maxConnections: config.smtpConnections ?? Math.max(4, Math.min(32, config.bulkConcurrency)) });
   }
   return createOutboxTransport(path.join(config.dataDir, 'outbox'));
 }
