@@ -45,7 +45,23 @@ export function base64Lines(data: Buffer | string): string {
 }
 
 /** A text body part's transfer encoding: 7bit when it is plain ASCII with short lines, else quoted-printable. */
+// Printable ASCII, tabs and bare LF line ends: what most templates render to.
+const SEVEN_BIT_LF = /^[\x09\x20-\x7e\n]*$/;
+
+/** True when no line between LFs is longer than `max` characters. */
+function linesWithin(text: string, max: number): boolean {
+  let start = 0;
+  for (;;) {
+    const end = text.indexOf('\n', start);
+    if ((end < 0 ? text.length : end) - start > max) return false;
+    if (end < 0) return true;
+    start = end + 1;
+  }
+}
+
 export function encodeTextBody(text: string): { encoding: '7bit' | 'quoted-printable'; body: string } {
+  // The common case in one scan and one replace, per recipient of a campaign.
+  if (SEVEN_BIT_LF.test(text) && linesWithin(text, 998)) return { encoding: '7bit', body: text.replaceAll('\n', CRLF) };
   const normalized = toCrlf(text);
   if (/^[\x09\x0d\x0a\x20-\x7e]*$/.test(normalized) && !normalized.split(CRLF).some((l) => l.length > 998)) {
     return { encoding: '7bit', body: normalized };

@@ -4,7 +4,7 @@ import { simpleParser } from 'mailparser';
 import { compileContent, composeMessage, rewriteLinks } from './compose.ts';
 import { bodyHash, relaxedBody, relaxedHeader } from './dkim.ts';
 import { dotStuff } from './smtp-connection.ts';
-import { encodedWords, formatAddress, htmlToText, quotedPrintable } from './mime-encoding.ts';
+import { encodedWords, encodeTextBody, formatAddress, htmlToText, quotedPrintable } from './mime-encoding.ts';
 
 const content = {
   id: 'mc_1',
@@ -25,6 +25,15 @@ describe('MIME composition', () => {
     const qp = quotedPrintable(text);
     for (const line of qp.split('\r\n')) assert.ok(line.length <= 76, line);
     assert.ok(!/ $/m.test(qp.replace(/\r\n/g, '\n')));
+  });
+  it('sends 7bit text as is with CRLF line ends; anything else quoted-printable', () => {
+    assert.deepEqual(encodeTextBody('Hello\n\tworld\n'), { encoding: '7bit', body: 'Hello\r\n\tworld\r\n' });
+    assert.deepEqual(encodeTextBody('Mixed\r\nends\rhere\n'), { encoding: '7bit', body: 'Mixed\r\nends\r\nhere\r\n' });
+    assert.equal(encodeTextBody(`short\n${'x'.repeat(998)}\nshort`).encoding, '7bit');
+    assert.equal(encodeTextBody(`short\n${'x'.repeat(999)}\nshort`).encoding, 'quoted-printable');
+    assert.equal(encodeTextBody('x'.repeat(999)).encoding, 'quoted-printable');
+    assert.equal(encodeTextBody('Grüße\n').encoding, 'quoted-printable');
+    assert.equal(encodeTextBody('bell\x07\n').encoding, 'quoted-printable');
   });
   it('encodes non-ASCII display names and quotes specials', () => {
     assert.equal(formatAddress({ email: 'a@b.test', name: 'A. Smith' }), '"A. Smith" <a@b.test>');
