@@ -3,6 +3,7 @@ import { compileTemplate, renderTemplate, type CompiledTemplate } from '../lib/l
 import type { Address } from '../modules/messages/tables.ts';
 import type { MessageLinks } from './links.ts';
 import { asciiAddress, base64Lines, encodeTextBody, fold, formatAddress, formatAddressList, headerText, htmlToText } from './mime-encoding.ts';
+import { renderSevenBit, sevenBitForm, type SevenBitForm } from './text-part.ts';
 
 /** A message_contents row as the composer needs it. */
 export interface ContentInput {
@@ -63,6 +64,8 @@ export interface CompiledContent {
   html: string | null;
   text: string | null;
   templates: { subject: CompiledTemplate; html: CompiledTemplate | null; text: CompiledTemplate | null } | null;
+  /** The bodies' templates prepared to render straight to 7bit MIME text, where they allow it. */
+  sevenBit: { html: SevenBitForm | null; text: SevenBitForm | null };
   /** The body when nothing in it varies by recipient (no Liquid, no tracking); its DKIM hash on first use. */
   staticBody: RenderedBody | null;
   mixedBoundary: string;
@@ -131,6 +134,7 @@ export function compileContent(content: ContentInput): CompiledContent {
     html: content.html,
     text: content.text,
     templates,
+    sevenBit: { html: sevenBitForm(templates?.html ?? null), text: sevenBitForm(templates?.text ?? null) },
     staticBody: null,
     mixedBoundary: boundaryFor(content.id, 'm'),
     altBoundary: boundaryFor(content.id, 'a'),
@@ -141,24 +145,31 @@ export function compileContent(content: ContentInput): CompiledContent {
   return compiled;
 }
 
-function textPart(contentType: string, text: string): string {
-  const { encoding, body } = encodeTextBody(text);
+/** Which bodies are already 7bit text with CRLF line ends (renderSevenBit), to be sent as they are. */
+interface Encoded {
+  html?: boolean;
+  text?: boolean;
+}
+
+function textPart(contentType: string, text: string, encoded = false): string {
+  const { encoding, body } = encoded ? { encoding: '7bit', body: text } : encodeTextBody(text);
   return `Content-Type: ${contentType}; charset=utf-8\r\nContent-Transfer-Encoding: ${encoding}\r\n\r\n${body}\r\n`;
 }
 
 /** The MIME tree: text and HTML as multipart/alternative, inside multipart/mixed when there are attachments. */
-export function buildBody(content: CompiledContent, html: string | null, text: string | null): RenderedBody {
+export function buildBody(content: CompiledContent, html: string | null, text: string | null, encoded: Encoded = {}): RenderedBody {
   const plain = text ?? (html !== null ? htmlToText(html) : '');
+  const plainEncoded = text !== null && encoded.text === true;
   let headers: string;
   let body: string;
   if (html === null) {
-    const { encoding, body: encoded } = encodeTextBody(plain);
+    const { encoding, body: encoded } = plainEncoded ? { encoding: '7bit', body: plain } : encodeTextBody(plain);
     headers = `Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: ${encoding}\r\n`;
     body = `${encoded}\r\n`;
   } else {
     const alt = content.altBoundary;
     headers = `Content-Type: multipart/alternative;\r\n boundary="${alt}"\r\n`;
-    body = `--${alt}\r\n${textPart('text/plain', plain)}--${alt}\r\n${textPart('text/html', html)}--${alt}--\r\n`;
+    body = `--${alt}\r\n${textPart('text/plain', plain, plainEncoded)}--${alt}\r\n${textPart('text/html', html, encoded.html === true)}--${alt}--\r\n`;
   }
   if (content.attachmentSections) {
     const mixed = content.mixedBoundary;
@@ -216,9 +227,14 @@ export function composeMessage(content: CompiledContent, message: MessageInput, 
   if (content.templates) {
     const variables = { ...(p.variables ?? {}), ...(unsubscribeUrl ? { unsubscribe_url: unsubscribeUrl } : {}) };
     if (p.subject === undefined) subject = renderTemplate(content.templates.subject, variables, { html: false });
-    const html = content.templates.html ? renderTemplate(content.templates.html, variables, { html: true }) : null;
-    const text = content.templates.text ? renderTemplate(content.templates.text, variables, { html: false }) : null;
-    body = personalBody(content, message, options, html, text);
+    // Bodies that nothing rewrites after rendering can come out of the template ready for the wire.
+    const tracking = settings.tracking ?? {};
+    const direct = !tracking.click && !tracking.open && !(p.substitutions && Object.keys(p.substitutions).length);
+    const html7 = direct && content.sevenBit.html ? renderSevenBit(content.sevenBit.html, variables, true) : undefined;
+    const text7 = direct && content.sevenBit.text ? renderSevenBit(content.sevenBit.text, variables, false) : undefined;
+    const html = html7 ?? (content.templates.html ? renderTemplate(content.templates.html, variables, { html: true }) : null);
+    const text = text7 ?? (content.templates.text ? renderTemplate(content.templates.text, variables, { html: false }) : null);
+    body = personalBody(content, message, options, html, text, { html: html7 !== undefined, text: text7 !== undefined });
   } else if (!body || (p.substitutions && Object.keys(p.substitutions).length)) {
     body = personalBody(content, message, options, content.html, content.text);
   }
@@ -237,7 +253,7 @@ export function composeMessage(content: CompiledContent, message: MessageInput, 
   return { headers, body };
 }
 
-function personalBody(content: CompiledContent, message: MessageInput, options: ComposeOptions, html: string | null, text: string | null): RenderedBody {
+function personalBody(content: CompiledContent, message: MessageInput, options: ComposeOptions, html: string | null, text: string | null, encoded: Encoded = {}): RenderedBody {
   const p = message.personalization ?? {};
   let h = html === null ? null : substitute(html, p.substitutions);
   const t = text === null ? null : substitute(text, p.substitutions);
@@ -248,7 +264,7 @@ function personalBody(content: CompiledContent, message: MessageInput, options: 
     if (tracking.click) h = rewriteLinks(h, (url) => (url === unsubscribe ? null : links.clickUrl(message.id, url)));
     if (tracking.open) h = addOpenPixel(h, links.openPixelUrl(message.id));
   }
-  return buildBody(content, h, t);
+  return buildBody(content, h, t, encoded);
 }
 
 /** The VERP return path of one message: bounces to it name the message. */

@@ -105,13 +105,29 @@ function plainValue(variables: Record<string, unknown>, path: string[]): string 
   return typeof value === 'string' || typeof value === 'number' ? String(value) : undefined;
 }
 
-function renderPlain(plain: PlainTemplate, variables: Record<string, unknown>, html: boolean): string | undefined {
-  let out = plain.texts[0]!;
-  for (let i = 0; i < plain.paths.length; i++) {
-    const value = plainValue(variables, plain.paths[i]!);
+/** The values of a plain template's outputs, in order (escaped in HTML mode), or undefined when only the engine can render it. */
+export function plainValues(compiled: CompiledTemplate, variables: Record<string, unknown>, html: boolean): string[] | undefined {
+  if (!compiled.plain) return undefined;
+  const values: string[] = [];
+  for (const path of compiled.plain.paths) {
+    const value = plainValue(variables, path);
     if (value === undefined) return undefined;
-    out += (html ? value.replace(/[&<>"']/g, (c) => HTML_ESCAPES[c]!) : value) + plain.texts[i + 1]!;
+    values.push(html ? value.replace(/[&<>"']/g, (c) => HTML_ESCAPES[c]!) : value);
   }
+  return values;
+}
+
+/** The text around a plain template's outputs (one more than its outputs), or null when the template needs the engine. */
+export function plainTexts(compiled: CompiledTemplate): readonly string[] | null {
+  return compiled.plain?.texts ?? null;
+}
+
+function renderPlain(compiled: CompiledTemplate, variables: Record<string, unknown>, html: boolean): string | undefined {
+  const values = plainValues(compiled, variables, html);
+  if (!values) return undefined;
+  const { texts } = compiled.plain!;
+  let out = texts[0]!;
+  for (let i = 0; i < values.length; i++) out += values[i]! + texts[i + 1]!;
   return out;
 }
 
@@ -161,7 +177,7 @@ export function compileTemplate(source: string, field: string): CompiledTemplate
  * as empty. Throws DomainError invalid/template_render when a limit is hit or a filter fails.
  */
 export function renderTemplate(compiled: CompiledTemplate, variables: Record<string, unknown>, options: RenderOptions): string {
-  const plain = compiled.plain ? renderPlain(compiled.plain, variables, options.html) : undefined;
+  const plain = renderPlain(compiled, variables, options.html);
   if (plain !== undefined) return checkedLength(compiled, plain);
   const mode = options.html ? 'html' : 'text';
   let templates = compiled.parsed[mode];
