@@ -1,5 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import type { DB } from '../db/schema.ts';
+import { PREPARED } from '../db/prepared.ts';
 import type { Channel, MessageStatus } from '../modules/messages/tables.ts';
 import type { ContentInput, Personalization } from './compose.ts';
 
@@ -27,7 +28,7 @@ export interface ClaimedMessage {
 export async function claimDue(db: Kysely<DB>, lane: number, limit: number, now: Date, leaseMs: number): Promise<ClaimedMessage[]> {
   if (limit <= 0) return [];
   const leaseUntil = new Date(now.getTime() + leaseMs);
-  const { rows } = await sql<ClaimedMessage>`
+  const { rows } = await sql<ClaimedMessage>`${PREPARED}
     with lapsed as (
       select id from messages
       where status = 'sending' and lease_until < ${now} and lane = ${lane}
@@ -61,7 +62,7 @@ function parseJson<T>(value: unknown): T {
 /** Of the given campaigns, those paused or cancelled since their messages were claimed. */
 export async function haltedCampaigns(db: Kysely<DB>, campaignIds: string[]): Promise<Map<string, 'paused' | 'cancelled'>> {
   if (!campaignIds.length) return new Map();
-  const { rows } = await sql<{ id: string; status: 'paused' | 'cancelled' }>`
+  const { rows } = await sql<{ id: string; status: 'paused' | 'cancelled' }>`${PREPARED}
     select id, status from campaigns where id = any(${campaignIds}::text[]) and status in ('paused', 'cancelled')`.execute(db);
   return new Map(rows.map((r) => [r.id, r.status]));
 }
@@ -108,7 +109,7 @@ export async function recordOutcomes(db: Kysely<DB>, outcomes: Outcome[], now: D
       event_data: o.event?.data ?? null,
     })),
   );
-  const { rows: updated } = await sql<{ id: string }>`
+  const { rows: updated } = await sql<{ id: string }>`${PREPARED}
     with v as (
       select * from jsonb_to_recordset(${rows}::jsonb)
         as v(id text, attempts int, status text, due_at timestamptz, last_response text, sent_at timestamptz, event_type text, event_data jsonb)

@@ -1,5 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import type { DB } from '../../db/schema.ts';
+import { PREPARED } from '../../db/prepared.ts';
 import type { ClaimedMessage } from '../../delivery/queue-repo.ts';
 import type { CampaignRow } from './repo.ts';
 import { CAMPAIGN_COLUMNS } from './repo.ts';
@@ -76,7 +77,7 @@ export async function dispatchChunk(
   leaseUntil: Date | null = null,
 ): Promise<ChunkResult> {
   const leased = leaseUntil !== null;
-  const { rows } = await sql<{ members: number; last_id: number | null; inserted: number; skipped: number; claimed: unknown }>`
+  const { rows } = await sql<{ members: number; last_id: number | null; inserted: number; skipped: number; claimed: unknown }>`${PREPARED}
     with members as (
       select c.id, c.email, c.name, c.metadata, c.status,
              exists (select 1 from suppressions s where s.key_id = c.key_id and s.email = lower(c.email)) as suppressed

@@ -1,5 +1,6 @@
 import { sql, type Insertable, type Kysely } from 'kysely';
 import type { DB } from '../../db/schema.ts';
+import { PREPARED } from '../../db/prepared.ts';
 import type { MessageContentsTable, MessagesTable } from '../messages/tables.ts';
 
 /** One accepted request: its content row and one message row per recipient. */
@@ -20,7 +21,7 @@ export async function insertAccepted(db: Kysely<DB>, batch: AcceptedRows[]): Pro
   if (!batch.length) return;
   const c = batch.map((b) => b.content);
   const m = batch.flatMap((b) => b.messages);
-  await sql`
+  await sql`${PREPARED}
     with c as (
       insert into message_contents (id, key_id, from_email, from_name, reply_to, subject, html, text, headers, attachments, categories, settings)
       select * from unnest(
