@@ -83,7 +83,10 @@ export async function dispatchChunk(
              exists (select 1 from suppressions s where s.key_id = c.key_id and s.email = lower(c.email)) as suppressed
       from list_members lm
       join contacts c on c.id = lm.contact_id
-      where lm.list_id = ${campaign.list_id} and lm.contact_id > ${campaign.cursor_contact_id} and c.key_id = ${campaign.key_id}
+      -- The cursor on both sides: the planner does not carry an inequality across the join, and the
+      -- contacts walk would otherwise start at the first contact on every chunk.
+      where lm.list_id = ${campaign.list_id} and lm.contact_id > ${campaign.cursor_contact_id} and c.id > ${campaign.cursor_contact_id}
+        and c.key_id = ${campaign.key_id}
       order by lm.contact_id
       limit ${limit}
     ), inserted as (
