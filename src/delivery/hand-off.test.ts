@@ -38,13 +38,19 @@ describe('hand-off', () => {
     assert.equal(handOff.room(), 5);
   });
 
-  it('a wait for room ends when the sender takes some, and reports false when none came', async () => {
-    const handOff = createHandOff({ capacity: 2, leaseMs: 1000 });
-    handOff.put([1, 2].map(message));
-    assert.equal(await handOff.waitForRoom(1), false);
-    const waiting = handOff.waitForRoom(60_000);
+  it('a wait for room ends once the sender took enough, and reports false when not enough came', async () => {
+    const handOff = createHandOff({ capacity: 4, leaseMs: 1000 });
+    handOff.put([1, 2, 3, 4].map(message));
+    assert.equal(await handOff.waitForRoom(1, 1), false);
+    let settled = false;
+    const waiting = handOff.waitForRoom(2, 60_000).then((ok) => ((settled = true), ok));
+    handOff.take(1);
+    await Promise.resolve();
+    assert.equal(settled, false, 'room for one is not room for two');
     handOff.take(1);
     assert.equal(await waiting, true);
-    assert.equal(handOff.room(), 1);
+    // More than the capacity is never wanted: a full chunk larger than the hand-off waits for an empty one.
+    handOff.takeAll();
+    assert.equal(await handOff.waitForRoom(1000, 1), true);
   });
 });

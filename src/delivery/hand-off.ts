@@ -14,8 +14,8 @@ export interface HandOff {
   readonly leaseMs: number;
   /** How many more messages may be handed over now. */
   room(): number;
-  /** Resolves true once there is room, or false after timeoutMs. */
-  waitForRoom(timeoutMs: number): Promise<boolean>;
+  /** Resolves true once there is room for `wanted` (at most the capacity), or false after timeoutMs. */
+  waitForRoom(wanted: number, timeoutMs: number): Promise<boolean>;
   put(messages: ClaimedMessage[]): void;
   /** Up to `max` of the waiting messages, oldest first. */
   take(max: number): ClaimedMessage[];
@@ -36,16 +36,19 @@ export function createHandOff(options: { capacity: number; leaseMs: number }): H
   return {
     leaseMs: options.leaseMs,
     room,
-    waitForRoom(timeoutMs) {
-      if (room() > 0) return Promise.resolve(true);
+    waitForRoom(wanted, timeoutMs) {
+      const enough = () => room() >= Math.min(Math.max(1, wanted), options.capacity);
+      if (enough()) return Promise.resolve(true);
       return new Promise((resolve) => {
-        const done = () => {
+        const check = (timedOut: boolean) => {
+          if (!timedOut && !enough()) return;
           clearTimeout(timer);
-          roomWaiters.delete(done);
-          resolve(room() > 0);
+          roomWaiters.delete(wake);
+          resolve(enough());
         };
-        const timer = setTimeout(done, timeoutMs);
-        roomWaiters.add(done);
+        const wake = () => check(false);
+        const timer = setTimeout(() => check(true), timeoutMs);
+        roomWaiters.add(wake);
       });
     },
     put(messages) {

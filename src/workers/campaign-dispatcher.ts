@@ -85,7 +85,8 @@ export function createCampaignDispatcher(deps: CampaignDispatcherDeps): Job {
   /** Members to take this round: a whole chunk, or what the sender has room for (0: wait). */
   async function chunkLimit(): Promise<number> {
     if (!deps.handOff) return chunkSize;
-    if (!(await deps.handOff.waitForRoom(deps.roomWaitMs ?? 1000))) return 0;
+    // Whole chunks: fewer, fuller statements than dispatching whatever room there is.
+    if (!(await deps.handOff.waitForRoom(chunkSize, deps.roomWaitMs ?? 1000))) return 0;
     return Math.min(chunkSize, deps.handOff.room());
   }
 
