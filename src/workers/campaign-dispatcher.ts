@@ -31,11 +31,12 @@ export interface CampaignDispatcherDeps {
  * The bulk-worker. Each round takes one due campaign (row lock, SKIP LOCKED, so several workers on
  * PostgreSQL share the campaigns and the chunks of one campaign), and in ONE transaction: makes the
  * campaign's content on its first chunk (a snapshot of the template with the campaign's overrides),
- * creates one queued bulk message per active, unsuppressed member after the cursor (bounced,
+ * creates one bulk message per active, unsuppressed member after the cursor (bounced,
  * complained and unsubscribed contacts and suppressed addresses count as skipped_suppressed
  * instead, as seed 000 says), and advances the cursor. A crash rolls the whole chunk back; the
  * unique index on (campaign_id, contact_id) makes a repeated chunk create nothing twice. The messages then go
- * through the shared delivery pipeline in lane 1, after transactional mail.
+ * through the shared delivery pipeline in lane 1, after transactional mail: queued for any worker,
+ * or, with a hand-off, created already claimed by this process's sender (committed first, then handed).
  */
 export function createCampaignDispatcher(deps: CampaignDispatcherDeps): Job {
   const { db, logger } = deps;
