@@ -88,6 +88,8 @@ describeEachEngine('campaign hand-off to the sender', (engine) => {
     assert.equal(await sender.runOnce(), 20);
     assert.equal(sink.received.length, 20);
     assert.ok((await messagesOf(id)).every((m) => m.status === 'sent'));
+    const logged = (await h.call({ method: 'GET', url: `/v1/messages/${made[0]!.id}`, auth: key.secret })).json();
+    assert.deepEqual(logged.events.map((e: { type: string }) => e.type), ['queued', 'sent'], 'a campaign message has a whole timeline too');
 
     assert.ok((await dispatcher.runOnce()) >= MEMBERS - 20);
     assert.equal(await sender.runOnce(), MEMBERS - 20);

@@ -52,7 +52,8 @@ function toView(row: Row, events: EventRow[]): MessageView {
     created_at: row.created_at.toISOString(),
     due_at: row.due_at.toISOString(),
     sent_at: row.sent_at ? row.sent_at.toISOString() : null,
-    events: events.map((e) => ({ type: e.type, at: e.at.toISOString(), data: e.data })),
+    // Every message starts queued when it is created (accepted or dispatched); that event is the row's created_at.
+    events: [{ type: 'queued', at: row.created_at.toISOString(), data: {} }, ...events.map((e) => ({ type: e.type, at: e.at.toISOString(), data: e.data }))],
   };
 }
 

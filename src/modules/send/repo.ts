@@ -13,9 +13,10 @@ const timestamp = (value: Date | string | undefined) => (value === undefined ? n
 
 /**
  * Inserts many requests' rows in one statement of constant text: each column travels as one array
- * parameter (unnest), contents, messages and their 'queued' events in data-modifying CTEs. A group of
- * any size costs one round trip and no per-row query building; foreign keys are checked at the end of
- * the statement, and one statement is atomic on its own, so it needs no transaction unless the caller has more to do.
+ * parameter (unnest), contents and messages in one data-modifying CTE. A group of any size costs one
+ * round trip and no per-row query building; one statement is atomic on its own, so it needs no
+ * transaction unless the caller has more to do. (A message's `queued` event is its created_at: the
+ * message log derives it, no row is written.)
  */
 export async function insertAccepted(db: Kysely<DB>, batch: AcceptedRows[]): Promise<void> {
   if (!batch.length) return;
@@ -30,14 +31,12 @@ export async function insertAccepted(db: Kysely<DB>, batch: AcceptedRows[]): Pro
         ${c.map((r) => r.html ?? null)}::text[], ${c.map((r) => r.text ?? null)}::text[], ${c.map((r) => r.headers ?? '{}')}::jsonb[],
         ${c.map((r) => r.attachments ?? '[]')}::jsonb[], ${c.map((r) => r.categories ?? '[]')}::jsonb[], ${c.map((r) => r.settings ?? '{}')}::jsonb[]
       )
-    ), m as (
-      insert into messages (id, key_id, content_id, request_id, channel, lane, status, to_email, to_name, personalization, due_at)
-      select * from unnest(
-        ${m.map((r) => r.id)}::text[], ${m.map((r) => r.key_id)}::text[], ${m.map((r) => r.content_id)}::text[],
-        ${m.map((r) => r.request_id ?? null)}::text[], ${m.map((r) => r.channel)}::text[], ${m.map((r) => r.lane)}::smallint[],
-        ${m.map((r) => r.status)}::text[], ${m.map((r) => r.to_email)}::text[], ${m.map((r) => r.to_name ?? null)}::text[],
-        ${m.map((r) => r.personalization ?? '{}')}::jsonb[], ${m.map((r) => timestamp(r.due_at))}::timestamptz[]
-      )
     )
-    insert into message_events (message_id, type) select unnest(${m.map((r) => r.id)}::text[]), 'queued'`.execute(db);
+    insert into messages (id, key_id, content_id, request_id, channel, lane, status, to_email, to_name, personalization, due_at)
+    select * from unnest(
+      ${m.map((r) => r.id)}::text[], ${m.map((r) => r.key_id)}::text[], ${m.map((r) => r.content_id)}::text[],
+      ${m.map((r) => r.request_id ?? null)}::text[], ${m.map((r) => r.channel)}::text[], ${m.map((r) => r.lane)}::smallint[],
+      ${m.map((r) => r.status)}::text[], ${m.map((r) => r.to_email)}::text[], ${m.map((r) => r.to_name ?? null)}::text[],
+      ${m.map((r) => r.personalization ?? '{}')}::jsonb[], ${m.map((r) => timestamp(r.due_at))}::timestamptz[]
+    )`.execute(db);
 }
