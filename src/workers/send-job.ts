@@ -115,7 +115,8 @@ export function createSendJob(options: SendJobOptions): Job & { stop(): void; cl
 
   function outcomeOf(message: queue.ClaimedMessage, result: SendResult, now: Date): queue.Outcome {
     const base = { id: message.id, attempts: message.attempts, response: result.reply, dueAt: null, sentAt: null };
-    if (result.outcome === 'accepted') return { ...base, status: 'sent', sentAt: now, event: { type: 'sent', data: { response: result.reply } } };
+    // The message log derives the sent event from sent_at and the reply: no event row.
+    if (result.outcome === 'accepted') return { ...base, status: 'sent', sentAt: now, event: null };
     if (result.outcome === 'permanent') {
       const status = isRecipientBounce(result) ? 'bounced' : 'failed';
       return { ...base, status, event: { type: status, data: { response: result.reply, stage: result.stage } } };

@@ -35,7 +35,8 @@ describeEachEngine('GET /v1/messages', (engine) => {
     // What the delivery pipeline would record for one message.
     const [ana] = await h.database.db.selectFrom('messages').select('id').where('request_id', '=', aliceRequest).where('to_email', '=', 'ana@example.com').execute();
     await h.database.db.updateTable('messages').set({ status: 'sent', attempts: 1, last_response: '250 2.0.0 Ok: queued as ABC', sent_at: new Date() }).where('id', '=', ana!.id).execute();
-    await h.database.db.insertInto('message_events').values([{ message_id: ana!.id, type: 'sending' }, { message_id: ana!.id, type: 'sent', data: JSON.stringify({ response: '250 2.0.0 Ok' }) }]).execute();
+    // A stored event before the send; the sent event itself comes from sent_at and last_response.
+    await h.database.db.insertInto('message_events').values({ message_id: ana!.id, type: 'deferred', at: new Date(Date.now() - 500), data: JSON.stringify({ response: '451 try later' }) }).execute();
   });
   after(async () => {
     await h.close();
@@ -58,8 +59,9 @@ describeEachEngine('GET /v1/messages', (engine) => {
     assert.equal(ana.subject, SEED_PAYLOAD.subject);
     assert.equal(ana.request_id, aliceRequest);
     assert.match(ana.sent_at, /Z$/);
-    assert.deepEqual(ana.events.map((e: any) => e.type), ['queued', 'sending', 'sent']);
-    assert.deepEqual(ana.events[2].data, { response: '250 2.0.0 Ok' });
+    assert.deepEqual(ana.events.map((e: any) => e.type), ['queued', 'deferred', 'sent']);
+    assert.deepEqual(ana.events[1].data, { response: '451 try later' });
+    assert.deepEqual(ana.events[2], { type: 'sent', at: ana.sent_at, data: { response: '250 2.0.0 Ok: queued as ABC' } });
     const created = page.data.map((m: any) => m.created_at);
     assert.deepEqual(created, [...created].sort().reverse());
   });

@@ -52,9 +52,30 @@ function toView(row: Row, events: EventRow[]): MessageView {
     created_at: row.created_at.toISOString(),
     due_at: row.due_at.toISOString(),
     sent_at: row.sent_at ? row.sent_at.toISOString() : null,
-    // Every message starts queued when it is created (accepted or dispatched); that event is the row's created_at.
-    events: [{ type: 'queued', at: row.created_at.toISOString(), data: {} }, ...events.map((e) => ({ type: e.type, at: e.at.toISOString(), data: e.data }))],
+    events: timeline(row, events),
   };
+}
+
+/**
+ * The stored events with the two every message's row already records: queued (created_at) and
+ * sent (sent_at, with the accepting reply), in time order. The pipeline stores neither as a row.
+ */
+function timeline(row: Row, events: EventRow[]): MessageEventView[] {
+  const out: MessageEventView[] = [{ type: 'queued', at: row.created_at.toISOString(), data: {} }];
+  let sentPending = row.sent_at !== null;
+  for (const e of events) {
+    if (sentPending && e.at > row.sent_at!) {
+      out.push(sentEvent(row));
+      sentPending = false;
+    }
+    out.push({ type: e.type, at: e.at.toISOString(), data: e.data });
+  }
+  if (sentPending) out.push(sentEvent(row));
+  return out;
+}
+
+function sentEvent(row: Row): MessageEventView {
+  return { type: 'sent', at: row.sent_at!.toISOString(), data: { response: row.last_response } };
 }
 
 /** Recipients are stored with an ASCII (punycode) domain; a filter may name the domain in Unicode. */
