@@ -17,9 +17,7 @@ import { loadConfig } from '../src/config.ts';
 import { openDatabase, type Database } from '../src/db/database.ts';
 import { migrateToLatest } from '../src/db/migrate.ts';
 import { createCampaignDispatcher } from '../src/workers/campaign-dispatcher.ts';
-import { createHandOff, handOffCapacity } from '../src/delivery/hand-off.ts';
-import { createDeliveryJob } from '../src/workers/delivery.ts';
-import { CLAIM_LEASE_MS } from '../src/workers/send-job.ts';
+import { createDeliveryJob, handOffFromConfig } from '../src/workers/delivery.ts';
 import { createWorkerRunner } from '../src/workers/runner.ts';
 
 const CONTACTS = Number(process.env.BENCH_CONTACTS ?? 100_000);
@@ -77,7 +75,7 @@ async function child(engine: string): Promise<void> {
     const ceiling = smtpSourceRate(sink.port, CONTACTS, CONNECTIONS);
 
     // Unsigned: the same workers as `mailerdash worker`, with no DKIM key (as behind a signing relay).
-    const handOff = createHandOff({ capacity: handOffCapacity(config.bulkRate, CLAIM_LEASE_MS), leaseMs: CLAIM_LEASE_MS });
+    const handOff = handOffFromConfig(config);
     const delivery = createDeliveryJob({ config, db: database.db, logger, signingKeyFor: async () => null, links: context.services.links, handOff });
     const dispatcher = createCampaignDispatcher({ db: database.db, logger, handOff, onQueued: () => runner.wake() });
     const runner = createWorkerRunner({ jobs: [dispatcher, delivery], pollMs: config.workerPollMs, logger });

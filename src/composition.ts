@@ -18,10 +18,8 @@ import { createSuppressionsService, type SuppressionsService } from './modules/s
 import { createTemplatesService, type TemplatesService } from './modules/templates/service.ts';
 import { createLinkSigner, type LinkSigner } from './modules/tracking/links.ts';
 import { createTrackingService, type TrackingService } from './modules/tracking/service.ts';
-import { createHandOff, handOffCapacity } from './delivery/hand-off.ts';
 import { createCampaignDispatcher } from './workers/campaign-dispatcher.ts';
-import { createDeliveryJob } from './workers/delivery.ts';
-import { CLAIM_LEASE_MS } from './workers/send-job.ts';
+import { createDeliveryJob, handOffFromConfig } from './workers/delivery.ts';
 import type { Job } from './workers/runner.ts';
 
 /**
@@ -92,7 +90,7 @@ export function createContext(config: Config, database: Database, logger: Logger
   const services: Services = { keys, domains, suppressions, links, tracking, idempotency, send, messages, contacts, lists, templates, campaigns };
   const jobs: Job[] = [idempotency.expiryJob()];
   // The dispatcher creates campaign messages already claimed by this process's sender.
-  const handOff = createHandOff({ capacity: handOffCapacity(config.bulkRate, CLAIM_LEASE_MS), leaseMs: CLAIM_LEASE_MS });
+  const handOff = handOffFromConfig(config);
   jobs.push(createCampaignDispatcher({ db, logger, handOff, onQueued: () => queuedListeners.forEach((listener) => listener()) }));
   jobs.push(createDeliveryJob({ config, db, logger, signingKeyFor: domains.signingKeyFor, links, handOff }));
   return { config, database, logger, metrics: createMetricsRegistry(), services, jobs, onQueued };

@@ -151,8 +151,13 @@ interface Encoded {
   text?: boolean;
 }
 
-function textPart(contentType: string, text: string, encoded = false): string {
-  const { encoding, body } = encoded ? { encoding: '7bit', body: text } : encodeTextBody(text);
+/** The part's transfer encoding and body: as it is when already 7bit CRLF text. */
+function transferEncoded(text: string, ready: boolean): { encoding: string; body: string } {
+  return ready ? { encoding: '7bit', body: text } : encodeTextBody(text);
+}
+
+function textPart(contentType: string, text: string, ready: boolean): string {
+  const { encoding, body } = transferEncoded(text, ready);
   return `Content-Type: ${contentType}; charset=utf-8\r\nContent-Transfer-Encoding: ${encoding}\r\n\r\n${body}\r\n`;
 }
 
@@ -163,7 +168,7 @@ export function buildBody(content: CompiledContent, html: string | null, text: s
   let headers: string;
   let body: string;
   if (html === null) {
-    const { encoding, body: encoded } = plainEncoded ? { encoding: '7bit', body: plain } : encodeTextBody(plain);
+    const { encoding, body: encoded } = transferEncoded(plain, plainEncoded);
     headers = `Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: ${encoding}\r\n`;
     body = `${encoded}\r\n`;
   } else {
@@ -224,18 +229,19 @@ export function composeMessage(content: CompiledContent, message: MessageInput, 
   const unsubscribeUrl = settings.list_unsubscribe || content.templates ? options.links?.unsubscribeUrl(message.id) : undefined;
   let subject = p.subject ?? content.subject;
   let body = content.staticBody;
+  const substitutes = !!p.substitutions && Object.keys(p.substitutions).length > 0;
   if (content.templates) {
     const variables = { ...(p.variables ?? {}), ...(unsubscribeUrl ? { unsubscribe_url: unsubscribeUrl } : {}) };
     if (p.subject === undefined) subject = renderTemplate(content.templates.subject, variables, { html: false });
     // Bodies that nothing rewrites after rendering can come out of the template ready for the wire.
     const tracking = settings.tracking ?? {};
-    const direct = !tracking.click && !tracking.open && !(p.substitutions && Object.keys(p.substitutions).length);
+    const direct = !tracking.click && !tracking.open && !substitutes;
     const html7 = direct && content.sevenBit.html ? renderSevenBit(content.sevenBit.html, variables, true) : undefined;
     const text7 = direct && content.sevenBit.text ? renderSevenBit(content.sevenBit.text, variables, false) : undefined;
     const html = html7 ?? (content.templates.html ? renderTemplate(content.templates.html, variables, { html: true }) : null);
     const text = text7 ?? (content.templates.text ? renderTemplate(content.templates.text, variables, { html: false }) : null);
     body = personalBody(content, message, options, html, text, { html: html7 !== undefined, text: text7 !== undefined });
-  } else if (!body || (p.substitutions && Object.keys(p.substitutions).length)) {
+  } else if (!body || substitutes) {
     body = personalBody(content, message, options, content.html, content.text);
   }
   subject = substitute(subject, p.substitutions);

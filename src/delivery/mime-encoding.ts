@@ -44,7 +44,6 @@ export function base64Lines(data: Buffer | string): string {
   return lines.join(CRLF);
 }
 
-/** A text body part's transfer encoding: 7bit when it is plain ASCII with short lines, else quoted-printable. */
 // Printable ASCII, tabs and bare LF line ends: what most templates render to.
 const SEVEN_BIT_LF = /^[\x09\x20-\x7e\n]*$/;
 
@@ -59,6 +58,7 @@ function linesWithin(text: string, max: number): boolean {
   }
 }
 
+/** A text body part's transfer encoding: 7bit when it is plain ASCII with short lines, else quoted-printable. */
 export function encodeTextBody(text: string): { encoding: '7bit' | 'quoted-printable'; body: string } {
   // The common case in one scan and one replace, per recipient of a campaign.
   if (SEVEN_BIT_LF.test(text) && linesWithin(text, 998)) return { encoding: '7bit', body: text.replaceAll('\n', CRLF) };

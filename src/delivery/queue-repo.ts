@@ -52,11 +52,21 @@ export async function claimDue(db: Kysely<DB>, lane: number, limit: number, now:
     -- hash join over a sequential scan of the whole table.
     where m.id = any (array(select id from due))
     returning m.id, m.key_id, m.content_id, m.channel, m.lane, m.to_email, m.to_name, m.personalization, m.attempts, m.first_attempt_at, m.campaign_id`.execute(db);
-  return rows.map((r) => ({ ...r, personalization: parseJson(r.personalization) ?? {} }));
+  return rows.map(toClaimed);
 }
 
 function parseJson<T>(value: unknown): T {
   return (typeof value === 'string' ? JSON.parse(value) : value) as T;
+}
+
+/** A claimed row as the driver hands it over, or as JSON (created already claimed: see hand-off.ts). */
+export function toClaimed(row: ClaimedMessage | (Omit<ClaimedMessage, 'first_attempt_at'> & { first_attempt_at: string })): ClaimedMessage {
+  return { ...row, personalization: parseJson(row.personalization) ?? {}, first_attempt_at: new Date(row.first_attempt_at) };
+}
+
+/** Rows of claimed messages aggregated with json_agg. */
+export function claimedFromJson(value: unknown): ClaimedMessage[] {
+  return parseJson<Parameters<typeof toClaimed>[0][]>(value).map(toClaimed);
 }
 
 /** Of the given campaigns, those paused or cancelled since their messages were claimed. */

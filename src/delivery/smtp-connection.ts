@@ -58,6 +58,7 @@ export function dotStuff(raw: Buffer): Buffer {
 }
 
 const END_OF_DATA = Buffer.from('.\r\n');
+const CRLF_END_OF_DATA = Buffer.from('\r\n.\r\n');
 
 interface Transaction {
   envelopeFrom: string;
@@ -66,7 +67,8 @@ interface Transaction {
   /** Its MAIL/RCPT/DATA went out with the previous transaction's body. */
   commandsSent: boolean;
 }
-const CRLF_END_OF_DATA = Buffer.from('\r\n.\r\n');
+
+const lines = (commands: string[]) => commands.map((c) => `${c}\r\n`).join('');
 
 /**
  * One SMTP session: greeting, EHLO, STARTTLS, AUTH, then any number of mail transactions
@@ -268,9 +270,8 @@ export class SmtpConnection {
       for (let i = 0; i < commands.length; i++) replies.push(await this.read());
     } else {
       if (this.needsReset) commands.unshift('RSET');
-      this.needsReset = true;
       if (this.pipelining) {
-        this.write(commands.map((c) => `${c}\r\n`).join(''));
+        this.write(lines(commands));
         for (let i = 0; i < commands.length; i++) replies.push(await this.read());
       } else {
         for (const c of commands) {
@@ -308,7 +309,7 @@ export class SmtpConnection {
       const next = this.pipelining ? this.queued[0] : undefined;
       if (next) {
         next.commandsSent = true;
-        this.write(this.commandsOf(next).map((c) => `${c}\r\n`).join(''));
+        this.write(lines(this.commandsOf(next)));
       }
       this.socket.uncork();
       const final = await this.read();

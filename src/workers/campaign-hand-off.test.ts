@@ -58,7 +58,7 @@ describeEachEngine('campaign hand-off to the sender', (engine) => {
 
   function workers(handOff: HandOff) {
     const transport = createSmtpTransport({ url: sink.url(), clientName: 'mta.test', maxConnections: 2 });
-    const sender = createSendJob({ db: h.database.db, transport, logger, hostname: 'mta.test', bounceDomain: 'bounce.test', bulkRate: 0, bulkConcurrency: 4, handOff, leaseMs: handOff.leaseMs });
+    const sender = createSendJob({ db: h.database.db, transport, logger, hostname: 'mta.test', bounceDomain: 'bounce.test', bulkRate: 0, bulkConcurrency: 4, handOff });
     closers.push(() => sender.close());
     const dispatcher = createCampaignDispatcher({ db: h.database.db, logger, handOff, chunkSize: 50, roomWaitMs: 1 });
     return { sender, dispatcher };

@@ -5,12 +5,12 @@ import type { Config } from '../config.ts';
 import type { DB } from '../db/schema.ts';
 import { createSigningPool, type SigningPool } from '../delivery/dkim-pool.ts';
 import type { DkimKey, RsaSigner } from '../delivery/dkim.ts';
-import type { HandOff } from '../delivery/hand-off.ts';
+import { createHandOff, handOffCapacity, type HandOff } from '../delivery/hand-off.ts';
 import type { MessageLinks } from '../delivery/links.ts';
 import { createOutboxTransport } from '../delivery/outbox-transport.ts';
 import { createSmtpTransport } from '../delivery/smtp-transport.ts';
 import type { Transport } from '../delivery/transport.ts';
-import { createSendJob } from './send-job.ts';
+import { CLAIM_LEASE_MS, createSendJob } from './send-job.ts';
 
 /** The transport the configuration names: the relay of MAILERDASH_SMTP_URL, else the outbox directory. */
 export function transportFromConfig(config: Config): Transport {
@@ -18,6 +18,11 @@ export function transportFromConfig(config: Config): Transport {
     return createSmtpTransport({ url: config.smtpUrl, clientName: config.hostname, maxConnections: config.smtpConnections ?? Math.max(4, Math.min(32, config.bulkConcurrency)) });
   }
   return createOutboxTransport(path.join(config.dataDir, 'outbox'));
+}
+
+/** The hand-off between this process's campaign dispatcher and its delivery job, sized to the bulk rate. */
+export function handOffFromConfig(config: Config): HandOff {
+  return createHandOff({ capacity: handOffCapacity(config.bulkRate, CLAIM_LEASE_MS), leaseMs: CLAIM_LEASE_MS });
 }
 
 /** Worker threads start on the first signature, so API-only processes and idle workers never spawn them. */
@@ -54,7 +59,6 @@ export function createDeliveryJob(deps: {
     links: deps.links,
     linksReady: deps.links?.ready,
     handOff: deps.handOff,
-    leaseMs: deps.handOff?.leaseMs,
     bulkRate: config.bulkRate,
     bulkConcurrency: config.bulkConcurrency,
   });

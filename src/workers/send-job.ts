@@ -38,7 +38,7 @@ export interface SendJobOptions {
   transConcurrency?: number;
   /** Most messages claimed per round. */
   batchSize?: number;
-  /** How long a claim holds before another worker may take the message over. */
+  /** How long a claim holds before another worker may take the message over (default: the hand-off's lease). */
   leaseMs?: number;
   now?: () => Date;
   random?: () => number;
@@ -64,7 +64,7 @@ export function createSendJob(options: SendJobOptions): Job & { stop(): void; cl
   const clock = options.now ?? (() => new Date());
   const random = options.random ?? Math.random;
   const batchSize = options.batchSize ?? 500;
-  const leaseMs = options.leaseMs ?? CLAIM_LEASE_MS;
+  const leaseMs = options.leaseMs ?? options.handOff?.leaseMs ?? CLAIM_LEASE_MS;
   const transConcurrency = options.transConcurrency ?? 16;
   const limits = { rate: options.bulkRate, capacity: Math.max(1, options.bulkRate) };
   let bucket: Bucket = fullBucket(limits, clock().getTime());

@@ -1,7 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { DB } from '../../db/schema.ts';
 import { PREPARED } from '../../db/prepared.ts';
-import type { ClaimedMessage } from '../../delivery/queue-repo.ts';
+import { claimedFromJson, type ClaimedMessage } from '../../delivery/queue-repo.ts';
 import type { CampaignRow } from './repo.ts';
 import { CAMPAIGN_COLUMNS } from './repo.ts';
 
@@ -110,13 +110,12 @@ export async function dispatchChunk(
            (select count(*) from members where status <> 'active' or suppressed)::int as skipped,
            case when ${leased} then (select coalesce(json_agg(i), '[]'::json) from inserted i) else '[]'::json end as claimed`.execute(db);
   const r = rows[0]!;
-  const claimed = (typeof r.claimed === 'string' ? JSON.parse(r.claimed) : r.claimed) as Array<Omit<ClaimedMessage, 'first_attempt_at'> & { first_attempt_at: string }>;
   return {
     members: Number(r.members),
     lastContactId: r.last_id === null ? null : Number(r.last_id),
     inserted: Number(r.inserted),
     skipped: Number(r.skipped),
-    claimed: claimed.map((m) => ({ ...m, first_attempt_at: new Date(m.first_attempt_at) })),
+    claimed: claimedFromJson(r.claimed),
   };
 }
 
