@@ -63,11 +63,31 @@ export interface ChunkResult {
 }
 
 /**
+ * Planner settings for the chunk statement, for the rest of the caller's transaction. Right
+ * after a list's import its statistics are stale: the planner expected a few members and read
+ * every one after the cursor in a bitmap scan, sorted, on each chunk. With scans of whole tables
+ * and bitmaps ruled out, the ordered walk of the list's key is left. (Ruling out the sort instead
+ * made the plan's cost look huge, and PostgreSQL compiled it with JIT: 0.4 s a chunk.)
+ */
+export async function walkInKeyOrder(trx: Kysely<DB>): Promise<void> {
+  await sql`select set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off', true)`.execute(trx);
+}
+
+interface ChunkRow {
+  members: number;
+  last_id: number | null;
+  inserted: number;
+  skipped: number;
+  claimed: unknown;
+}
+
+/**
  * One chunk in one statement: the next members after the cursor, in contact id order; a bulk
  * message (lane 1) for each active, unsuppressed one with its personalization variables; the rest
  * counted as skipped. Set-based, so a chunk costs one round trip whatever its size. Without a
  * lease the messages are queued for any worker; with one they are created as claimed by the
- * caller (status sending, first attempt counted) and returned.
+ * caller (status sending, first attempt counted) and returned. Run it in a transaction (see
+ * walkInKeyOrder).
  */
 export async function dispatchChunk(
   db: Kysely<DB>,
@@ -76,14 +96,22 @@ export async function dispatchChunk(
   now: Date,
   leaseUntil: Date | null = null,
 ): Promise<ChunkResult> {
+  await walkInKeyOrder(db);
+  const { rows } = await chunkStatement(campaign, limit, now, leaseUntil).execute(db);
+  const r = rows[0]!;
+  return {
+    members: Number(r.members),
+    lastContactId: r.last_id === null ? null : Number(r.last_id),
+    inserted: Number(r.inserted),
+    skipped: Number(r.skipped),
+    claimed: claimedFromJson(r.claimed),
+  };
+}
+
+/** The statement of dispatchChunk (exported for the test of its plan). */
+export function chunkStatement(campaign: CampaignRow & { content_id: string }, limit: number, now: Date, leaseUntil: Date | null) {
   const leased = leaseUntil !== null;
-  // Right after a list's import its statistics are stale: the planner expected a few members and
-  // read every one after the cursor in a bitmap scan, sorted, on each chunk. With scans of whole
-  // tables and bitmaps ruled out, the ordered walk of the list's key is left. (Ruling out the sort
-  // instead made the plan's cost look huge, and PostgreSQL compiled it with JIT: 0.4 s a chunk.)
-  // Callers run this in a transaction, whose end resets both settings.
-  await sql`select set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off', true)`.execute(db);
-  const { rows } = await sql<{ members: number; last_id: number | null; inserted: number; skipped: number; claimed: unknown }>`${PREPARED}
+  return sql<ChunkRow>`${PREPARED}
     with page as (
       -- The page is cut from the list's primary key before any join: joined first, the planner
       -- hashed every member after the cursor on each chunk.
@@ -115,15 +143,7 @@ export async function dispatchChunk(
            (select max(contact_id) from page) as last_id,
            (select count(*) from inserted)::int as inserted,
            (select count(*) from members where status <> 'active' or suppressed)::int as skipped,
-           case when ${leased} then (select coalesce(json_agg(i), '[]'::json) from inserted i) else '[]'::json end as claimed`.execute(db);
-  const r = rows[0]!;
-  return {
-    members: Number(r.members),
-    lastContactId: r.last_id === null ? null : Number(r.last_id),
-    inserted: Number(r.inserted),
-    skipped: Number(r.skipped),
-    claimed: claimedFromJson(r.claimed),
-  };
+           case when ${leased} then (select coalesce(json_agg(i), '[]'::json) from inserted i) else '[]'::json end as claimed`;
 }
 
 export async function advanceCursor(
