@@ -18,4 +18,18 @@ describeEachEngine('migrations', (engine) => {
       await database.close();
     }
   });
+
+  it('keep a lease on a message exactly while it is being sent', async () => {
+    const database = await engine.open();
+    try {
+      const insert = (id: string, status: string, lease: Date | null) =>
+        database.db.insertInto('messages').values({ id, key_id: 'key_x', content_id: 'mc_x', channel: 'bulk', lane: 1, status: status as 'sent', to_email: 'a@rcpt.test', lease_until: lease }).execute();
+      await assert.rejects(insert('msg_sending_no_lease', 'sending', null), /messages_lease_while_sending/);
+      await assert.rejects(insert('msg_sent_with_lease', 'sent', new Date()), /messages_lease_while_sending/);
+      await insert('msg_sending', 'sending', new Date());
+      await insert('msg_queued', 'queued', null);
+    } finally {
+      await database.close();
+    }
+  });
 });

@@ -132,8 +132,9 @@ export async function recordOutcomes(db: Kysely<DB>, outcomes: Outcome[], now: D
           attempts = case when v.status in ('queued', 'deferred') and v.last_response is null then m.attempts - 1 else m.attempts end
       from v
       -- The id array makes it a primary-key probe per row rather than a walk of every message in flight.
-      -- Sending is the only status with a lease. Asked for the status, the planner ANDed in the
-      -- messages_lease index, reading the entry of every message sent since the last vacuum.
+      -- Sending is the only status with a lease (a constraint holds it). Asked for the status, the
+      -- planner ANDed in the messages_lease index, reading the entry of every message sent since
+      -- the last vacuum.
       where m.id = any (array(select id from v)) and m.id = v.id and m.lease_until is not null and m.attempts = v.attempts
       returning m.id
     ), events as (
