@@ -6,13 +6,13 @@ const MARK = '/* prepared */ ';
 
 /**
  * Put first in a statement of constant text that runs many times a second (the accept group
- * insert, dispatch chunks): on PostgreSQL it then runs as a named prepared statement, parsed once
- * per connection instead of on every execution. The statement's text must not vary with its input
- * (arrays, not lists of placeholders), or each variant is one more statement kept by every
- * connection. After five executions PostgreSQL may keep one generic plan for the connection's
- * life, made from the statistics of that moment: only for statements whose good plan does not
- * depend on a table's size. (Claims and outcomes were planned while messages was nearly empty and
- * kept scanning the whole table as it grew.)
+ * insert, dispatch chunks, outcomes): on PostgreSQL it then runs as a named prepared statement,
+ * parsed once per connection instead of on every execution. The statement's text must not vary
+ * with its input (arrays, not lists of placeholders), or each variant is one more statement kept
+ * by every connection. After five executions PostgreSQL may keep one generic plan for the
+ * connection's life, made from the statistics of that moment: pair it with indexAccessOnly
+ * (planner.ts) where the statement must not scan a table that was small then. (Claims and
+ * outcomes, planned while messages was nearly empty, kept scanning the whole table as it grew.)
  */
 export const PREPARED = sql.raw(MARK);
 

@@ -1,5 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import type { DB } from '../db/schema.ts';
+import { indexAccessOnly } from '../db/planner.ts';
 import { PREPARED } from '../db/prepared.ts';
 import type { Channel, MessageStatus } from '../modules/messages/tables.ts';
 import type { ContentInput, Personalization } from './compose.ts';
@@ -104,9 +105,23 @@ export interface Outcome {
   event: { type: string; data: Record<string, unknown> } | null;
 }
 
-/** Writes outcomes and their events in one statement, whatever their number. Returns the ids updated. */
+/**
+ * Writes outcomes and their events in one statement, whatever their number. Returns the ids updated.
+ * A prepared statement (planning it cost more than running it for the few outcomes of a slow
+ * send), in a transaction of index access only: its generic plan may be made while messages is
+ * nearly empty, and kept while it grows.
+ */
 export async function recordOutcomes(db: Kysely<DB>, outcomes: Outcome[], now: Date): Promise<string[]> {
   if (!outcomes.length) return [];
+  const { rows } = await db.transaction().execute(async (trx) => {
+    await indexAccessOnly(trx);
+    return outcomeStatement(outcomes, now).execute(trx);
+  });
+  return rows.map((u) => u.id);
+}
+
+/** The statement of recordOutcomes (exported for the test of its plan). */
+export function outcomeStatement(outcomes: Outcome[], now: Date) {
   const rows = JSON.stringify(
     outcomes.map((o) => ({
       id: o.id,
@@ -119,7 +134,7 @@ export async function recordOutcomes(db: Kysely<DB>, outcomes: Outcome[], now: D
       event_data: o.event?.data ?? null,
     })),
   );
-  const { rows: updated } = await sql<{ id: string }>`
+  return sql<{ id: string }>`${PREPARED}
     with v as (
       select * from jsonb_to_recordset(${rows}::jsonb)
         as v(id text, attempts int, status text, due_at timestamptz, last_response text, sent_at timestamptz, event_type text, event_data jsonb)
@@ -142,6 +157,5 @@ export async function recordOutcomes(db: Kysely<DB>, outcomes: Outcome[], now: D
       select v.id, v.event_type, ${now}, v.event_data from v join updated u on u.id = v.id
       where v.event_type is not null
     )
-    select id from updated`.execute(db);
-  return updated.map((u) => u.id);
+    select id from updated`;
 }

@@ -2,21 +2,13 @@
 // when a campaign goes out right after an import): it must walk only its page of members.
 import assert from 'node:assert/strict';
 import { after, before, it } from 'node:test';
-import { CompiledQuery, sql } from 'kysely';
+import { sql } from 'kysely';
 import { describeEachEngine } from '../../../test/support/engines.ts';
+import { customPlan, scansOf } from '../../../test/support/plans.ts';
 import type { Database } from '../../db/database.ts';
-import { chunkStatement, walkInKeyOrder } from './dispatch-repo.ts';
+import { indexAccessOnly } from '../../db/planner.ts';
+import { chunkStatement } from './dispatch-repo.ts';
 import type { CampaignRow } from './repo.ts';
-
-interface PlanNode {
-  'Node Type': string;
-  'Relation Name'?: string;
-  Plans?: PlanNode[];
-}
-
-function scansOf(node: PlanNode): PlanNode[] {
-  return [...(node['Relation Name'] ? [node] : []), ...(node.Plans ?? []).flatMap(scansOf)];
-}
 
 describeEachEngine('campaign dispatch chunk plan', (engine) => {
   let database: Database;
@@ -37,12 +29,10 @@ describeEachEngine('campaign dispatch chunk plan', (engine) => {
     const campaign = { id: 'camp_plan', key_id: 'key_plan', list_id: listId, cursor_contact_id: 2500, content_id: 'mc_plan' } as CampaignRow & { content_id: string };
     const statement = chunkStatement(campaign, 100, new Date(), new Date(Date.now() + 60_000)).compile(database.db);
     const plan = await database.db.transaction().execute(async (trx) => {
-      await walkInKeyOrder(trx);
-      const { rows } = await trx.executeQuery<{ 'QUERY PLAN': unknown }>(CompiledQuery.raw(`explain (format json) ${statement.sql}`, [...statement.parameters]));
-      const value = rows[0]!['QUERY PLAN'];
-      return (typeof value === 'string' ? JSON.parse(value) : value) as Array<{ Plan: PlanNode }>;
+      await indexAccessOnly(trx);
+      return customPlan(trx, statement);
     });
-    const scans = scansOf(plan[0]!.Plan).filter((n) => n['Relation Name'] === 'list_members' || n['Relation Name'] === 'contacts');
+    const scans = scansOf(plan).filter((n) => n['Relation Name'] === 'list_members' || n['Relation Name'] === 'contacts');
     assert.deepEqual([...new Set(scans.map((n) => n['Relation Name']))].sort(), ['contacts', 'list_members']);
     for (const scan of scans) assert.match(scan['Node Type'], /^Index (Only )?Scan$/, `${scan['Relation Name']}: ${scan['Node Type']}`);
   });

@@ -1,5 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import type { DB } from '../../db/schema.ts';
+import { indexAccessOnly } from '../../db/planner.ts';
 import { PREPARED } from '../../db/prepared.ts';
 import { claimedFromJson, type ClaimedMessage } from '../../delivery/queue-repo.ts';
 import type { CampaignRow } from './repo.ts';
@@ -62,17 +63,6 @@ export interface ChunkResult {
   claimed: ClaimedMessage[];
 }
 
-/**
- * Planner settings for the chunk statement, for the rest of the caller's transaction. Right
- * after a list's import its statistics are stale: the planner expected a few members and read
- * every one after the cursor in a bitmap scan, sorted, on each chunk. With scans of whole tables
- * and bitmaps ruled out, the ordered walk of the list's key is left. (Ruling out the sort instead
- * made the plan's cost look huge, and PostgreSQL compiled it with JIT: 0.4 s a chunk.)
- */
-export async function walkInKeyOrder(trx: Kysely<DB>): Promise<void> {
-  await sql`select set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off', true)`.execute(trx);
-}
-
 interface ChunkRow {
   members: number;
   last_id: number | null;
@@ -86,8 +76,10 @@ interface ChunkRow {
  * message (lane 1) for each active, unsuppressed one with its personalization variables; the rest
  * counted as skipped. Set-based, so a chunk costs one round trip whatever its size. Without a
  * lease the messages are queued for any worker; with one they are created as claimed by the
- * caller (status sending, first attempt counted) and returned. Run it in a transaction (see
- * walkInKeyOrder).
+ * caller (status sending, first attempt counted) and returned. Run it in a transaction: right after
+ * a list's import its statistics are stale, and the planner, expecting a few members, read every
+ * one after the cursor in a bitmap scan on each chunk; with index access only, the chunk walks its
+ * page of the list's key.
  */
 export async function dispatchChunk(
   db: Kysely<DB>,
@@ -96,7 +88,7 @@ export async function dispatchChunk(
   now: Date,
   leaseUntil: Date | null = null,
 ): Promise<ChunkResult> {
-  await walkInKeyOrder(db);
+  await indexAccessOnly(db);
   const { rows } = await chunkStatement(campaign, limit, now, leaseUntil).execute(db);
   const r = rows[0]!;
   return {
