@@ -12,8 +12,9 @@ const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const { createPrivateKey, sign } = require('node:crypto');
 const keys = new Map();
+// Each signature goes back as soon as it is made, not with the rest of its batch: its message can
+// be sent, and free a place for the next one, while this thread signs on.
 parentPort.on('message', (batch) => {
-  const out = [];
   for (const job of batch) {
     try {
       let key = keys.get(job.pem);
@@ -22,12 +23,11 @@ parentPort.on('message', (batch) => {
         if (keys.size > 1000) keys.clear();
         keys.set(job.pem, key);
       }
-      out.push({ id: job.id, signature: sign('sha256', Buffer.from(job.data, 'latin1'), key).toString('base64') });
+      parentPort.postMessage([{ id: job.id, signature: sign('sha256', Buffer.from(job.data, 'latin1'), key).toString('base64') }]);
     } catch (error) {
-      out.push({ id: job.id, error: String(error && error.message || error) });
+      parentPort.postMessage([{ id: job.id, error: String(error && error.message || error) }]);
     }
   }
-  parentPort.postMessage(out);
 });
 `;
 
