@@ -9,6 +9,13 @@ import { createSmtpTransport } from './smtp-transport.ts';
 
 const raw = (n: number) => Buffer.from(`From: a@example.test\r\nTo: b@example.test\r\nSubject: m${n}\r\n\r\n.leading dot\r\nbody ${n}\r\n`);
 
+/** A sink that answers later@ with 451 and gone@ with 550 at RCPT, and spam@ with 554 after DATA. */
+const refusingSink = () =>
+  startSmtpSink({
+    onRecipient: (a) => (a.startsWith('later') ? { code: 451, message: 'try again later' } : a.startsWith('gone') ? { code: 550, message: 'no such user' } : null),
+    onData: (m) => (m.to[0]?.startsWith('spam') ? { code: 554, message: 'rejected as spam' } : null),
+  });
+
 describe('SMTP transport against smtp-server on loopback', () => {
   it('pipelines transactions over a small pool of reused connections', async () => {
     const sink = await startSmtpSink();
@@ -29,10 +36,7 @@ describe('SMTP transport against smtp-server on loopback', () => {
   });
 
   it('reports per-recipient 4xx and 5xx replies and keeps the connection usable', async () => {
-    const sink = await startSmtpSink({
-      onRecipient: (a) => (a.startsWith('later') ? { code: 451, message: 'try again later' } : a.startsWith('gone') ? { code: 550, message: 'no such user' } : null),
-      onData: (m) => (m.to[0]?.startsWith('spam') ? { code: 554, message: 'rejected as spam' } : null),
-    });
+    const sink = await refusingSink();
     const transport = createSmtpTransport({ url: sink.url(), clientName: 'mta.test', maxConnections: 1 });
     try {
       const send = (to: string) => transport.send({ id: to, envelopeFrom: 'b@bounce.test', recipient: to, raw: raw(1) });
@@ -56,10 +60,7 @@ describe('SMTP transport against smtp-server on loopback', () => {
   });
 
   it('queues transactions on one pipelining connection; refusals in the queue leave the others intact', async () => {
-    const sink = await startSmtpSink({
-      onRecipient: (a) => (a.startsWith('later') ? { code: 451, message: 'try again later' } : a.startsWith('gone') ? { code: 550, message: 'no such user' } : null),
-      onData: (m) => (m.to[0]?.startsWith('spam') ? { code: 554, message: 'rejected as spam' } : null),
-    });
+    const sink = await refusingSink();
     const transport = createSmtpTransport({ url: sink.url(), clientName: 'mta.test', maxConnections: 1 });
     try {
       const to = ['ok1', 'gone', 'ok2', 'later', 'spam', 'ok3', 'gone2', 'ok4'].map((n) => `${n}@example.test`);

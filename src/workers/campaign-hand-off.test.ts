@@ -64,6 +64,15 @@ describeEachEngine('campaign hand-off to the sender', (engine) => {
     return { sender, dispatcher };
   }
 
+  /** A campaign whose members were all dispatched and handed to a sender that has sent none yet. */
+  async function handedCampaign(name: string) {
+    const handOff = createHandOff({ capacity: 100, leaseMs: 60_000 });
+    const { sender, dispatcher } = workers(handOff);
+    const id = await startCampaign(name);
+    await dispatcher.runOnce();
+    return { id, sender, handOff };
+  }
+
   const messagesOf = (campaignId: string) =>
     h.database.db.selectFrom('messages').select(['id', 'status', 'attempts', 'lease_until', 'due_at', 'to_email']).where('campaign_id', '=', campaignId).execute();
 
@@ -101,10 +110,7 @@ describeEachEngine('campaign hand-off to the sender', (engine) => {
   });
 
   it('a pause after the hand-off holds the handed messages; resume sends them', async () => {
-    const handOff = createHandOff({ capacity: 100, leaseMs: 60_000 });
-    const { sender, dispatcher } = workers(handOff);
-    const id = await startCampaign('Paused');
-    await dispatcher.runOnce();
+    const { id, sender } = await handedCampaign('Paused');
     assert.equal((await h.call({ method: 'POST', url: `/v1/bulk/campaigns/${id}/pause`, auth: key.secret })).json().status, 'paused');
     await sender.runOnce();
     assert.equal(sink.received.length, 0);
@@ -118,10 +124,7 @@ describeEachEngine('campaign hand-off to the sender', (engine) => {
   });
 
   it('a cancel after the hand-off drops the handed messages', async () => {
-    const handOff = createHandOff({ capacity: 100, leaseMs: 60_000 });
-    const { sender, dispatcher } = workers(handOff);
-    const id = await startCampaign('Cancelled');
-    await dispatcher.runOnce();
+    const { id, sender } = await handedCampaign('Cancelled');
     assert.equal((await h.call({ method: 'POST', url: `/v1/bulk/campaigns/${id}/cancel`, auth: key.secret })).json().status, 'cancelled');
     await sender.runOnce();
     assert.equal(sink.received.length, 0);
@@ -129,10 +132,7 @@ describeEachEngine('campaign hand-off to the sender', (engine) => {
   });
 
   it('a sender that stops gives its handed messages back to the queue at once', async () => {
-    const handOff = createHandOff({ capacity: 100, leaseMs: 60_000 });
-    const { sender, dispatcher } = workers(handOff);
-    const id = await startCampaign('Stopped');
-    await dispatcher.runOnce();
+    const { id, sender, handOff } = await handedCampaign('Stopped');
     sender.stop();
     await sender.close();
     const back = await messagesOf(id);
