@@ -10,6 +10,7 @@ export type ErrorKind =
   | 'conflict'
   | 'payload_mismatch'
   | 'too_large'
+  | 'unsupported_media_type'
   | 'rate_limited'
   | 'unavailable';
 
@@ -21,6 +22,8 @@ export interface ErrorDetail {
 
 export class DomainError extends Error {
   readonly details: ErrorDetail[];
+  /** Seconds after which a retry may succeed (answered as Retry-After); rate_limited defaults to 1. */
+  retryAfter?: number;
 
   constructor(
     readonly kind: ErrorKind,

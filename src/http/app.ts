@@ -20,6 +20,7 @@ import { trackingRoutes } from '../modules/tracking/routes.ts';
 import { templatesRoutes } from '../modules/templates/routes.ts';
 import { requireApiKey } from './auth.ts';
 import { installErrorHandling } from './errors.ts';
+import { installInputGuards } from './input-guards.ts';
 import { installHttpMetrics } from './metrics.ts';
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
@@ -53,6 +54,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   // Only JSON unless a route scope adds its own parser (e.g. CSV import); anything else is a 415.
   app.removeContentTypeParser('text/plain');
   installErrorHandling(app);
+  installInputGuards(app); // charset/encoding 415, depth, __proto__ and NUL checks before any schema
   app.addHook('onResponse', async (request, reply) => {
     request.log.info(
       { method: request.method, path: request.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10, key: request.principal?.keyId },

@@ -10,6 +10,7 @@ const STATUS_OF: Record<ErrorKind, number> = {
   conflict: 409,
   payload_mismatch: 422,
   too_large: 413,
+  unsupported_media_type: 415,
   rate_limited: 429,
   unavailable: 503,
 };
@@ -82,6 +83,9 @@ const FRAMEWORK_CODES: Record<string, string> = {
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'invalid_content_length',
 };
 
+/** PostgreSQL 22021 character_not_in_repertoire (a NUL in text or jsonb) and 22P05 untranslatable_character. */
+const UNSTORABLE_CHARACTER = new Set(['22021', '22P05']);
+
 export function installErrorHandling(app: FastifyInstance): void {
   app.setNotFoundHandler((request, reply) => {
     reply.code(404).send({ errors: [{ message: `no route ${request.method} ${request.url.split('?')[0]}`, field: null, code: 'route_not_found' }] });
@@ -89,11 +93,16 @@ export function installErrorHandling(app: FastifyInstance): void {
 
   app.setErrorHandler((error: FastifyError & { validation?: AjvError[] }, request, reply) => {
     if (error instanceof DomainError) {
-      if (error.kind === 'rate_limited') reply.header('retry-after', String((error as DomainError & { retryAfter?: number }).retryAfter ?? 1));
+      if (error.retryAfter !== undefined || error.kind === 'rate_limited') reply.header('retry-after', String(error.retryAfter ?? 1));
       return reply.code(STATUS_OF[error.kind]).send({ errors: error.details });
     }
     if (error.validation) {
       return reply.code(400).send({ errors: validationDetails(error.validation) });
+    }
+    // Last line of defence: a character PostgreSQL cannot store (a NUL) that got past the input guards.
+    if (UNSTORABLE_CHARACTER.has(error.code)) {
+      request.log.warn({ err: error }, 'a character the database cannot store got past the input guards');
+      return reply.code(400).send({ errors: [{ message: 'the request contains a character that cannot be stored (such as U+0000)', field: null, code: 'invalid_characters' }] });
     }
     const status = error.statusCode ?? 500;
     if (status >= 400 && status < 500) {

@@ -68,6 +68,33 @@ describeEachEngine('campaigns API', (engine) => {
     assert.deepEqual([bobs.statusCode, bobs.json().errors[0].field], [400, 'list_id']);
   });
 
+  it('refuses CR or LF in from_email, from_name, reply_to and subject (400 invalid_header_value) on create and PATCH, storing nothing', async () => {
+    const count = async () => Number((await h.database.db.selectFrom('campaigns').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
+    const before = await count();
+    const injections: Array<[string, string]> = [
+      ['from_email', 'news@alice.test\r\nBcc: victim@rcpt.test'],
+      ['from_name', 'Alice\r\nBcc: victim@rcpt.test'],
+      ['reply_to', 'help@alice.test\nBcc: victim@rcpt.test'],
+      ['subject', 'Hi\rBcc: victim@rcpt.test'],
+    ];
+    for (const [field, value] of injections) {
+      const res = await draft({ [field]: value });
+      assert.equal(res.statusCode, 400, `${field}: ${res.body}`);
+      assert.deepEqual([res.json().errors[0].code, res.json().errors[0].field], ['invalid_header_value', field]);
+    }
+    assert.equal(await count(), before);
+    const id = (await draft({ from_name: 'Alice', subject: 'Fine' })).json().id;
+    for (const [field, value] of injections) {
+      const res = await call('PATCH', `/v1/bulk/campaigns/${id}`, { [field]: value });
+      assert.equal(res.statusCode, 400, `${field}: ${res.body}`);
+      assert.deepEqual([res.json().errors[0].code, res.json().errors[0].field], ['invalid_header_value', field]);
+    }
+    const all = await call('PATCH', `/v1/bulk/campaigns/${id}`, Object.fromEntries(injections));
+    assert.deepEqual(all.json().errors.map((e: { field: string }) => e.field), injections.map(([field]) => field));
+    const stored = (await call('GET', `/v1/bulk/campaigns/${id}`)).json();
+    assert.deepEqual([stored.from_email, stored.from_name, stored.reply_to, stored.subject], ['news@alice.test', 'Alice', null, 'Fine']);
+  });
+
   it("another key's campaign is a 404 on every route", async () => {
     const id = (await draft()).json().id;
     for (const [method, url] of [

@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { readScope } from '../../http/auth.ts';
 import { errorResponses } from '../../http/errors.ts';
+import { refuseLineBreaks } from '../../http/input-guards.ts';
 import { Page, PageQuery } from '../../http/pagination.ts';
 import { respondIdempotently } from '../idempotency/route.ts';
 import type { IdempotencyService } from '../idempotency/service.ts';
@@ -62,6 +63,8 @@ const Stats = Type.Object({
 });
 
 const Id = Type.Object({ id: Type.String({ minLength: 1, maxLength: 100 }) });
+/** Fields written into mail headers: no CR or LF (400 invalid_header_value), as in /v1/mail/send. */
+const headerFields = refuseLineBreaks(['from_email', 'from_name', 'reply_to', 'subject']);
 const tags = ['campaigns'];
 
 export const campaignsRoutes: FastifyPluginAsyncTypebox<{ campaigns: CampaignsService; idempotency: IdempotencyService }> = async (app, { campaigns, idempotency }) => {
@@ -104,6 +107,7 @@ export const campaignsRoutes: FastifyPluginAsyncTypebox<{ campaigns: CampaignsSe
         ),
         response: { 201: Campaign, ...errorResponses(400, 401, 403, 409, 422) },
       },
+      preValidation: headerFields,
     },
     async (request, reply) =>
       respondIdempotently(request, reply, { idempotency, operation: 'campaign.create', payload: request.body }, async () => ({
@@ -141,6 +145,7 @@ export const campaignsRoutes: FastifyPluginAsyncTypebox<{ campaigns: CampaignsSe
         ),
         response: { 200: Campaign, ...errorResponses(400, 401, 403, 404, 409) },
       },
+      preValidation: headerFields,
     },
     async (request) => campaigns.update(request.principal, request.params.id, request.body),
   );

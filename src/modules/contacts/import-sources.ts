@@ -1,6 +1,7 @@
 import { Transform, pipeline, type Readable } from 'node:stream';
 import { parse } from 'csv-parse';
 import { DomainError, invalid } from '../../errors.ts';
+import { MAX_JSON_DEPTH, nestsDeeperThan } from '../../lib/json-depth.ts';
 
 /**
  * Turns an import request body into rows, one at a time, without holding the body: a JSON array
@@ -13,8 +14,16 @@ export interface SourceRow {
   /** 0-based position among the data rows (array elements, lines, CSV records after the header). */
   index: number;
   value?: unknown;
-  /** Set when the row itself could not be read (an NDJSON line that is not JSON). */
+  /** Set when the row itself could not be read (an NDJSON line that is not JSON, a row nested too deep). */
   unreadable?: string;
+  /** The row error code of an unreadable row; invalid_json unless set. */
+  code?: string;
+}
+
+/** A JSON row nested deeper than the API accepts is a row error (checking it further would recurse that deep). */
+function parsedRow(index: number, value: unknown): SourceRow {
+  if (nestsDeeperThan(value)) return { index, value, code: 'too_deep', unreadable: `the row is nested more than ${MAX_JSON_DEPTH} levels deep` };
+  return { index, value };
 }
 
 /** Largest single row, in characters. */
@@ -102,7 +111,7 @@ export async function* jsonArrayRows(body: Readable): AsyncGenerator<SourceRow> 
     } catch {
       throw invalid('invalid_json', `element ${index} of the array is not valid JSON`);
     }
-    yield { index: index++, value };
+    yield parsedRow(index++, value);
   }
 }
 
@@ -127,11 +136,13 @@ export async function* ndjsonRows(body: Readable): AsyncGenerator<SourceRow> {
   for await (const line of lines(body)) {
     if (line.length > MAX_ROW_CHARS) throw rowTooLarge();
     if (!line.trim()) continue;
+    let value: unknown;
     try {
-      yield { index, value: JSON.parse(line) };
+      value = JSON.parse(line);
     } catch {
-      yield { index, unreadable: 'the line is not valid JSON' };
+      value = undefined;
     }
+    yield value === undefined ? { index, unreadable: 'the line is not valid JSON' } : parsedRow(index, value);
     index++;
   }
 }

@@ -51,7 +51,7 @@ export async function runImport(keyId: string, rows: AsyncIterable<SourceRow>, s
         throw new DomainError('too_large', 'too_many_rows', `an import carries at most ${maxRows} rows; split the file`);
       }
       if (row.unreadable) {
-        fail({ index: row.index, email: null, code: 'invalid_json', message: row.unreadable });
+        fail({ index: row.index, email: emailOf(row.value), code: row.code ?? 'invalid_json', message: row.unreadable });
         continue;
       }
       const checked = checkContactInput(row.value);

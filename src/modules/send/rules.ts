@@ -48,6 +48,25 @@ export interface TemplateParts {
 
 const detail = (field: string, code: string, message: string): ErrorDetail => ({ field, code, message });
 
+/** The same rule as the send schema's one-line fields (subject, names, header values). */
+const LINE_BREAK = /[\r\n]/;
+
+/**
+ * The fields of `values` named in `fields` whose string holds a CR or LF. They end up in a message
+ * header (subject, From name, Reply-To), where a line break would start a header of its own.
+ */
+export function lineBreakErrors(values: unknown, fields: readonly string[]): ErrorDetail[] {
+  if (typeof values !== 'object' || values === null) return [];
+  const errors: ErrorDetail[] = [];
+  for (const field of fields) {
+    const value = (values as Record<string, unknown>)[field];
+    if (typeof value === 'string' && LINE_BREAK.test(value)) {
+      errors.push(detail(field, 'invalid_header_value', `${field} cannot contain a line break (CR or LF): it is written into a mail header`));
+    }
+  }
+  return errors;
+}
+
 function checkHeaders(headers: Record<string, string> | undefined, field: string, errors: ErrorDetail[]): void {
   for (const name of Object.keys(headers ?? {})) {
     if (!HEADER_NAME.test(name)) errors.push(detail(`${field}.${name}`, 'invalid_header', `"${name}" is not a valid header name`));

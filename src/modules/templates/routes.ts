@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { readScope } from '../../http/auth.ts';
 import { errorResponses } from '../../http/errors.ts';
+import { refuseLineBreaks } from '../../http/input-guards.ts';
 import { Page, PageQuery } from '../../http/pagination.ts';
 import { respondIdempotently } from '../idempotency/route.ts';
 import type { IdempotencyService } from '../idempotency/service.ts';
@@ -29,6 +30,8 @@ const fields = {
 };
 
 const IdParams = Type.Object({ id: Type.String({ maxLength: 100 }) });
+/** The subject becomes the Subject header: no CR or LF (400 invalid_header_value), as in /v1/mail/send. */
+const headerFields = refuseLineBreaks(['subject']);
 
 export const templatesRoutes: FastifyPluginAsyncTypebox<{ templates: TemplatesService; idempotency: IdempotencyService }> = async (app, { templates, idempotency }) => {
   app.get(
@@ -57,6 +60,7 @@ export const templatesRoutes: FastifyPluginAsyncTypebox<{ templates: TemplatesSe
         body: Type.Object(fields, { additionalProperties: false }),
         response: { 201: Template, ...errorResponses(400, 401, 409, 415, 422) },
       },
+      preValidation: headerFields,
     },
     async (request, reply) =>
       respondIdempotently(request, reply, { idempotency, operation: 'template.create', payload: request.body }, async () => ({
@@ -82,6 +86,7 @@ export const templatesRoutes: FastifyPluginAsyncTypebox<{ templates: TemplatesSe
         body: Type.Partial(Type.Object(fields), { additionalProperties: false }),
         response: { 200: Template, ...errorResponses(400, 401, 404, 415) },
       },
+      preValidation: headerFields,
     },
     async (request) => templates.update(request.principal, request.params.id, request.body),
   );

@@ -73,6 +73,21 @@ describeEachEngine('templates', (engine) => {
     assert.equal((await call(alice, 'GET', `/v1/bulk/templates/${ok.id}`)).json().html, '<p>ok</p>');
   });
 
+  it('refuses CR or LF in the subject (400 invalid_header_value) on create and PATCH, storing nothing', async () => {
+    const before = await total(alice);
+    for (const subject of ['Hola\r\nBcc: victim@example.com', 'Hola\nBcc: x', 'Hola\r']) {
+      const res = await call(alice, 'POST', '/v1/bulk/templates', { name: 'x', subject, html: '<p>x</p>' });
+      assert.equal(res.statusCode, 400, res.body);
+      assert.deepEqual([res.json().errors[0].code, res.json().errors[0].field], ['invalid_header_value', 'subject']);
+    }
+    assert.equal(await total(alice), before);
+    const t = (await call(alice, 'POST', '/v1/bulk/templates', { name: 'Una línea', subject: 'Hola {{ name }}', html: '<p>x</p>' })).json();
+    const patched = await call(alice, 'PATCH', `/v1/bulk/templates/${t.id}`, { subject: 'Hola\r\nBcc: victim@example.com' });
+    assert.equal(patched.statusCode, 400, patched.body);
+    assert.deepEqual([patched.json().errors[0].code, patched.json().errors[0].field], ['invalid_header_value', 'subject']);
+    assert.equal((await call(alice, 'GET', `/v1/bulk/templates/${t.id}`)).json().subject, 'Hola {{ name }}');
+  });
+
   it('renders a preview with variables, escaping HTML but not the text or subject', async () => {
     const t = (
       await call(alice, 'POST', '/v1/bulk/templates', {
