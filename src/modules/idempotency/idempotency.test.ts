@@ -62,13 +62,14 @@ describeEachEngine('Idempotency-Key on POST /v1/mail/send', (engine) => {
     assert.deepEqual(await rowCounts(h), before);
   });
 
-  it('the same key while the first request is still running is a 409', async () => {
+  it('the same key while the first request is still running is a 409 with Retry-After', async () => {
     const begun = await h.context.services.idempotency.begin(alice.id, 'k-running', 'mail.send', { channel: 'trans', body: SEED_PAYLOAD });
     assert.equal(begun.kind, 'claimed');
     const before = await rowCounts(h);
     const res = await send('k-running', SEED_PAYLOAD);
     assert.equal(res.statusCode, 409);
     assert.equal(res.json().errors[0].code, 'idempotency_in_flight');
+    assert.equal(res.headers['retry-after'], '1');
     assert.deepEqual(await rowCounts(h), before);
   });
 

@@ -40,7 +40,13 @@ export interface IdempotencyDeps {
 
 export type IdempotencyService = ReturnType<typeof createIdempotencyService>;
 
-const inFlight = () => conflict('idempotency_in_flight', 'a request with this Idempotency-Key is still being processed; retry later', 'Idempotency-Key');
+/** Seconds a client is told to wait (Retry-After) before retrying a request whose key is still in use. */
+export const IN_FLIGHT_RETRY_AFTER_S = 1;
+
+const inFlight = () =>
+  Object.assign(conflict('idempotency_in_flight', 'a request with this Idempotency-Key is still being processed; retry later', 'Idempotency-Key'), {
+    retryAfter: IN_FLIGHT_RETRY_AFTER_S,
+  });
 
 export function createIdempotencyService(deps: IdempotencyDeps) {
   const { db } = deps;
