@@ -35,6 +35,7 @@ describe('config', () => {
     ['DATABASE_URL', 'mysql://x@y/z'],
     ['DATABASE_URL', 'not a url'],
     ['MAILERDASH_ADMIN_KEY', 'short'],
+    ['MAILERDASH_ADMIN_KEY', 'md_admin_31_chars_0123456789abc'],
     ['LOG_LEVEL', 'loud'],
     ['MAILERDASH_SMTP_URL', 'http://relay'],
     ['MAILERDASH_DNS_SERVERS', '127.0.0.1:53,bad server'],
@@ -50,6 +51,12 @@ describe('config', () => {
       );
     });
   }
+
+  it('takes an admin key of 32 characters or more', () => {
+    const key = 'md_admin_32_chars_0123456789abcd';
+    assert.equal(key.length, 32);
+    assert.equal(loadConfig({ MAILERDASH_ADMIN_KEY: key }).adminKey, key);
+  });
 
   it('every variable is listed in the README', () => {
     const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');

@@ -118,10 +118,10 @@ export const VARIABLES = [
     name: 'MAILERDASH_ADMIN_KEY',
     key: 'adminKey',
     defaultText: '(unset)',
-    description: 'This exact secret becomes an admin API key (for automation). Unset: the first start creates one and prints it once.',
+    description: 'This exact secret becomes an admin API key (for automation); at least 32 characters. Unset: the first start creates one and prints it once.',
     parse: (raw) => {
       const value = optional(raw);
-      if (value !== null && value.length < 16) throw new ConfigError('MAILERDASH_ADMIN_KEY', 'must be at least 16 characters');
+      if (value !== null && value.length < 32) throw new ConfigError('MAILERDASH_ADMIN_KEY', `must be at least 32 characters, got ${value.length}`);
       return value;
     },
   }),
