@@ -18,7 +18,15 @@ import { createSuppressionsService, type SuppressionsService } from './modules/s
 import { createTemplatesService, type TemplatesService } from './modules/templates/service.ts';
 import { createLinkSigner, type LinkSigner } from './modules/tracking/links.ts';
 import { createTrackingService, type TrackingService } from './modules/tracking/service.ts';
+import { createSealedBox, type SealedBox } from './lib/sealed-box.ts';
+import { createOutboundGuard } from './lib/ssrf.ts';
+import { createWebhooksService, type WebhooksService } from './modules/webhooks/service.ts';
+import { createWebhookSender } from './modules/webhooks/sender.ts';
+import { installWebhookMetrics } from './modules/webhooks/metrics.ts';
+import { loadLinkSecret } from './modules/tracking/links.ts';
 import { createCampaignDispatcher } from './workers/campaign-dispatcher.ts';
+import { createWebhookDeliveryJob } from './workers/webhook-delivery.ts';
+import { createWebhookFanOutJob } from './workers/webhook-fan-out.ts';
 import { createDeliveryJob, handOffFromConfig } from './workers/delivery.ts';
 import type { Job } from './workers/runner.ts';
 
@@ -40,6 +48,7 @@ export interface Services {
   lists: ListsService;
   templates: TemplatesService;
   campaigns: CampaignsService;
+  webhooks: WebhooksService;
 }
 
 export interface AppContext {
@@ -50,6 +59,8 @@ export interface AppContext {
   services: Services;
   /** Background jobs, each claiming its own kind of due rows. */
   jobs: Job[];
+  /** Seals and opens webhook signing secrets (the delivery job's, and tests'). */
+  webhookSecrets: SealedBox;
   /** Registers a listener called whenever the API committed new queued messages (e.g. runner.wake). */
   onQueued(listener: () => void): void;
 }
@@ -87,11 +98,32 @@ export function createContext(config: Config, database: Database, logger: Logger
   const contacts = createContactsService({ db, engine: database.engine, pool: database.pool, engagement: campaignEngagement });
   const lists = createListsService({ db });
   const campaigns = createCampaignsService({ db, isFromAllowed: domains.isFromAllowed, onQueued: () => queuedListeners.forEach((listener) => listener()) });
-  const services: Services = { keys, domains, suppressions, links, tracking, idempotency, send, messages, contacts, lists, templates, campaigns };
+  // Signing secrets are sealed under a key derived from the server secret (the links' secret).
+  const serverSecret = (() => {
+    let loading: Promise<string> | null = null;
+    return () => (loading ??= loadLinkSecret(db, config.secret).catch((error) => ((loading = null), Promise.reject(error))));
+  })();
+  const webhookSecrets = createSealedBox(serverSecret, 'webhook-signing-secrets');
+  const guard = createOutboundGuard({ allowHosts: config.webhookAllowHosts, resolver: config.dnsServers.length ? resolver : undefined });
+  const webhooks = createWebhooksService({ db, guard, secrets: webhookSecrets, onDue: () => queuedListeners.forEach((listener) => listener()) });
+  const services: Services = { keys, domains, suppressions, links, tracking, idempotency, send, messages, contacts, lists, templates, campaigns, webhooks };
   const jobs: Job[] = [idempotency.expiryJob()];
   // The dispatcher creates campaign messages already claimed by this process's sender.
   const handOff = handOffFromConfig(config);
   jobs.push(createCampaignDispatcher({ db, logger, handOff, onQueued: () => queuedListeners.forEach((listener) => listener()) }));
   jobs.push(createDeliveryJob({ config, db, logger, signingKeyFor: domains.signingKeyFor, links, handOff }));
-  return { config, database, logger, metrics: createMetricsRegistry(), services, jobs, onQueued };
+  const metrics = createMetricsRegistry();
+  const webhookMetrics = installWebhookMetrics(metrics, db);
+  jobs.push(createWebhookFanOutJob({ db, onDeliveries: () => queuedListeners.forEach((listener) => listener()) }));
+  jobs.push(
+    createWebhookDeliveryJob({
+      db,
+      logger,
+      secrets: webhookSecrets,
+      sender: createWebhookSender({ guard, connectionsPerOrigin: config.webhookConcurrency }),
+      concurrency: config.webhookConcurrency,
+      onAttempt: webhookMetrics.countAttempt,
+    }),
+  );
+  return { config, database, logger, metrics, services, jobs, webhookSecrets, onQueued };
 }

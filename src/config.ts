@@ -24,6 +24,8 @@ export interface Config {
   secret: string | null;
   workerPollMs: number;
   dkimSelector: string;
+  webhookAllowHosts: string[];
+  webhookConcurrency: number;
 }
 
 export class ConfigError extends Error {
@@ -240,6 +242,20 @@ export const VARIABLES = [
       if (!/^[a-z0-9][a-z0-9-]{0,62}$/i.test(value)) throw new ConfigError('MAILERDASH_DKIM_SELECTOR', 'must be a DNS label');
       return value;
     },
+  }),
+  spec({
+    name: 'MAILERDASH_WEBHOOK_ALLOW_HOSTS',
+    key: 'webhookAllowHosts',
+    defaultText: '(unset: none)',
+    description: 'Comma-separated host names or IP addresses that webhook URLs may reach over http and at private or loopback addresses (local development, tests).',
+    parse: (raw) => (optional(raw) ?? '').split(',').map((h) => h.trim().toLowerCase()).filter(Boolean),
+  }),
+  spec({
+    name: 'MAILERDASH_WEBHOOK_CONCURRENCY',
+    key: 'webhookConcurrency',
+    defaultText: '16',
+    description: 'Most webhook requests in flight at once to one endpoint from each worker process.',
+    parse: integer('MAILERDASH_WEBHOOK_CONCURRENCY', 16, 1, 256),
   }),
 ] as const;
 

@@ -7,6 +7,8 @@ import type { IdempotencyTables } from '../modules/idempotency/tables.ts';
 import type { MessagesTables } from '../modules/messages/tables.ts';
 import type { SuppressionLogTables } from '../modules/suppressions/tables.ts';
 import type { TemplatesTables } from '../modules/templates/tables.ts';
+import type { EventsTables } from '../modules/events/tables.ts';
+import type { WebhooksTables } from '../modules/webhooks/tables.ts';
 
 export interface SettingsTable {
   name: string;
@@ -14,6 +16,6 @@ export interface SettingsTable {
 }
 
 /** The whole database as Kysely sees it: each feature declares its own tables. */
-export interface DB extends KeysTables, DomainsTables, MessagesTables, IdempotencyTables, CampaignsTables, SuppressionLogTables, ContactsTables, ListsTables, TemplatesTables {
+export interface DB extends KeysTables, DomainsTables, MessagesTables, IdempotencyTables, CampaignsTables, SuppressionLogTables, ContactsTables, ListsTables, TemplatesTables, EventsTables, WebhooksTables {
   settings: SettingsTable;
 }

@@ -2,6 +2,7 @@ import { sql, type Kysely } from 'kysely';
 import type { DB } from '../db/schema.ts';
 import { indexAccessOnly } from '../db/planner.ts';
 import { PREPARED } from '../db/prepared.ts';
+import { hasSubscriber, messageEventData, newEventId } from '../modules/events/outbox.ts';
 import type { Channel, MessageStatus } from '../modules/messages/tables.ts';
 import type { ContentInput, Personalization } from './compose.ts';
 
@@ -151,11 +152,21 @@ export function outcomeStatement(outcomes: Outcome[], now: Date) {
       -- planner ANDed in the messages_lease index, reading the entry of every message sent since
       -- the last vacuum.
       where m.id = any (array(select id from v)) and m.id = v.id and m.lease_until is not null and m.attempts = v.attempts
-      returning m.id
+      returning m.id, m.key_id, m.to_email, m.channel, m.campaign_id, m.request_id, m.content_id, m.personalization
     ), events as (
       insert into message_events (message_id, type, at, data)
       select v.id, v.event_type, ${now}, v.event_data from v join updated u on u.id = v.id
       where v.event_type is not null
+    ), reported as materialized (
+      -- The webhook events of these outcomes (a release back to the queue is none), only for keys
+      -- with a subscribed endpoint; the outbox row commits with the outcome or not at all.
+      select u.*, v.status, v.last_response, v.event_data from updated u join v on v.id = u.id
+      where (v.event_type is not null or v.status = 'sent') and ${hasSubscriber(sql.ref('u.key_id'), sql`'message.' || v.status`)}
+    ), webhook_events as (
+      insert into events (id, key_id, type, at, data)
+      select ${newEventId}, m.key_id, 'message.' || m.status, ${now},
+             ${messageEventData('m', 'c')} || jsonb_build_object('response', m.last_response) || coalesce(m.event_data - 'response', '{}'::jsonb)
+      from reported m join message_contents c on c.id = m.content_id
     )
     select id from updated`;
 }

@@ -18,6 +18,8 @@ import { sendRoutes } from '../modules/send/routes.ts';
 import { suppressionsRoutes } from '../modules/suppressions/routes.ts';
 import { trackingRoutes } from '../modules/tracking/routes.ts';
 import { templatesRoutes } from '../modules/templates/routes.ts';
+import { webhooksRoutes } from '../modules/webhooks/routes.ts';
+import { openApiWebhooks } from '../modules/events/catalog.ts';
 import { requireApiKey } from './auth.ts';
 import { installErrorHandling } from './errors.ts';
 import { installInputGuards } from './input-guards.ts';
@@ -73,7 +75,9 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
       },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
       security: [{ bearer: [] }],
-    },
+      // Every event type's body, as receivers get it (OpenAPI 3.1 webhooks).
+      webhooks: openApiWebhooks(),
+    } as Record<string, unknown>,
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
@@ -93,6 +97,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     await authed.register(messagesRoutes, { messages: services.messages });
     await authed.register(suppressionsRoutes, { suppressions: services.suppressions });
     await authed.register(campaignsRoutes, { campaigns: services.campaigns, idempotency: services.idempotency });
+    await authed.register(webhooksRoutes, { webhooks: services.webhooks, idempotency: services.idempotency });
   });
 
   return app;

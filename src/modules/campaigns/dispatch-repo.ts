@@ -2,6 +2,7 @@ import { sql, type Kysely } from 'kysely';
 import type { DB } from '../../db/schema.ts';
 import { indexAccessOnly } from '../../db/planner.ts';
 import { PREPARED } from '../../db/prepared.ts';
+import { hasSubscriber, newEventId } from '../events/outbox.ts';
 import { claimedFromJson, type ClaimedMessage } from '../../delivery/queue-repo.ts';
 import type { CampaignRow } from './repo.ts';
 import { CAMPAIGN_COLUMNS } from './repo.ts';
@@ -161,9 +162,16 @@ export async function advanceCursor(
 /** Campaigns whose cursor passed the last member and whose every message is final become sent. */
 export async function finishCampaigns(db: Kysely<DB>, now: Date): Promise<string[]> {
   const { rows } = await sql<{ id: string }>`
-    update campaigns c set status = 'sent', sent_at = ${now}, updated_at = ${now}
-    where c.status = 'send' and c.dispatch_done
-      and not exists (select 1 from messages m where m.campaign_id = c.id and m.status in ('queued', 'sending', 'deferred'))
-    returning c.id`.execute(db);
+    with finished as (
+      update campaigns c set status = 'sent', sent_at = ${now}, updated_at = ${now}
+      where c.status = 'send' and c.dispatch_done
+        and not exists (select 1 from messages m where m.campaign_id = c.id and m.status in ('queued', 'sending', 'deferred'))
+      returning c.id, c.key_id, c.name
+    ), reported as (
+      insert into events (id, key_id, type, at, data)
+      select ${newEventId}, f.key_id, 'campaign.sent', ${now}, jsonb_build_object('campaign_id', f.id, 'key_id', f.key_id, 'name', f.name, 'status', 'sent')
+      from finished f where ${hasSubscriber(sql.ref('f.key_id'), 'campaign.sent')}
+    )
+    select id from finished`.execute(db);
   return rows.map((r) => r.id);
 }

@@ -1,5 +1,6 @@
 import { sql, type Kysely, type Updateable } from 'kysely';
 import type { DB } from '../../db/schema.ts';
+import { hasSubscriber, messageEventData, newEventId } from '../events/outbox.ts';
 import type { CampaignsTable } from './tables.ts';
 
 export const CAMPAIGN_COLUMNS = [
@@ -88,14 +89,18 @@ export async function releaseHeldMessages(db: Kysely<DB>, campaignId: string): P
   await db.updateTable('messages').set({ due_at: new Date() }).where('campaign_id', '=', campaignId).where('status', 'in', ['queued', 'deferred']).where('due_at', '>=', NEVER).execute();
 }
 
-/** Cancelling drops what has not been handed to a transport yet. */
-export async function dropUnsentMessages(db: Kysely<DB>, campaignId: string): Promise<void> {
-  await db
-    .updateTable('messages')
-    .set({ status: 'dropped', last_response: 'campaign cancelled', updated_at: new Date() })
-    .where('campaign_id', '=', campaignId)
-    .where('status', 'in', ['queued', 'deferred'])
-    .execute();
+/** Cancelling drops what has not been handed to a transport yet, each with its message.dropped event. */
+export async function dropUnsentMessages(db: Kysely<DB>, campaignId: string, now: Date): Promise<void> {
+  await sql`
+    with dropped as (
+      update messages set status = 'dropped', last_response = 'campaign cancelled', updated_at = ${now}
+      where campaign_id = ${campaignId} and status in ('queued', 'deferred')
+      returning id, key_id, to_email, channel, campaign_id, request_id, content_id, personalization
+    )
+    insert into events (id, key_id, type, at, data)
+    select ${newEventId}, m.key_id, 'message.dropped', ${now}, ${messageEventData('m', 'c')} || '{"reason": "campaign cancelled", "response": "campaign cancelled"}'::jsonb
+    from dropped m join message_contents c on c.id = m.content_id
+    where ${hasSubscriber(sql.ref('m.key_id'), 'message.dropped')}`.execute(db);
 }
 
 export interface CampaignCounts {

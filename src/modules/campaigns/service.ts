@@ -2,6 +2,7 @@ import type { Kysely, Updateable } from 'kysely';
 import type { DB } from '../../db/schema.ts';
 import { conflict, forbidden, invalid, notFound } from '../../errors.ts';
 import { newId } from '../../lib/ids.ts';
+import { emitEvent } from '../events/outbox.ts';
 import type { Principal } from '../keys/service.ts';
 import { actionForStatus, nextStatus, type CampaignAction } from './lifecycle.ts';
 import * as repo from './repo.ts';
@@ -12,6 +13,7 @@ export interface CampaignsServiceDeps {
   isFromAllowed(keyId: string, fromAddress: string): Promise<boolean>;
   /** Called after a campaign became due, so an idle worker in this process looks at once. */
   onQueued?: () => void;
+  now?: () => Date;
 }
 
 export interface CampaignFields {
@@ -72,6 +74,7 @@ export type CampaignsService = ReturnType<typeof createCampaignsService>;
 
 export function createCampaignsService(deps: CampaignsServiceDeps) {
   const { db } = deps;
+  const clock = deps.now ?? (() => new Date());
 
   async function own(trx: Kysely<DB>, principal: Principal, id: string, forUpdate = false): Promise<repo.CampaignRow> {
     const row = await repo.findCampaign(trx, principal.keyId, id, forUpdate);
@@ -109,8 +112,13 @@ export function createCampaignsService(deps: CampaignsServiceDeps) {
     if (action === 'send') await checkReferences(trx, row.key_id, row);
     if (action === 'pause') await repo.holdQueuedMessages(trx, row.id);
     if (action === 'resume') await repo.releaseHeldMessages(trx, row.id);
-    if (action === 'cancel') await repo.dropUnsentMessages(trx, row.id);
-    return repo.updateCampaign(trx, row.id, { status });
+    if (action === 'cancel') await repo.dropUnsentMessages(trx, row.id, clock());
+    const updated = await repo.updateCampaign(trx, row.id, { status });
+    if (action === 'pause' || action === 'cancel') {
+      const type = action === 'pause' ? 'campaign.paused' : 'campaign.cancelled';
+      await emitEvent(trx, { keyId: row.key_id, type, data: { campaign_id: row.id, key_id: row.key_id, name: row.name, status } }, clock());
+    }
+    return updated;
   }
 
   function fieldChanges(fields: CampaignFields): Updateable<CampaignsTable> {

@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { DB } from '../../db/schema.ts';
+import { emitEvent } from '../events/outbox.ts';
 import { addSuppression } from '../suppressions/repo.ts';
 import { findContact, recordContactEvent, removeSuppressionEntry, setContactStatus, type ContactRow } from './repo.ts';
 import { suppressionReasonFor } from './rules.ts';
@@ -37,6 +38,10 @@ export async function markContactStatus(
         toStatus: status,
         source: source.type,
       });
+      if (status === 'unsubscribed') {
+        const data = { contact_id: Number(contact.id), key_id: keyId, email: contact.email, previous_status: contact.status, source: source.type };
+        await emitEvent(trx, { keyId, type: 'contact.unsubscribed', data }, new Date());
+      }
     }
     const reason = suppressionReasonFor(status);
     if (reason) {

@@ -1,5 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import type { DB } from '../../db/schema.ts';
+import { hasSubscriber, messageEventData, newEventId } from '../events/outbox.ts';
 
 export interface TrackedMessage {
   id: string;
@@ -33,4 +34,13 @@ export async function recordUniqueEvent(db: Kysely<DB>, messageId: string, type:
 export async function hasEvent(db: Kysely<DB>, messageId: string, type: EngagementEvent): Promise<boolean> {
   const row = await db.selectFrom('message_events').select('id').where('message_id', '=', messageId).where('type', '=', type).executeTakeFirst();
   return !!row;
+}
+
+/** Writes the message's `message.<type>` event (when its key has a subscriber), built from the message row. */
+export async function emitMessageEvent(db: Kysely<DB>, messageId: string, type: EngagementEvent, extra: Record<string, unknown>, at: Date): Promise<void> {
+  await sql`
+    insert into events (id, key_id, type, at, data)
+    select ${newEventId}, m.key_id, ${`message.${type}`}, ${at}, ${messageEventData('m', 'c')} || ${JSON.stringify(extra)}::jsonb
+    from messages m join message_contents c on c.id = m.content_id
+    where m.id = ${messageId} and ${hasSubscriber(sql.ref('m.key_id'), `message.${type}`)}`.execute(db);
 }

@@ -9,6 +9,7 @@ export interface TrackingServiceDeps {
   db: Kysely<DB>;
   links: LinkSigner;
   suppressions: SuppressionsService;
+  now?: () => Date;
 }
 
 export type TrackingService = ReturnType<typeof createTrackingService>;
@@ -16,6 +17,12 @@ export type TrackingService = ReturnType<typeof createTrackingService>;
 /** What the public link routes do. Every forged, altered or stale token is the same 404. */
 export function createTrackingService(deps: TrackingServiceDeps) {
   const { db, links } = deps;
+  const clock = deps.now ?? (() => new Date());
+
+  /** Records a first open, click or unsubscribe with its message event, in one transaction. */
+  async function engage(trx: Kysely<DB>, message: repo.TrackedMessage, type: repo.EngagementEvent, data: Record<string, unknown>): Promise<void> {
+    if (await repo.recordUniqueEvent(trx, message.id, type, data)) await repo.emitMessageEvent(trx, message.id, type, data, clock());
+  }
 
   async function messageOf(purpose: 'unsubscribe' | 'open' | 'click', token: string, target?: string): Promise<repo.TrackedMessage> {
     const messageId = await links.verify(purpose, token, target);
@@ -50,14 +57,14 @@ export function createTrackingService(deps: TrackingServiceDeps) {
           },
           trx,
         );
-        await repo.recordUniqueEvent(trx, message.id, 'unsubscribed', { method });
+        await engage(trx, message, 'unsubscribed', { method });
       });
       return { email: message.to_email };
     },
 
     async open(token: string): Promise<void> {
       const message = await messageOf('open', token);
-      await repo.recordUniqueEvent(db, message.id, 'opened', {});
+      await db.transaction().execute((trx) => engage(trx, message, 'opened', {}));
     },
 
     /** The URL the message linked to; only a target the token was signed for gets through. */
@@ -70,7 +77,7 @@ export function createTrackingService(deps: TrackingServiceDeps) {
       }
       if (protocol !== 'http:' && protocol !== 'https:') throw notFound('link');
       const message = await messageOf('click', token, target);
-      await repo.recordUniqueEvent(db, message.id, 'clicked', { url: target });
+      await db.transaction().execute((trx) => engage(trx, message, 'clicked', { url: target }));
       return target;
     },
   };

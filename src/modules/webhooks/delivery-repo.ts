@@ -1,0 +1,158 @@
+import { sql, type Kysely } from 'kysely';
+import type { DB } from '../../db/schema.ts';
+import { receives } from '../events/outbox.ts';
+import type { DeliveryStatus } from './tables.ts';
+
+/** Every SQL statement of the fan-out and delivery jobs. */
+
+/**
+ * Fans out the oldest events not yet fanned out: one delivery per enabled endpoint of the event's key
+ * that receives its type, and the events marked, in one statement. Any number of processes may run
+ * it at once (skip locked); an event fanned out twice (never, short of a bug) still makes one delivery.
+ */
+export async function fanOut(db: Kysely<DB>, limit: number, now: Date): Promise<{ events: number; deliveries: number }> {
+  const { rows } = await sql<{ events: number; deliveries: number }>`
+    with batch as (
+      select seq, key_id, type from events where not fanned_out order by seq limit ${limit} for update skip locked
+    ), marked as (
+      update events set fanned_out = true where seq = any (array(select seq from batch)) returning seq
+    ), made as (
+      insert into webhook_deliveries (id, key_id, endpoint_id, event_seq, event_type, next_attempt_at, created_at)
+      select 'whd_' || replace(gen_random_uuid()::text, '-', ''), b.key_id, w.id, b.seq, b.type, ${now}, ${now}
+      from batch b join webhooks w on w.key_id = b.key_id and w.enabled and ${receives(sql.ref('w.events'), sql.ref('b.type'))}
+      order by b.seq
+      on conflict (event_seq, endpoint_id) do nothing
+      returning 1
+    )
+    select (select count(*) from marked)::int as events, (select count(*) from made)::int as deliveries`.execute(db);
+  return rows[0] ?? { events: 0, deliveries: 0 };
+}
+
+export interface LeasedEndpoint {
+  id: string;
+  key_id: string;
+  url: string;
+  secret_sealed: string;
+  previous_secret_sealed: string | null;
+  previous_secret_until: Date | null;
+  failing_since: Date | null;
+}
+
+const ENDPOINT_COLUMNS = sql`id, key_id, url, secret_sealed, previous_secret_sealed, previous_secret_until, failing_since`;
+
+/** Takes up to `limit` enabled endpoints with due deliveries that no live worker holds. */
+export async function claimEndpoints(db: Kysely<DB>, owner: string, now: Date, leaseMs: number, limit: number): Promise<LeasedEndpoint[]> {
+  const { rows } = await sql<LeasedEndpoint>`
+    update webhooks set lease_owner = ${owner}, lease_until = ${new Date(now.getTime() + leaseMs)}
+    where id = any (array(
+      select w.id from webhooks w
+      where w.enabled and (w.lease_until is null or w.lease_until < ${now})
+        and exists (select 1 from webhook_deliveries d where d.endpoint_id = w.id and d.status = 'pending' and d.next_attempt_at <= ${now})
+      limit ${limit}
+      for update skip locked))
+    returning ${ENDPOINT_COLUMNS}`.execute(db);
+  return rows;
+}
+
+/** Extends this owner's lease and reads the endpoint again; undefined when it was lost or disabled. */
+export async function renewEndpoint(db: Kysely<DB>, id: string, owner: string, now: Date, leaseMs: number): Promise<LeasedEndpoint | undefined> {
+  const { rows } = await sql<LeasedEndpoint>`
+    update webhooks set lease_until = ${new Date(now.getTime() + leaseMs)}
+    where id = ${id} and lease_owner = ${owner} and enabled
+    returning ${ENDPOINT_COLUMNS}`.execute(db);
+  return rows[0];
+}
+
+export async function releaseEndpoint(db: Kysely<DB>, id: string, owner: string): Promise<void> {
+  await sql`update webhooks set lease_owner = null, lease_until = null where id = ${id} and lease_owner = ${owner}`.execute(db);
+}
+
+export interface TakenDelivery {
+  id: string;
+  attempts: number;
+  event_seq: string;
+  event_id: string;
+  event_type: string;
+  event_at: Date;
+  data: Record<string, unknown> | string;
+}
+
+/**
+ * The endpoint's next due deliveries in event order, each leased for one attempt (its due time moves
+ * past the attempt's end, so nobody else takes it meanwhile; if the worker dies it is due again then).
+ */
+export async function takeDeliveries(db: Kysely<DB>, endpointId: string, now: Date, attemptLeaseMs: number, limit: number): Promise<TakenDelivery[]> {
+  const { rows } = await sql<TakenDelivery>`
+    update webhook_deliveries d
+    set next_attempt_at = ${new Date(now.getTime() + attemptLeaseMs)}, attempts = d.attempts + 1, last_attempt_at = ${now}
+    from events e
+    where d.id = any (array(
+        select id from webhook_deliveries
+        where endpoint_id = ${endpointId} and status = 'pending' and next_attempt_at <= ${now}
+        order by event_seq limit ${limit}
+        for update skip locked))
+      and e.seq = d.event_seq
+    returning d.id, d.attempts, d.event_seq, e.id as event_id, e.type as event_type, e.at as event_at, e.data`.execute(db);
+  return rows.sort((a, b) => Number(BigInt(a.event_seq) - BigInt(b.event_seq)));
+}
+
+export interface AttemptRecord {
+  id: string;
+  attempts: number;
+  status: DeliveryStatus;
+  nextAttemptAt: Date | null;
+  lastStatus: number | null;
+  lastError: string | null;
+  lastBody: string | null;
+  deliveredAt: Date | null;
+}
+
+/** Writes attempt outcomes in one statement; only the attempt that took a delivery writes it. */
+export async function recordAttempts(db: Kysely<DB>, records: AttemptRecord[]): Promise<void> {
+  if (!records.length) return;
+  const rows = JSON.stringify(
+    records.map((r) => ({
+      id: r.id,
+      attempts: r.attempts,
+      status: r.status,
+      next_attempt_at: r.nextAttemptAt?.toISOString() ?? null,
+      last_status: r.lastStatus,
+      last_error: r.lastError,
+      last_body: r.lastBody,
+      delivered_at: r.deliveredAt?.toISOString() ?? null,
+    })),
+  );
+  await sql`
+    update webhook_deliveries d
+    set status = v.status, next_attempt_at = v.next_attempt_at, last_status = v.last_status,
+        last_error = v.last_error, last_body = v.last_body, delivered_at = v.delivered_at
+    from jsonb_to_recordset(${rows}::jsonb)
+      as v(id text, attempts int, status text, next_attempt_at timestamptz, last_status int, last_error text, last_body text, delivered_at timestamptz)
+    where d.id = v.id and d.attempts = v.attempts and d.status = 'pending'`.execute(db);
+}
+
+/** Gives back deliveries taken but never attempted (the job is stopping): due again at once. */
+export async function giveBack(db: Kysely<DB>, ids: string[], now: Date): Promise<void> {
+  if (!ids.length) return;
+  await sql`
+    update webhook_deliveries set attempts = attempts - 1, next_attempt_at = ${now}
+    where id = any (${ids}::text[]) and status = 'pending'`.execute(db);
+}
+
+/** Records the endpoint's health: its run of failures, and disabling it with why. */
+export async function setEndpointHealth(db: Kysely<DB>, id: string, health: { failingSince: Date | null; disable: string | null }, now: Date): Promise<void> {
+  await sql`
+    update webhooks set failing_since = ${health.failingSince},
+      enabled = case when ${health.disable}::text is null then enabled else false end,
+      disabled_reason = coalesce(${health.disable}::text, disabled_reason),
+      disabled_at = case when ${health.disable}::text is null then disabled_at else ${now}::timestamptz end,
+      updated_at = case when ${health.disable}::text is null then updated_at else ${now}::timestamptz end
+    where id = ${id}`.execute(db);
+}
+
+/** Pending deliveries and when the oldest of them was made (metrics). */
+export async function pendingSummary(db: Kysely<DB>): Promise<{ pending: number; oldestCreatedAt: Date | null }> {
+  const { rows } = await sql<{ pending: number; oldest: Date | null }>`
+    select count(*)::int as pending, min(created_at) as oldest from webhook_deliveries where status = 'pending'`.execute(db);
+  return { pending: rows[0]?.pending ?? 0, oldestCreatedAt: rows[0]?.oldest ? new Date(rows[0].oldest) : null };
+}
