@@ -277,4 +277,25 @@ describeEachEngine('webhook delivery', (engine) => {
     verifyBoth(rotated.secret, second!);
     assert.throws(() => new StandardWebhook(endpoint.secret).verify(second!.body, second!.headers as Record<string, string>));
   });
+
+  it("the process's own jobs deliver a test event, and /metrics counts it", async () => {
+    await freshReceiverAndJobs();
+    const endpoint = await newEndpoint(receiver.url(), ['campaign.sent']);
+    await emitEvent(db(), { keyId: key.id, type: 'campaign.sent', data: { pending: true } }, new Date());
+    // Fanned out but not yet delivered: pending, with an age.
+    await runJob('webhook-fan-out');
+    const before = (await h.call({ method: 'GET', url: '/metrics', auth: null })).body;
+    assert.match(before, /^mailerdash_webhook_deliveries_pending 1$/m);
+    assert.match(before, /^mailerdash_webhook_oldest_pending_seconds \d/m);
+    const test = await h.call({ method: 'POST', url: `/v1/webhooks/${endpoint.id}/test`, auth: key.secret });
+    assert.equal(test.statusCode, 202);
+    const delivery = h.context.jobs.find((j) => j.name === 'webhook-delivery') as unknown as { runOnce(): Promise<number>; settle(): Promise<void> };
+    await delivery.runOnce();
+    await delivery.settle();
+    const types = (await receiver.waitFor(2)).map((r) => JSON.parse(r.body).type);
+    assert.deepEqual(types.sort(), ['campaign.sent', 'webhook.test']);
+    const metrics = (await h.call({ method: 'GET', url: '/metrics', auth: null })).body;
+    assert.match(metrics, /^mailerdash_webhook_attempts_total\{outcome="delivered"\} 2$/m);
+    assert.match(metrics, /^mailerdash_webhook_deliveries_pending 0$/m);
+  });
 });

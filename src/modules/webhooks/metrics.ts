@@ -11,9 +11,7 @@ export function installWebhookMetrics(registry: Registry, db: Kysely<DB>, now: (
     labelNames: ['outcome'] as const,
     registers: [registry],
   });
-  let summary: Promise<Awaited<ReturnType<typeof pendingSummary>>> | null = null;
-  // One query per scrape, shared by both gauges.
-  const read = () => (summary ??= pendingSummary(db).finally(() => setTimeout(() => (summary = null), 1000).unref()));
+  const read = () => pendingSummary(db);
   new Gauge({
     name: 'mailerdash_webhook_deliveries_pending',
     help: 'Webhook deliveries not yet delivered nor given up',
