@@ -1,0 +1,46 @@
+// A worker process for the webhook crash tests: the fan-out and delivery jobs alone, on the PostgreSQL
+// database of DATABASE_URL, sending to loopback (127.0.0.1 allowed). Signing secrets are opened with the
+// sealed box built as composition.ts builds it (from MAILERDASH_SECRET, or the settings row when unset),
+// so it reads what the API sealed. Prints "ready" once running; SIGTERM stops it gracefully.
+import pino from 'pino';
+import { openDatabase } from '../../src/db/database.ts';
+import { createSealedBox } from '../../src/lib/sealed-box.ts';
+import { createOutboundGuard } from '../../src/lib/ssrf.ts';
+import { loadLinkSecret } from '../../src/modules/tracking/links.ts';
+import { createWebhookSender } from '../../src/modules/webhooks/sender.ts';
+import { createWorkerRunner } from '../../src/workers/runner.ts';
+import { createWebhookDeliveryJob } from '../../src/workers/webhook-delivery.ts';
+import { createWebhookFanOutJob } from '../../src/workers/webhook-fan-out.ts';
+
+const env = process.env;
+const concurrency = Number(env.CONCURRENCY ?? 8);
+const database = await openDatabase({ databaseUrl: env.DATABASE_URL!, dataDir: null, poolSize: 6 });
+const { db } = database;
+const logger = pino({ level: env.TEST_LOG_LEVEL ?? 'silent' });
+
+const serverSecret = (() => {
+  let loading: Promise<string> | null = null;
+  return () => (loading ??= loadLinkSecret(db, env.MAILERDASH_SECRET || null).catch((error) => ((loading = null), Promise.reject(error))));
+})();
+const secrets = createSealedBox(serverSecret, 'webhook-signing-secrets');
+
+let wake = () => {};
+const jobs = [
+  createWebhookFanOutJob({ db, batchSize: Number(env.FAN_OUT_BATCH ?? 1000), onDeliveries: () => wake() }),
+  createWebhookDeliveryJob({
+    db,
+    logger,
+    secrets,
+    sender: createWebhookSender({ guard: createOutboundGuard({ allowHosts: ['127.0.0.1'] }), connectionsPerOrigin: concurrency }),
+    concurrency,
+  }),
+];
+const runner = createWorkerRunner({ jobs, pollMs: Number(env.POLL_MS ?? 20), logger });
+wake = () => runner.wake();
+runner.start();
+process.once('SIGTERM', async () => {
+  await runner.stop();
+  await database.close();
+  process.exit(0);
+});
+console.log('ready');
