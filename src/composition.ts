@@ -14,6 +14,7 @@ import { createKeysService, type KeysService } from './modules/keys/service.ts';
 import { createListsService, type ListsService } from './modules/lists/service.ts';
 import { createMessagesService, type MessagesService } from './modules/messages/service.ts';
 import { createSendService, type SendService } from './modules/send/service.ts';
+import { createSequencesService, type SequencesService } from './modules/sequences/service.ts';
 import { createSuppressionsService, type SuppressionsService } from './modules/suppressions/service.ts';
 import { createTemplatesService, type TemplatesService } from './modules/templates/service.ts';
 import { createLinkSigner, type LinkSigner } from './modules/tracking/links.ts';
@@ -48,6 +49,7 @@ export interface Services {
   lists: ListsService;
   templates: TemplatesService;
   campaigns: CampaignsService;
+  sequences: SequencesService;
   webhooks: WebhooksService;
 }
 
@@ -98,6 +100,7 @@ export function createContext(config: Config, database: Database, logger: Logger
   const contacts = createContactsService({ db, engine: database.engine, pool: database.pool, engagement: campaignEngagement });
   const lists = createListsService({ db });
   const campaigns = createCampaignsService({ db, isFromAllowed: domains.isFromAllowed, onQueued: () => queuedListeners.forEach((listener) => listener()) });
+  const sequences = createSequencesService({ db, isFromAllowed: domains.isFromAllowed });
   // Signing secrets are sealed under a key derived from the server secret (the links' secret).
   const serverSecret = (() => {
     let loading: Promise<string> | null = null;
@@ -106,7 +109,7 @@ export function createContext(config: Config, database: Database, logger: Logger
   const webhookSecrets = createSealedBox(serverSecret, 'webhook-signing-secrets');
   const guard = createOutboundGuard({ allowHosts: config.webhookAllowHosts, resolver: config.dnsServers.length ? resolver : undefined });
   const webhooks = createWebhooksService({ db, guard, secrets: webhookSecrets, onDue: () => queuedListeners.forEach((listener) => listener()) });
-  const services: Services = { keys, domains, suppressions, links, tracking, idempotency, send, messages, contacts, lists, templates, campaigns, webhooks };
+  const services: Services = { keys, domains, suppressions, links, tracking, idempotency, send, messages, contacts, lists, templates, campaigns, sequences, webhooks };
   const jobs: Job[] = [idempotency.expiryJob()];
   // The dispatcher creates campaign messages already claimed by this process's sender.
   const handOff = handOffFromConfig(config);

@@ -15,6 +15,7 @@ import { keysRoutes } from '../modules/keys/routes.ts';
 import { listsRoutes } from '../modules/lists/routes.ts';
 import { messagesRoutes } from '../modules/messages/routes.ts';
 import { sendRoutes } from '../modules/send/routes.ts';
+import { sequencesRoutes } from '../modules/sequences/routes.ts';
 import { suppressionsRoutes } from '../modules/suppressions/routes.ts';
 import { trackingRoutes } from '../modules/tracking/routes.ts';
 import { templatesRoutes } from '../modules/templates/routes.ts';
@@ -97,6 +98,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     await authed.register(messagesRoutes, { messages: services.messages });
     await authed.register(suppressionsRoutes, { suppressions: services.suppressions });
     await authed.register(campaignsRoutes, { campaigns: services.campaigns, idempotency: services.idempotency });
+    await authed.register(sequencesRoutes, { sequences: services.sequences, idempotency: services.idempotency });
     await authed.register(webhooksRoutes, { webhooks: services.webhooks, idempotency: services.idempotency });
   });
 

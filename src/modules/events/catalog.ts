@@ -31,6 +31,30 @@ const CampaignData = Type.Object({
   status: Type.String({ description: 'The campaign status after the change.' }),
 });
 
+const SequenceData = (extra: Record<string, TSchema> = {}, description = '') =>
+  Type.Object(
+    {
+      sequence_id: Type.String(),
+      subscriber_id: Type.String({ description: 'The subscription (`sub_…`).' }),
+      key_id: Type.String(),
+      email: Type.String({ description: 'The subscriber address (lower-cased).' }),
+      contact_id: Type.Integer(),
+      ...extra,
+    },
+    { description },
+  );
+
+const SequenceStepData = (description: string) =>
+  SequenceData(
+    {
+      step_id: Type.String({ description: 'The step (`step_…`).' }),
+      position: Type.Integer(),
+      message_id: Type.String({ description: 'The message made for the step (`msg_…`).' }),
+      response: smtpReply,
+    },
+    description,
+  );
+
 export const EVENT_TYPES = {
   'message.sent': MessageData({ response: smtpReply }, 'The next hop (relay or receiving server) accepted the message with a 2xx.'),
   'message.delivered': MessageData({ response: smtpReply }, 'A provider or a DSN confirmed delivery. Reserved: nothing reports it yet.'),
@@ -55,6 +79,18 @@ export const EVENT_TYPES = {
     previous_status: Type.String(),
     source: Type.String({ description: 'What unsubscribed it: api, unsubscribe (a link), campaign, message…' }),
   }),
+  'sequence.subscribed': SequenceData({}, 'A contact subscribed to a sequence (a new subscription that may receive steps).'),
+  'sequence.step.sent': SequenceStepData("A sequence step was sent: the next hop accepted the step's message."),
+  'sequence.step.failed': SequenceStepData("A sequence step could not be sent: the step's message bounced, failed or was dropped."),
+  'sequence.completed': SequenceData({}, 'The subscriber was sent every step of the sequence.'),
+  'sequence.cancelled': SequenceData(
+    {
+      reason: Type.Union([Type.Literal('unsubscribed'), Type.Literal('manual'), Type.Literal('bounced'), Type.Literal('complained'), Type.Literal('suppressed')], {
+        description: 'manual: DELETE of the subscriber; unsubscribed, bounced, complained: the contact\'s status; suppressed: the address is on the suppression list.',
+      }),
+    },
+    'The subscription was cancelled: nothing more is sent to it. Also sent for a subscription created already cancelled (a suppressed address).',
+  ),
   'webhook.test': Type.Object({ webhook_id: Type.String(), key_id: Type.String(), message: Type.String() }),
 } satisfies Record<string, TSchema>;
 
