@@ -74,14 +74,22 @@ export function createLogger(level: string): Logger {
 export function createContext(config: Config, database: Database, logger: Logger = createLogger(config.logLevel)): AppContext {
   const { db } = database;
   const resolver = createResolver(config.dnsServers);
+  // Stored secrets (webhook signing secrets, DKIM private keys) are sealed under keys derived from the
+  // server secret (the links' secret), each purpose with its own key.
+  const serverSecret = (() => {
+    let loading: Promise<string> | null = null;
+    return () => (loading ??= loadLinkSecret(db, config.secret).catch((error) => ((loading = null), Promise.reject(error))));
+  })();
+  const webhookSecrets = createSealedBox(serverSecret, 'webhook-signing-secrets');
   const domains = createDomainsService({
+    secrets: createSealedBox(serverSecret, 'dkim-private-keys'),
     db,
     resolver,
     dkimSelector: config.dkimSelector,
     sendingHost: config.hostname,
     bounceDomain: config.bounceDomain,
   });
-  const keys = createKeysService({ db, attachDomains: (trx, keyId, names) => domains.attachOperatorVerified(trx, keyId, names) });
+  const keys = createKeysService({ db, prepareDomains: (names) => domains.prepareOperatorVerified(names) });
   const suppressions = createSuppressionsService({ db });
   const links = createLinkSigner({ db, publicUrl: config.publicUrl, bounceDomain: config.bounceDomain, secret: config.secret });
   const tracking = createTrackingService({ db, links, suppressions });
@@ -101,16 +109,10 @@ export function createContext(config: Config, database: Database, logger: Logger
   const lists = createListsService({ db });
   const campaigns = createCampaignsService({ db, isFromAllowed: domains.isFromAllowed, onQueued: () => queuedListeners.forEach((listener) => listener()) });
   const sequences = createSequencesService({ db, isFromAllowed: domains.isFromAllowed });
-  // Signing secrets are sealed under a key derived from the server secret (the links' secret).
-  const serverSecret = (() => {
-    let loading: Promise<string> | null = null;
-    return () => (loading ??= loadLinkSecret(db, config.secret).catch((error) => ((loading = null), Promise.reject(error))));
-  })();
-  const webhookSecrets = createSealedBox(serverSecret, 'webhook-signing-secrets');
   const guard = createOutboundGuard({ allowHosts: config.webhookAllowHosts, resolver: config.dnsServers.length ? resolver : undefined });
   const webhooks = createWebhooksService({ db, guard, secrets: webhookSecrets, onDue: () => queuedListeners.forEach((listener) => listener()) });
   const services: Services = { keys, domains, suppressions, links, tracking, idempotency, send, messages, contacts, lists, templates, campaigns, sequences, webhooks };
-  const jobs: Job[] = [idempotency.expiryJob()];
+  const jobs: Job[] = [idempotency.expiryJob(), sealingJob(domains)];
   // The dispatcher creates campaign messages already claimed by this process's sender.
   const handOff = handOffFromConfig(config);
   jobs.push(createCampaignDispatcher({ db, logger, handOff, onQueued: () => queuedListeners.forEach((listener) => listener()) }));
@@ -129,4 +131,18 @@ export function createContext(config: Config, database: Database, logger: Logger
     }),
   );
   return { config, database, logger, metrics, services, jobs, webhookSecrets, onQueued };
+}
+
+/** Seals the DKIM keys stored before keys were sealed, a batch a round, then stops looking. */
+function sealingJob(domains: DomainsService): Job {
+  let done = false;
+  return {
+    name: 'seal-dkim-keys',
+    async runOnce() {
+      if (done) return 0;
+      const sealed = await domains.sealStoredKeys();
+      done = sealed === 0;
+      return sealed;
+    },
+  };
 }

@@ -101,4 +101,34 @@ describeEachEngine('sending domains', (engine) => {
     assert.equal((await h.call({ method: 'DELETE', url: '/v1/domains/quiet.example', auth: bob.secret })).statusCode, 204);
     assert.equal((await h.call({ method: 'GET', url: '/v1/domains/quiet.example', auth: bob.secret })).statusCode, 404);
   });
+
+  it('DKIM private keys are sealed at rest; keys stored as PEM before are sealed by the job and still sign', async () => {
+    const { createPrivateKey, createPublicKey, sign, verify } = await import('node:crypto');
+    const added = await h.call({ method: 'POST', url: '/v1/domains', headers: json, payload: { domain: 'sealed.example' }, auth: alice.secret });
+    assert.equal(added.statusCode, 201);
+    const stored = async (domain: string) =>
+      (await h.database.db.selectFrom('domains').select(['dkim_private_key', 'dkim_public_key']).where('domain', '=', domain).executeTakeFirstOrThrow());
+    // Only a verified domain signs.
+    await h.database.db.updateTable('domains').set({ verified_at: new Date(), verified_by: 'operator' }).where('domain', '=', 'sealed.example').execute();
+    const row = await stored('sealed.example');
+    assert.match(row.dkim_private_key, /^v1\./);
+    assert.ok(!row.dkim_private_key.includes('PRIVATE KEY'));
+    const signs = async (domain: string, publicKeyBase64: string) => {
+      const key = await h.context.services.domains.signingKeyFor(alice.id, `news@${domain}`);
+      assert.ok(key, domain);
+      const signature = sign('sha256', Buffer.from('x'), createPrivateKey(key.privateKeyPem));
+      return verify('sha256', Buffer.from('x'), createPublicKey({ key: Buffer.from(publicKeyBase64, 'base64'), format: 'der', type: 'spki' }), signature);
+    };
+    assert.ok(await signs('sealed.example', row.dkim_public_key));
+
+    // A row from before sealing: its PEM, put back as it was stored then.
+    const pem = (await h.context.services.domains.signingKeyFor(alice.id, 'news@sealed.example'))!.privateKeyPem;
+    await h.database.db.updateTable('domains').set({ dkim_private_key: pem }).where('domain', '=', 'sealed.example').execute();
+    assert.ok(await signs('sealed.example', row.dkim_public_key), 'a PEM key still signs before the job runs');
+    const job = h.context.jobs.find((j) => j.name === 'seal-dkim-keys')!;
+    assert.ok((await job.runOnce()) >= 1);
+    assert.equal(await job.runOnce(), 0);
+    assert.match((await stored('sealed.example')).dkim_private_key, /^v1\./);
+    assert.ok(await signs('sealed.example', row.dkim_public_key));
+  });
 });

@@ -77,3 +77,13 @@ export async function findSigningDomain(db: Kysely<DB>, keyId: string, candidate
     .execute()) as DomainRow[];
   return rows.sort((a, b) => b.domain.length - a.domain.length)[0];
 }
+
+/** Domains whose DKIM private key is still stored as PEM (from before keys were sealed). */
+export function plaintextKeys(db: Kysely<DB>, limit: number) {
+  return db.selectFrom('domains').select(['key_id', 'domain', 'dkim_private_key']).where('dkim_private_key', 'like', '-----BEGIN%').limit(limit).execute();
+}
+
+/** Replaces a stored key only if it is still the one read (another process may have sealed it). */
+export async function replacePrivateKey(db: Kysely<DB>, keyId: string, domain: string, was: string, sealed: string): Promise<void> {
+  await db.updateTable('domains').set({ dkim_private_key: sealed }).where('key_id', '=', keyId).where('domain', '=', domain).where('dkim_private_key', '=', was).execute();
+}

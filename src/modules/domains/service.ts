@@ -5,6 +5,7 @@ import type { Kysely } from 'kysely';
 import type { DB } from '../../db/schema.ts';
 import { conflict, notFound } from '../../errors.ts';
 import { isDefiniteNoAnswer } from '../../lib/dns.ts';
+import type { SealedBox } from '../../lib/sealed-box.ts';
 import type { Principal } from '../keys/service.ts';
 import { checkRecord, expectedRecords, isAddressOnDomains, isVerified, type CheckedRecord, type DnsAnswer, type ExpectedRecord } from './records.ts';
 import * as repo from './repo.ts';
@@ -17,6 +18,8 @@ export interface DomainsServiceDeps {
   dkimSelector: string;
   sendingHost: string;
   bounceDomain: string;
+  /** Seals DKIM private keys at rest; without it (some tests) they are stored as PEM. */
+  secrets?: SealedBox;
 }
 
 export interface DomainView {
@@ -41,13 +44,17 @@ export type DomainsService = ReturnType<typeof createDomainsService>;
 export function createDomainsService(deps: DomainsServiceDeps) {
   const { db, resolver } = deps;
 
+  const seal = (pem: string) => (deps.secrets ? deps.secrets.seal(pem) : Promise.resolve(pem));
+  // Keys stored before sealing existed are PEM until the sealing job has reached them.
+  const open = (stored: string) => (stored.startsWith('-----BEGIN') || !deps.secrets ? Promise.resolve(stored) : deps.secrets.open(stored));
+
   async function newKeyPair() {
     const { publicKey, privateKey } = await generateKeyPairAsync('rsa', {
       modulusLength: 2048,
       publicKeyEncoding: { type: 'spki', format: 'der' },
       privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
     });
-    return { publicKey: (publicKey as unknown as Buffer).toString('base64'), privateKey: privateKey as unknown as string };
+    return { publicKey: (publicKey as unknown as Buffer).toString('base64'), privateKey: await seal(privateKey as unknown as string) };
   }
 
   function expected(row: repo.DomainRow): ExpectedRecord[] {
@@ -105,20 +112,26 @@ export function createDomainsService(deps: DomainsServiceDeps) {
       return toView(row);
     },
 
-    /** Domains an admin names at key creation count as verified on the operator's word. */
-    async attachOperatorVerified(trx: Kysely<DB>, keyId: string, domains: string[]): Promise<void> {
-      for (const domain of new Set(domains.map((d) => d.toLowerCase()))) {
-        const pair = await newKeyPair();
-        await repo.insertDomain(trx, {
-          key_id: keyId,
-          domain,
-          dkim_selector: deps.dkimSelector,
-          dkim_private_key: pair.privateKey,
-          dkim_public_key: pair.publicKey,
-          verified_at: new Date(),
-          verified_by: 'operator',
-        });
-      }
+    /**
+     * Domains an admin names at key creation count as verified on the operator's word. Their keys are
+     * made (and sealed) first, outside the caller's transaction; the returned function inserts them in it.
+     */
+    async prepareOperatorVerified(domains: string[]): Promise<(trx: Kysely<DB>, keyId: string) => Promise<void>> {
+      const names = [...new Set(domains.map((d) => d.toLowerCase()))];
+      const pairs = await Promise.all(names.map(() => newKeyPair()));
+      return async (trx, keyId) => {
+        for (const [i, domain] of names.entries()) {
+          await repo.insertDomain(trx, {
+            key_id: keyId,
+            domain,
+            dkim_selector: deps.dkimSelector,
+            dkim_private_key: pairs[i]!.privateKey,
+            dkim_public_key: pairs[i]!.publicKey,
+            verified_at: new Date(),
+            verified_by: 'operator',
+          });
+        }
+      };
     },
 
     async verify(principal: Principal, domain: string): Promise<DomainView> {
@@ -152,7 +165,15 @@ export function createDomainsService(deps: DomainsServiceDeps) {
       const labels = domain.split('.');
       const candidates = labels.slice(0, -1).map((_, i) => labels.slice(i).join('.'));
       const row = await repo.findSigningDomain(db, keyId, candidates);
-      return row ? { domain: row.domain, selector: row.dkim_selector, privateKeyPem: row.dkim_private_key } : null;
+      return row ? { domain: row.domain, selector: row.dkim_selector, privateKeyPem: await open(row.dkim_private_key) } : null;
+    },
+
+    /** Seals up to `limit` private keys still stored as PEM; returns how many (0: none left). */
+    async sealStoredKeys(limit = 100): Promise<number> {
+      if (!deps.secrets) return 0;
+      const rows = await repo.plaintextKeys(db, limit);
+      for (const row of rows) await repo.replacePrivateKey(db, row.key_id, row.domain, row.dkim_private_key, await seal(row.dkim_private_key));
+      return rows.length;
     },
   };
 }

@@ -29,7 +29,11 @@ export interface CreateKeyInput {
 export interface KeysServiceDeps {
   db: Kysely<DB>;
   /** Adds operator-verified sending domains to a new key, inside its transaction. */
-  attachDomains(trx: Transaction<DB>, keyId: string, domains: string[]): Promise<void>;
+  /**
+   * Prepares operator-verified domains outside the transaction (key pairs are made and sealed there:
+   * the embedded database has one connection, which the transaction holds), then attaches them in it.
+   */
+  prepareDomains(domains: string[]): Promise<(trx: Transaction<DB>, keyId: string) => Promise<void>>;
   /** How long a looked-up key is trusted before the database is asked again. */
   cacheMs?: number;
   now?: () => number;
@@ -44,9 +48,10 @@ export function createKeysService(deps: KeysServiceDeps) {
   const cache = new Map<string, { principal: Principal | null; until: number }>();
 
   async function createKey(input: CreateKeyInput, secret = newSecret()): Promise<{ key: KeyView; secret: string }> {
+    const attach = input.domains?.length ? await deps.prepareDomains(input.domains) : null;
     const row = await db.transaction().execute(async (trx) => {
       const key = await repo.insertKey(trx, { id: newId('key'), name: input.name, secretHash: hashSecret(secret), admin: input.admin ?? false });
-      if (input.domains?.length) await deps.attachDomains(trx, key.id, input.domains);
+      if (attach) await attach(trx, key.id);
       return key;
     });
     return { key: toView(row), secret };
