@@ -1,0 +1,184 @@
+// A webhook receiver for the benchmarks, in a process of its own (so its CPU is not the worker's): a
+// node:http server on 127.0.0.1 that answers every POST 200 'ok'. For each POST to /hook it records when
+// it was received (Date.now()), the body's `timestamp` (the event time), its type and its webhook-id.
+// GET /count answers how many it has; GET /stats prints and answers the count, repeats and lag percentiles.
+// POST /ceiling is answered the same way and only counted (the HTTP ceiling, see httpCeiling).
+import { spawn, type ChildProcess } from 'node:child_process';
+import http from 'node:http';
+import { fileURLToPath } from 'node:url';
+import { Agent, request } from 'undici';
+import { cpuSecondsOf } from './postfix.ts';
+
+export interface ReceiverStats {
+  /** POSTs to /hook. */
+  count: number;
+  /** Distinct webhook-id headers, and how many requests repeated an id already seen. */
+  unique: number;
+  repeats: number;
+  byType: Record<string, number>;
+  /** Event times and receipts (ms since the epoch). */
+  firstEventAt: number;
+  lastEventAt: number;
+  firstReceivedAt: number;
+  lastReceivedAt: number;
+  /** Receipt minus event time, ms. */
+  lag: { p50: number; p90: number; p99: number; max: number; mean: number };
+  /** p50 and p99 lag of each fifth of the events, in event order: shows whether the lag grows. */
+  lagByFifth: { p50: number; p99: number }[];
+  ceilingRequests: number;
+  /** The receiver's own CPU (user + system), seconds. */
+  cpuSeconds: number;
+}
+
+const pct = (sorted: Float64Array, p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]! : NaN);
+
+function serve(): void {
+  let eventAt = new Float64Array(1 << 17);
+  let receivedAt = new Float64Array(1 << 17);
+  let count = 0;
+  const ids = new Set<string>();
+  let repeats = 0;
+  const byType: Record<string, number> = {};
+  let ceilingRequests = 0;
+
+  function stats(): ReceiverStats {
+    const order = Array.from({ length: count }, (_, i) => i).sort((a, b) => eventAt[a]! - eventAt[b]!);
+    const lagOf = (idx: number[]) => Float64Array.from(idx, (i) => receivedAt[i]! - eventAt[i]!).sort();
+    const all = lagOf(order);
+    const fifths = Array.from({ length: 5 }, (_, f) => lagOf(order.slice(Math.floor((f * count) / 5), Math.floor(((f + 1) * count) / 5))));
+    let first = Infinity, last = -Infinity, firstRx = Infinity, lastRx = -Infinity, sum = 0;
+    for (let i = 0; i < count; i++) {
+      first = Math.min(first, eventAt[i]!);
+      last = Math.max(last, eventAt[i]!);
+      firstRx = Math.min(firstRx, receivedAt[i]!);
+      lastRx = Math.max(lastRx, receivedAt[i]!);
+      sum += receivedAt[i]! - eventAt[i]!;
+    }
+    const cpu = process.cpuUsage();
+    return {
+      count,
+      unique: ids.size,
+      repeats,
+      byType,
+      firstEventAt: first,
+      lastEventAt: last,
+      firstReceivedAt: firstRx,
+      lastReceivedAt: lastRx,
+      lag: { p50: pct(all, 50), p90: pct(all, 90), p99: pct(all, 99), max: pct(all, 100), mean: count ? sum / count : NaN },
+      lagByFifth: fifths.map((s) => ({ p50: pct(s, 50), p99: pct(s, 99) })),
+      ceilingRequests,
+      cpuSeconds: (cpu.user + cpu.system) / 1e6,
+    };
+  }
+
+  const server = http.createServer({ keepAliveTimeout: 60_000 }, (req, res) => {
+    if (req.method === 'GET') {
+      if (req.url === '/count') return void res.end(String(count));
+      if (req.url === '/stats') {
+        const s = stats();
+        console.log(`  [receiver] ${s.count} requests, ${s.unique} distinct webhook-ids (${s.repeats} repeats); lag p50 ${s.lag.p50} ms, p99 ${s.lag.p99} ms, max ${s.lag.max} ms`);
+        res.setHeader('content-type', 'application/json');
+        return void res.end(JSON.stringify(s));
+      }
+      res.statusCode = 404;
+      return void res.end();
+    }
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const now = Date.now();
+      if (req.url === '/ceiling') {
+        ceilingRequests++;
+        return void res.end('ok');
+      }
+      if (count === eventAt.length) {
+        const grow = (a: Float64Array) => {
+          const b = new Float64Array(a.length * 2);
+          b.set(a);
+          return b;
+        };
+        eventAt = grow(eventAt);
+        receivedAt = grow(receivedAt);
+      }
+      let type = '?';
+      let at = NaN;
+      try {
+        const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { type?: string; timestamp?: string };
+        type = String(body.type);
+        at = Date.parse(String(body.timestamp));
+      } catch {
+        /* counted as type '?', lag NaN */
+      }
+      eventAt[count] = at;
+      receivedAt[count] = now;
+      count++;
+      byType[type] = (byType[type] ?? 0) + 1;
+      const id = String(req.headers['webhook-id']);
+      if (ids.has(id)) repeats++;
+      else ids.add(id);
+      res.end('ok');
+    });
+  });
+  server.listen(0, '127.0.0.1', () => process.send!({ port: (server.address() as { port: number }).port }));
+  process.on('disconnect', () => process.exit(0));
+}
+
+export interface WebhookReceiver {
+  port: number;
+  child: ChildProcess;
+  count(): Promise<number>;
+  stats(): Promise<ReceiverStats>;
+  cpuSeconds(): number;
+  stop(): void;
+}
+
+/** Starts the receiver in a child process and resolves once it listens. */
+export async function startWebhookReceiver(): Promise<WebhookReceiver> {
+  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--serve'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once('message', (m: { port: number }) => resolve(m.port));
+    child.once('exit', (code) => reject(new Error(`webhook receiver exited (${code})`)));
+  });
+  const get = async (path: string) => {
+    const res = await fetch(`http://127.0.0.1:${port}${path}`);
+    return res.text();
+  };
+  return {
+    port,
+    child,
+    count: async () => Number(await get('/count')),
+    stats: async () => JSON.parse(await get('/stats')) as ReceiverStats,
+    cpuSeconds: () => cpuSecondsOf(child.pid!),
+    stop: () => void child.kill(),
+  };
+}
+
+/**
+ * Requests per second that undici (the sender's client) gets from the receiver with `connections`
+ * keep-alive connections and as many requests in flight, with an event-sized body and no signing or
+ * database: the HTTP ceiling of one endpoint.
+ */
+export async function httpCeiling(port: number, count: number, connections: number): Promise<number> {
+  const agent = new Agent({ connections, keepAliveMaxTimeout: 30_000 });
+  const body = JSON.stringify({
+    type: 'message.sent',
+    timestamp: new Date().toISOString(),
+    data: { message_id: 'msg_0123456789abcdef0123456789abcdef', key_id: 'key_0123456789abcdef', email: 'reader12345@example.org', channel: 'bulk', campaign_id: 'cmp_0123456789abcdef', request_id: null, custom_args: {}, response: '250 2.0.0 Ok: queued as 4Xb2Yk0Qz1' },
+  });
+  const headers = { 'content-type': 'application/json', 'webhook-id': 'evt_x', 'webhook-timestamp': '0', 'webhook-signature': 'v1,' + 'x'.repeat(44) };
+  let next = 0;
+  const start = process.hrtime.bigint();
+  await Promise.all(
+    Array.from({ length: connections }, async () => {
+      while (next++ < count) {
+        const res = await request(`http://127.0.0.1:${port}/ceiling`, { method: 'POST', dispatcher: agent, headers, body });
+        await res.body.text();
+      }
+    }),
+  );
+  const rate = count / (Number(process.hrtime.bigint() - start) / 1e9);
+  await agent.destroy();
+  return rate;
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv.includes('--serve')) serve();
