@@ -26,6 +26,7 @@ import { createWebhookSender } from './modules/webhooks/sender.ts';
 import { installWebhookMetrics } from './modules/webhooks/metrics.ts';
 import { loadLinkSecret } from './modules/tracking/links.ts';
 import { createCampaignDispatcher } from './workers/campaign-dispatcher.ts';
+import { createSequenceScheduler } from './workers/sequence-scheduler.ts';
 import { createWebhookDeliveryJob } from './workers/webhook-delivery.ts';
 import { createWebhookFanOutJob } from './workers/webhook-fan-out.ts';
 import { createDeliveryJob, handOffFromConfig } from './workers/delivery.ts';
@@ -116,6 +117,7 @@ export function createContext(config: Config, database: Database, logger: Logger
   // The dispatcher creates campaign messages already claimed by this process's sender.
   const handOff = handOffFromConfig(config);
   jobs.push(createCampaignDispatcher({ db, logger, handOff, onQueued: () => queuedListeners.forEach((listener) => listener()) }));
+  jobs.push(createSequenceScheduler({ db, logger, onQueued: () => queuedListeners.forEach((listener) => listener()) }));
   jobs.push(createDeliveryJob({ config, db, logger, signingKeyFor: domains.signingKeyFor, links, handOff }));
   const metrics = createMetricsRegistry();
   const webhookMetrics = installWebhookMetrics(metrics, db);

@@ -6,7 +6,8 @@ import type { CancelReason, SequenceStepsTable, SequenceSubscribersTable, Sequen
 /** Every SQL statement of sequences, their steps and their subscribers. */
 
 export type SequenceRow = Selectable<SequencesTable>;
-export type StepRow = Selectable<SequenceStepsTable>;
+/** A step as the API shows it (without the scheduler's content cache). */
+export type StepRow = Omit<Selectable<SequenceStepsTable>, 'content_id' | 'content_stamp'>;
 export type SubscriberRow = Selectable<SequenceSubscribersTable>;
 
 const SEQUENCE_COLUMNS = ['id', 'key_id', 'name', 'status', 'created_at', 'updated_at'] as const;
@@ -123,7 +124,8 @@ export async function insertStep(db: Kysely<DB>, row: NewStep): Promise<StepRow 
 }
 
 export async function updateStep(db: Kysely<DB>, stepId: string, changes: StepChanges, now: Date): Promise<StepRow> {
-  return db.updateTable('sequence_steps').set({ ...changes, updated_at: now }).where('id', '=', stepId).returning(STEP_COLUMNS).executeTakeFirstOrThrow();
+  // Any change makes the scheduler build the step's content anew (content_id is its cache).
+  return db.updateTable('sequence_steps').set({ ...changes, content_id: null, content_stamp: null, updated_at: now }).where('id', '=', stepId).returning(STEP_COLUMNS).executeTakeFirstOrThrow();
 }
 
 export async function deleteStep(db: Kysely<DB>, stepId: string): Promise<void> {

@@ -1,0 +1,134 @@
+import type { Kysely } from 'kysely';
+import type { Logger } from 'pino';
+import type { DB } from '../db/schema.ts';
+import { verifiedDomainNames } from '../modules/domains/repo.ts';
+import { isAddressOnDomains } from '../modules/domains/records.ts';
+import { recordStepOutcomes } from '../modules/sequences/outcome-repo.ts';
+import { cancelSubscription } from '../modules/sequences/repo.ts';
+import { nextStep } from '../modules/sequences/schedule.ts';
+import * as repo from '../modules/sequences/scheduler-repo.ts';
+import type { Job } from './runner.ts';
+
+export interface SequenceSchedulerDeps {
+  db: Kysely<DB>;
+  logger: Logger;
+  now?: () => Date;
+  /** Subscribers claimed per transaction. */
+  batchSize?: number;
+  /** Called inside each chunk's transaction just before it commits (tests kill a worker there). */
+  beforeCommit?: (made: number) => void | Promise<void>;
+  /** Called when a chunk queued messages, so the delivery job in this process wakes. */
+  onQueued?: () => void;
+}
+
+/**
+ * The sequence sending scheduler. Each chunk is ONE transaction that:
+ * 1. locks the active sequences with due subscribers FOR SHARE (their steps and status cannot change
+ *    until we commit; one being edited is skipped this round) and claims up to `batchSize` of their
+ *    due subscribers FOR UPDATE SKIP LOCKED (several workers share them);
+ * 2. per subscriber, finds its next step; makes the step's message (bulk, lane 1, queued, due now,
+ *    naming the subscription and the step position) from the step's content, or completes the
+ *    subscriber (`sequence.completed`) when no step is left;
+ * 3. sets current_position to the step and next_due_at to null (the outcome sets the next due time).
+ *
+ * The message and the advance commit together: a crash before the commit leaves neither (the
+ * subscriber is still due and the next claim makes the message), a crash after it leaves both (the
+ * subscriber is no longer due for that step). So a step is never made twice and never skipped. The
+ * row lock is the claim: it lasts exactly as long as the work it protects, so a lease (which covers
+ * work done outside the claiming transaction) is not needed.
+ *
+ * A step whose content cannot be made (its template was deleted and the step has no subject and body
+ * of its own) or whose from address is no longer on a verified domain of the key gets a message made
+ * already failed with the reason as its response: `sequence.step.failed` is written and the subscriber
+ * moves on, as for any finally failed step. A subscriber whose contact was deleted is cancelled
+ * (reason `manual`). Rendering, List-Unsubscribe, tracking, the suppression check and DKIM happen in
+ * the send job, the shared pipeline, as for every message.
+ */
+export function createSequenceScheduler(deps: SequenceSchedulerDeps): Job {
+  const { db, logger } = deps;
+  const batchSize = deps.batchSize ?? 500;
+  const clock = deps.now ?? (() => new Date());
+
+  async function chunk(): Promise<{ handled: number; queued: number }> {
+    return db.transaction().execute(async (trx) => {
+      const now = clock();
+      const sequenceIds = await repo.lockDueSequences(trx, now);
+      const due = await repo.claimDueSubscribers(trx, sequenceIds, now, batchSize);
+      if (!due.length) return { handled: 0, queued: 0 };
+
+      const steps = await repo.stepsOf(trx, [...new Set(due.map((s) => s.sequence_id))]);
+      const stepsBySequence = new Map<string, repo.SchedulerStep[]>();
+      for (const step of steps) stepsBySequence.set(step.sequence_id, [...(stepsBySequence.get(step.sequence_id) ?? []), step]);
+
+      const completed: string[] = [];
+      const toMake: Array<{ subscriber: repo.DueSubscriber; step: repo.SchedulerStep }> = [];
+      for (const subscriber of due) {
+        if (subscriber.contact_email === null) {
+          await cancelSubscription(trx, subscriber.key_id, subscriber.id, 'manual', now);
+          continue;
+        }
+        const step = nextStep(stepsBySequence.get(subscriber.sequence_id) ?? [], subscriber.current_position);
+        if (step) toMake.push({ subscriber, step });
+        else completed.push(subscriber.id);
+      }
+
+      const contents = await contentsFor(trx, [...new Set(toMake.map((m) => m.step))]);
+      const items = toMake.map(({ subscriber, step }) => {
+        const made = contents.get(step.id)!;
+        return { subscriber, position: step.position, contentId: made.contentId, failure: made.failure };
+      });
+      const ids = await repo.insertStepMessages(trx, items, now);
+      const failed = items.flatMap((item, i) =>
+        item.failure
+          ? [{ messageId: ids[i]!, subscriberId: item.subscriber.id, position: item.position, status: 'failed', at: now, response: item.failure, dropReason: null }]
+          : [],
+      );
+      await recordStepOutcomes(trx, failed, now);
+      await repo.completeSubscribers(trx, completed, now);
+      await deps.beforeCommit?.(items.length);
+      return { handled: due.length, queued: items.length - failed.length };
+    });
+  }
+
+  /** Per step: its content (the cached row, or a new one) or, when it cannot be sent, why. */
+  async function contentsFor(trx: Kysely<DB>, steps: repo.SchedulerStep[]): Promise<Map<string, { contentId: string; failure: string | null }>> {
+    const out = new Map<string, { contentId: string; failure: string | null }>();
+    const domains = new Map<string, string[]>();
+    for (const step of steps) {
+      if (!domains.has(step.key_id)) domains.set(step.key_id, await verifiedDomainNames(trx, step.key_id));
+      const templates = step.template_id ? await repo.templatesOf(trx, step.key_id, [step.template_id]) : new Map<string, repo.StepTemplate>();
+      const template = step.template_id ? templates.get(step.template_id) : undefined;
+      const fromEmail = step.from_email ?? '';
+      let failure: string | null = null;
+      if (!fromEmail || !isAddressOnDomains(fromEmail, domains.get(step.key_id)!)) failure = `from address ${fromEmail || '(none)'} is not on a verified sending domain of this key`;
+      const subject = step.subject ?? template?.subject ?? null;
+      const html = step.html ?? template?.html ?? null;
+      const text = step.body_text ?? template?.body_text ?? null;
+      if (!failure && (subject === null || (html === null && text === null))) failure = `template ${step.template_id} was deleted; the step has no content of its own`;
+
+      const stamp = template?.updated_at ?? null;
+      const cached = step.content_id && (step.content_stamp?.getTime() ?? null) === (stamp?.getTime() ?? null);
+      if (!failure && cached) {
+        out.set(step.id, { contentId: step.content_id!, failure: null });
+        continue;
+      }
+      if (failure) logger.warn({ step: step.id, sequence: step.sequence_id, reason: failure }, 'sequence step cannot be sent; subscribers move on');
+      const contentId = await repo.insertStepContent(
+        trx,
+        { key_id: step.key_id, from_email: fromEmail || 'unknown@invalid', from_name: step.from_name, reply_to: step.reply_to, subject: subject ?? '', html, text, sequence_id: step.sequence_id },
+        failure ? null : { stepId: step.id, stamp },
+      );
+      out.set(step.id, { contentId, failure });
+    }
+    return out;
+  }
+
+  return {
+    name: 'sequence-scheduler',
+    async runOnce() {
+      const { handled, queued } = await chunk();
+      if (queued) deps.onQueued?.();
+      return handled;
+    },
+  };
+}
