@@ -4,6 +4,7 @@ import { indexAccessOnly } from '../db/planner.ts';
 import { PREPARED } from '../db/prepared.ts';
 import { hasSubscriber, messageEventData, newEventId } from '../modules/events/outbox.ts';
 import type { Channel, MessageStatus } from '../modules/messages/tables.ts';
+import { recordStepOutcomes, type StepOutcome } from '../modules/sequences/outcome-repo.ts';
 import type { ContentInput, Personalization } from './compose.ts';
 
 /** Every SQL statement of the send job: claiming due messages, loading content, recording outcomes. */
@@ -116,9 +117,42 @@ export async function recordOutcomes(db: Kysely<DB>, outcomes: Outcome[], now: D
   if (!outcomes.length) return [];
   const { rows } = await db.transaction().execute(async (trx) => {
     await indexAccessOnly(trx);
-    return outcomeStatement(outcomes, now).execute(trx);
+    const result = await outcomeStatement(outcomes, now).execute(trx);
+    // A sequence step's outcome moves its subscriber on, in this same transaction (so the subscriber
+    // never misses an outcome that committed). Campaign and transactional outcomes skip this.
+    const steps = stepOutcomes(outcomes, result.rows, now);
+    if (steps.length) await recordStepOutcomes(trx, steps, now);
+    return result;
   });
   return rows.map((u) => u.id);
+}
+
+/** The updated rows that are sequence steps, with their outcomes (a failure counts from `now`). */
+function stepOutcomes(outcomes: Outcome[], updated: OutcomeRow[], now: Date): StepOutcome[] {
+  const steps: StepOutcome[] = [];
+  let byId: Map<string, Outcome> | undefined;
+  for (const row of updated) {
+    if (row.sequence_subscriber_id === null || row.sequence_step_position === null) continue;
+    byId ??= new Map(outcomes.map((o) => [o.id, o]));
+    const o = byId.get(row.id)!;
+    const reason = o.event?.data.reason;
+    steps.push({
+      messageId: row.id,
+      subscriberId: row.sequence_subscriber_id,
+      position: row.sequence_step_position,
+      status: o.status,
+      at: o.sentAt ?? now,
+      response: o.response,
+      dropReason: typeof reason === 'string' ? reason : null,
+    });
+  }
+  return steps;
+}
+
+interface OutcomeRow {
+  id: string;
+  sequence_subscriber_id: string | null;
+  sequence_step_position: number | null;
 }
 
 /** The statement of recordOutcomes (exported for the test of its plan). */
@@ -135,7 +169,7 @@ export function outcomeStatement(outcomes: Outcome[], now: Date) {
       event_data: o.event?.data ?? null,
     })),
   );
-  return sql<{ id: string }>`${PREPARED}
+  return sql<OutcomeRow>`${PREPARED}
     with v as (
       select * from jsonb_to_recordset(${rows}::jsonb)
         as v(id text, attempts int, status text, due_at timestamptz, last_response text, sent_at timestamptz, event_type text, event_data jsonb)
@@ -152,7 +186,7 @@ export function outcomeStatement(outcomes: Outcome[], now: Date) {
       -- planner ANDed in the messages_lease index, reading the entry of every message sent since
       -- the last vacuum.
       where m.id = any (array(select id from v)) and m.id = v.id and m.lease_until is not null and m.attempts = v.attempts
-      returning m.id, m.key_id, m.to_email, m.channel, m.campaign_id, m.request_id, m.content_id, m.personalization
+      returning m.id, m.key_id, m.to_email, m.channel, m.campaign_id, m.request_id, m.content_id, m.personalization, m.sequence_subscriber_id, m.sequence_step_position
     ), events as (
       insert into message_events (message_id, type, at, data)
       select v.id, v.event_type, ${now}, v.event_data from v join updated u on u.id = v.id
@@ -168,5 +202,5 @@ export function outcomeStatement(outcomes: Outcome[], now: Date) {
              ${messageEventData('m', 'c')} || jsonb_build_object('response', m.last_response) || coalesce(m.event_data - 'response', '{}'::jsonb)
       from reported m join message_contents c on c.id = m.content_id
     )
-    select id from updated`;
+    select id, sequence_subscriber_id, sequence_step_position from updated`;
 }

@@ -165,6 +165,9 @@ export interface NewStepMessage {
 export async function insertStepMessages(db: Kysely<DB>, items: NewStepMessage[], now: Date): Promise<string[]> {
   if (!items.length) return [];
   const ids = items.map(() => newId('msg'));
+  // Due at once: never later than the wall clock, so a scheduler on an injected (later) clock still
+  // queues messages the send job takes now.
+  const dueAt = new Date(Math.min(now.getTime(), Date.now()));
   await db
     .insertInto('messages')
     .values(
@@ -183,7 +186,7 @@ export async function insertStepMessages(db: Kysely<DB>, items: NewStepMessage[]
           to_email: email,
           to_name: s.contact_name,
           personalization: JSON.stringify(personalization),
-          due_at: now,
+          due_at: dueAt,
           updated_at: now,
           last_response: failure,
           contact_id: s.contact_id,
