@@ -1,10 +1,14 @@
 import type { Kysely } from 'kysely';
 import type { DB } from '../../db/schema.ts';
 import { emitEvent } from '../events/outbox.ts';
+import { cancelSubscriptionsOf } from '../sequences/repo.ts';
+import type { CancelReason } from '../sequences/tables.ts';
 import { addSuppression } from '../suppressions/repo.ts';
 import { findContact, recordContactEvent, removeSuppressionEntry, setContactStatus, type ContactRow } from './repo.ts';
 import { suppressionReasonFor } from './rules.ts';
 import type { ContactStatus } from './tables.ts';
+
+const SEQUENCE_REASON_OF: Partial<Record<ContactStatus, CancelReason>> = { unsubscribed: 'unsubscribed', bounced: 'bounced', complained: 'complained' };
 
 /**
  * Sets a contact's status and keeps the suppression list in step, in one transaction:
@@ -44,6 +48,9 @@ export async function markContactStatus(
       }
     }
     const reason = suppressionReasonFor(status);
+    // The address leaves every sequence of the key with the matching reason (idempotent: none live, none cancelled).
+    const leaving = SEQUENCE_REASON_OF[status];
+    if (leaving) await cancelSubscriptionsOf(trx, keyId, contact.email, leaving, new Date());
     if (reason) {
       await addSuppression(trx, {
         keyId,

@@ -1,6 +1,8 @@
 import { sql, type Kysely } from 'kysely';
 import type { DB } from '../../db/schema.ts';
 import { markContactStatus } from '../contacts/status.ts';
+import { cancelSubscriptionsOf } from '../sequences/repo.ts';
+import type { CancelReason } from '../sequences/tables.ts';
 import type { SuppressionsTable } from '../messages/tables.ts';
 
 export type SuppressionReason = SuppressionsTable['reason'];
@@ -38,8 +40,20 @@ export async function addSuppression(db: Kysely<DB>, entry: NewSuppression): Pro
 }
 
 /** Adds many entries in one statement (and their log lines); returns how many were new. */
+/** The sequence cancel reason of a new entry: its address leaves every sequence of the key at once. */
+const SEQUENCE_REASON_OF = { bounce: 'bounced', complaint: 'complained', unsubscribe: 'unsubscribed', manual: 'suppressed' } as const satisfies Record<
+  SuppressionReason,
+  CancelReason
+>;
+
 export async function addSuppressions(db: Kysely<DB>, entries: NewSuppression[]): Promise<number> {
   if (!entries.length) return 0;
+  // One transaction (the caller's, or its own): the entry, the contact's status and the cancelled
+  // sequence subscriptions commit together.
+  return db.isTransaction ? insertSuppressions(db, entries) : db.transaction().execute((trx) => insertSuppressions(trx, entries));
+}
+
+async function insertSuppressions(db: Kysely<DB>, entries: NewSuppression[]): Promise<number> {
   const inserted = await db
     .insertInto('suppressions')
     .values(
@@ -63,6 +77,7 @@ export async function addSuppressions(db: Kysely<DB>, entries: NewSuppression[])
     // The contact follows the list: a new bounce, complaint or unsubscribe entry moves its status too
     // (whoever adds it: delivery, tracking, the API). markContactStatus finds the entry present and stops there.
     for (const row of inserted) {
+      await cancelSubscriptionsOf(db, row.key_id, row.email, SEQUENCE_REASON_OF[row.reason], new Date());
       const status = CONTACT_STATUS_OF[row.reason];
       if (status) await markContactStatus(db, row.key_id, row.email, status, { type: row.source_type, id: row.source_id });
     }
