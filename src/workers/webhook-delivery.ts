@@ -27,16 +27,21 @@ export interface WebhookDeliveryOptions {
 }
 
 const ENDPOINT_LEASE_MS = 30_000;
-/** Longer than one attempt can take (10 s timeout), so a live attempt never loses its delivery. */
-const ATTEMPT_LEASE_MS = 60_000;
+const TAKE_BATCH = 200;
 const FLUSH_DELAY_MS = 20;
 const FLUSH_BATCH = 200;
+/** How often a loop looks behind its cursor for retries that fell due: when it has caught up, and under load. */
+const RESCAN_IDLE_MS = 1_000;
+const RESCAN_BUSY_MS = 5_000;
 
 /**
  * Delivers webhook events. Each endpoint is owned by one worker process at a time (a lease on the
  * endpoint row) and has its own loop with at most `concurrency` attempts in flight, so a slow or
- * dead endpoint holds up nobody else. Within an endpoint, deliveries are taken in event order;
- * with several in flight, and with retries going later, receivers see event order only roughly.
+ * dead endpoint holds up nobody else. Within an endpoint, deliveries are taken in event order (a
+ * cursor walks the pending ones, the next batch read while the current one is sent); with several
+ * in flight, and with retries going later, receivers see event order only roughly. If the worker
+ * dies, its endpoint lease lapses and another takes the endpoint over: what was sent but not yet
+ * recorded is sent again, nothing is lost.
  */
 export function createWebhookDeliveryJob(options: WebhookDeliveryOptions): Job & { settle(): Promise<void> } {
   const { db, sender, logger } = options;
@@ -66,9 +71,9 @@ export function createWebhookDeliveryJob(options: WebhookDeliveryOptions): Job &
   }
 
   function recordOf(delivery: repo.TakenDelivery, result: AttemptResult, now: Date, disabled: boolean): repo.AttemptRecord {
-    const base = { id: delivery.id, attempts: delivery.attempts, lastStatus: result.status, lastError: result.error, lastBody: result.body };
+    const base = { id: delivery.id, attemptedAt: now, lastStatus: result.status, lastError: result.error, lastBody: result.body };
     if (result.ok) return { ...base, status: 'delivered', nextAttemptAt: null, deliveredAt: now };
-    const next = nextAttemptAt(delivery.attempts, now, random());
+    const next = nextAttemptAt(delivery.attempts + 1, now, random());
     // A disabled endpoint's deliveries stay pending, due again as soon as it is re-enabled.
     if (disabled) return { ...base, status: 'pending', nextAttemptAt: next ?? now, deliveredAt: null };
     if (!next) return { ...base, status: 'failed', nextAttemptAt: null, deliveredAt: null };
@@ -76,12 +81,18 @@ export function createWebhookDeliveryJob(options: WebhookDeliveryOptions): Job &
   }
 
   async function serve(first: repo.LeasedEndpoint): Promise<void> {
-    let endpoint: repo.LeasedEndpoint | undefined = first;
+    let endpoint: repo.LeasedEndpoint = first;
     let failingSince = first.failing_since ? new Date(first.failing_since) : null;
     let disabled = false;
+    let lost = false;
     let renewAt = clock().getTime() + ENDPOINT_LEASE_MS / 3;
     const waiting: repo.TakenDelivery[] = [];
+    // Taken and not yet recorded: never taken again by this loop meanwhile.
+    const busy = new Set<string>();
     const inFlight = new Set<Promise<void>>();
+    let cursor = '0';
+    let rescannedAt = -Infinity;
+    let taking: Promise<void> | null = null;
     let exhausted = false;
 
     const pending: repo.AttemptRecord[] = [];
@@ -94,11 +105,12 @@ export function createWebhookDeliveryJob(options: WebhookDeliveryOptions): Job &
         while (pending.length) {
           const chunk = pending.splice(0);
           try {
-            await repo.recordAttempts(db, chunk);
+            await repo.recordAttempts(db, owner, chunk);
           } catch (error) {
-            // Their attempt leases lapse and they are tried again: a repeat rather than a loss.
+            // Still pending in the database: sent again later, a repeat rather than a loss.
             logger.error({ err: error, count: chunk.length }, 'recording webhook attempts failed');
           }
+          for (const r of chunk) busy.delete(r.id);
         }
       })().finally(() => (flushing = null));
       return flushing;
@@ -109,10 +121,35 @@ export function createWebhookDeliveryJob(options: WebhookDeliveryOptions): Job &
       else timer ??= setTimeout(flush, FLUSH_DELAY_MS);
     };
 
-    const attempt = async (delivery: repo.TakenDelivery, current: repo.LeasedEndpoint) => {
-      const at = new Date(delivery.event_at);
+    // `before`: what was busy when the read began. An attempt recorded while the read ran is no longer
+    // busy, but the read may still have seen it pending: taking it again would send it twice.
+    const keep = (rows: repo.TakenDelivery[], before: Set<string>): number => {
+      let kept = 0;
+      for (const d of rows) {
+        if (busy.has(d.id) || before.has(d.id)) continue;
+        busy.add(d.id);
+        waiting.push(d);
+        kept++;
+      }
+      return kept;
+    };
+    const take = async () => {
+      const now = clock();
+      const before = new Set(busy);
+      const ahead = await repo.takeDeliveries(db, endpoint.id, now, cursor, TAKE_BATCH);
+      if (ahead.length) cursor = ahead[ahead.length - 1]!.event_seq;
+      let kept = keep(ahead, before);
+      if (now.getTime() - rescannedAt >= (ahead.length < TAKE_BATCH ? RESCAN_IDLE_MS : RESCAN_BUSY_MS)) {
+        rescannedAt = now.getTime();
+        kept += keep(await repo.takeDeliveries(db, endpoint.id, now, '0', TAKE_BATCH + busy.size), before);
+      }
+      exhausted = kept === 0;
+    };
+
+    const attempt = async (delivery: repo.TakenDelivery) => {
+      const current = endpoint;
       const data = typeof delivery.data === 'string' ? JSON.parse(delivery.data) : delivery.data;
-      const body = JSON.stringify({ type: delivery.event_type, timestamp: at.toISOString(), data });
+      const body = JSON.stringify({ type: delivery.event_type, timestamp: new Date(delivery.event_at).toISOString(), data });
       const now = clock();
       const signature = signatureHeader(await signingSecrets(current, now), delivery.event_id, now, body);
       const result = await sender.send({ url: current.url, id: delivery.event_id, timestamp: now, body, signature });
@@ -132,34 +169,39 @@ export function createWebhookDeliveryJob(options: WebhookDeliveryOptions): Job &
     };
 
     try {
-      while (!stopping && !disabled && endpoint) {
+      while (!stopping && !disabled && !lost) {
         if (clock().getTime() >= renewAt) {
-          endpoint = await repo.renewEndpoint(db, endpoint.id, owner, clock(), ENDPOINT_LEASE_MS);
+          const renewed = await repo.renewEndpoint(db, endpoint.id, owner, clock(), ENDPOINT_LEASE_MS);
           renewAt = clock().getTime() + ENDPOINT_LEASE_MS / 3;
-          if (!endpoint) break;
+          if (!renewed) {
+            lost = true;
+            break;
+          }
+          endpoint = renewed;
         }
-        if (waiting.length < options.concurrency && !exhausted) {
-          const taken = await repo.takeDeliveries(db, endpoint.id, clock(), ATTEMPT_LEASE_MS, Math.max(options.concurrency * 4, 50));
-          waiting.push(...taken);
-          exhausted = taken.length === 0;
+        if (!taking && !exhausted && waiting.length < 2 * options.concurrency) {
+          taking = take()
+            .catch((error) => {
+              logger.error({ err: error, webhook: endpoint.id }, 'reading webhook deliveries failed');
+              exhausted = true;
+            })
+            .finally(() => (taking = null));
         }
         while (waiting.length && inFlight.size < options.concurrency) {
-          const run = attempt(waiting.shift()!, endpoint).catch((error) => logger.error({ err: error }, 'webhook attempt failed'));
+          const run = attempt(waiting.shift()!).catch((error) => logger.error({ err: error }, 'webhook attempt failed'));
           inFlight.add(run);
           void run.finally(() => inFlight.delete(run));
         }
-        if (!inFlight.size) {
+        if (!inFlight.size && !taking) {
           if (exhausted) break;
           continue;
         }
-        await Promise.race(inFlight);
-        // Finished attempts may have made room for deliveries that became due meanwhile.
-        exhausted = false;
+        await Promise.race(taking ? [...inFlight, taking] : [...inFlight]);
       }
     } finally {
+      await taking;
       await Promise.all(inFlight);
       await flush();
-      await repo.giveBack(db, waiting.map((d) => d.id), clock()).catch((error) => logger.error({ err: error }, 'giving back webhook deliveries failed'));
       await repo.releaseEndpoint(db, first.id, owner).catch((error) => logger.error({ err: error }, 'releasing a webhook endpoint failed'));
     }
   }
@@ -172,7 +214,9 @@ export function createWebhookDeliveryJob(options: WebhookDeliveryOptions): Job &
       for (const endpoint of claimed) {
         const task = serve(endpoint)
           .catch((error) => logger.error({ err: error, webhook: endpoint.id }, 'webhook endpoint loop failed'))
-          .finally(() => tasks.delete(endpoint.id));
+          .finally(() => {
+            if (tasks.get(endpoint.id) === task) tasks.delete(endpoint.id);
+          });
         tasks.set(endpoint.id, task);
       }
       return claimed.length;

@@ -1,5 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import type { DB } from '../../db/schema.ts';
+import { indexAccessOnly } from '../../db/planner.ts';
 import { receives } from '../events/outbox.ts';
 import type { DeliveryStatus } from './tables.ts';
 
@@ -17,11 +18,11 @@ export async function fanOut(db: Kysely<DB>, limit: number, now: Date): Promise<
     ), marked as (
       update events set fanned_out = true where seq = any (array(select seq from batch)) returning seq
     ), made as (
-      insert into webhook_deliveries (id, key_id, endpoint_id, event_seq, event_type, next_attempt_at, created_at)
-      select 'whd_' || replace(gen_random_uuid()::text, '-', ''), b.key_id, w.id, b.seq, b.type, ${now}, ${now}
+      insert into webhook_deliveries (key_id, endpoint_id, event_seq, event_type, next_attempt_at, created_at)
+      select b.key_id, w.id, b.seq, b.type, ${now}, ${now}
       from batch b join webhooks w on w.key_id = b.key_id and w.enabled and ${receives(sql.ref('w.events'), sql.ref('b.type'))}
       order by b.seq
-      on conflict (event_seq, endpoint_id) do nothing
+      on conflict (endpoint_id, event_seq) do nothing
       returning 1
     )
     select (select count(*) from marked)::int as events, (select count(*) from made)::int as deliveries`.execute(db);
@@ -78,28 +79,28 @@ export interface TakenDelivery {
 }
 
 /**
- * The endpoint's next due deliveries in event order, each leased for one attempt (its due time moves
- * past the attempt's end, so nobody else takes it meanwhile; if the worker dies it is due again then).
+ * The endpoint's due pending deliveries after `afterSeq`, in event order: a read, not a write. The
+ * worker holding the endpoint's lease is the only one that sends them; it remembers what it took,
+ * and a walk from its cursor reads only the entries ahead of it. Index access only, whatever the
+ * statistics say (the table grows from empty within a minute: sorting the whole backlog was the plan).
  */
-export async function takeDeliveries(db: Kysely<DB>, endpointId: string, now: Date, attemptLeaseMs: number, limit: number): Promise<TakenDelivery[]> {
-  const { rows } = await sql<TakenDelivery>`
-    update webhook_deliveries d
-    set next_attempt_at = ${new Date(now.getTime() + attemptLeaseMs)}, attempts = d.attempts + 1, last_attempt_at = ${now}
-    from events e
-    where d.id = any (array(
-        select id from webhook_deliveries
-        where endpoint_id = ${endpointId} and status = 'pending' and next_attempt_at <= ${now}
-        order by event_seq limit ${limit}
-        for update skip locked))
-      and e.seq = d.event_seq
-    returning d.id, d.attempts, d.event_seq, e.id as event_id, e.type as event_type, e.at as event_at, e.data`.execute(db);
-  return rows.sort((a, b) => Number(BigInt(a.event_seq) - BigInt(b.event_seq)));
+export async function takeDeliveries(db: Kysely<DB>, endpointId: string, now: Date, afterSeq: string, limit: number): Promise<TakenDelivery[]> {
+  const { rows } = await db.transaction().execute(async (trx) => {
+    await indexAccessOnly(trx);
+    return sql<TakenDelivery>`
+      select d.id, d.attempts, d.event_seq, e.id as event_id, e.type as event_type, e.at as event_at, e.data
+      from webhook_deliveries d join events e on e.seq = d.event_seq
+      where d.endpoint_id = ${endpointId} and d.status = 'pending' and d.event_seq > ${afterSeq}::bigint and d.next_attempt_at <= ${now}
+      order by d.event_seq
+      limit ${limit}`.execute(trx);
+  });
+  return rows.map((r) => ({ ...r, id: String(r.id), event_seq: String(r.event_seq) }));
 }
 
 export interface AttemptRecord {
   id: string;
-  attempts: number;
   status: DeliveryStatus;
+  attemptedAt: Date;
   nextAttemptAt: Date | null;
   lastStatus: number | null;
   lastError: string | null;
@@ -107,14 +108,14 @@ export interface AttemptRecord {
   deliveredAt: Date | null;
 }
 
-/** Writes attempt outcomes in one statement; only the attempt that took a delivery writes it. */
-export async function recordAttempts(db: Kysely<DB>, records: AttemptRecord[]): Promise<void> {
+/** Writes attempt outcomes in one statement, only while `owner` still holds the endpoint. */
+export async function recordAttempts(db: Kysely<DB>, owner: string, records: AttemptRecord[]): Promise<void> {
   if (!records.length) return;
   const rows = JSON.stringify(
     records.map((r) => ({
       id: r.id,
-      attempts: r.attempts,
       status: r.status,
+      attempted_at: r.attemptedAt.toISOString(),
       next_attempt_at: r.nextAttemptAt?.toISOString() ?? null,
       last_status: r.lastStatus,
       last_error: r.lastError,
@@ -122,21 +123,17 @@ export async function recordAttempts(db: Kysely<DB>, records: AttemptRecord[]): 
       delivered_at: r.deliveredAt?.toISOString() ?? null,
     })),
   );
-  await sql`
-    update webhook_deliveries d
-    set status = v.status, next_attempt_at = v.next_attempt_at, last_status = v.last_status,
-        last_error = v.last_error, last_body = v.last_body, delivered_at = v.delivered_at
-    from jsonb_to_recordset(${rows}::jsonb)
-      as v(id text, attempts int, status text, next_attempt_at timestamptz, last_status int, last_error text, last_body text, delivered_at timestamptz)
-    where d.id = v.id and d.attempts = v.attempts and d.status = 'pending'`.execute(db);
-}
-
-/** Gives back deliveries taken but never attempted (the job is stopping): due again at once. */
-export async function giveBack(db: Kysely<DB>, ids: string[], now: Date): Promise<void> {
-  if (!ids.length) return;
-  await sql`
-    update webhook_deliveries set attempts = attempts - 1, next_attempt_at = ${now}
-    where id = any (${ids}::text[]) and status = 'pending'`.execute(db);
+  await db.transaction().execute(async (trx) => {
+    await indexAccessOnly(trx);
+    await sql`
+      update webhook_deliveries d
+      set status = v.status, attempts = d.attempts + 1, last_attempt_at = v.attempted_at, next_attempt_at = v.next_attempt_at,
+          last_status = v.last_status, last_error = v.last_error, last_body = v.last_body, delivered_at = v.delivered_at
+      from jsonb_to_recordset(${rows}::jsonb)
+        as v(id bigint, status text, attempted_at timestamptz, next_attempt_at timestamptz, last_status int, last_error text, last_body text, delivered_at timestamptz)
+      where d.id = any (array(select id from jsonb_to_recordset(${rows}::jsonb) as ids(id bigint))) and d.id = v.id and d.status = 'pending'
+        and exists (select 1 from webhooks w where w.id = d.endpoint_id and w.lease_owner = ${owner})`.execute(trx);
+  });
 }
 
 /** Records the endpoint's health: its run of failures, and disabling it with why. */

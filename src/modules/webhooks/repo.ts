@@ -71,7 +71,15 @@ export async function listDeliveries(
   return { rows, total: Number(count.n) };
 }
 
-export function findDelivery(db: Kysely<DB>, endpointId: string, id: string): Promise<DeliveryRow | undefined> {
+/** `whd_<n>` as the API shows it, or null for anything else (a 404, never a database error). */
+export function deliveryNumber(publicId: string): string | null {
+  const match = /^whd_([1-9][0-9]{0,17})$/.exec(publicId);
+  return match ? match[1]! : null;
+}
+
+export function findDelivery(db: Kysely<DB>, endpointId: string, publicId: string): Promise<DeliveryRow | undefined> {
+  const id = deliveryNumber(publicId);
+  if (!id) return Promise.resolve(undefined);
   return db
     .selectFrom('webhook_deliveries as d')
     .innerJoin('events as e', 'e.seq', 'd.event_seq')
@@ -88,15 +96,17 @@ export async function retryDelivery(db: Kysely<DB>, id: string, now: Date): Prom
 
 /**
  * A webhook.test event for one endpoint: written already fanned out, with its one delivery, so it
- * goes to this endpoint only, whatever the others subscribe to.
+ * goes to this endpoint only, whatever the others subscribe to. Returns the delivery's number.
  */
-export async function insertTestDelivery(db: Kysely<DB>, input: { endpointId: string; keyId: string; eventId: string; deliveryId: string; data: Record<string, unknown>; now: Date }): Promise<void> {
-  await sql`
+export async function insertTestDelivery(db: Kysely<DB>, input: { endpointId: string; keyId: string; eventId: string; data: Record<string, unknown>; now: Date }): Promise<string> {
+  const { rows } = await sql<{ id: string }>`
     with event as (
       insert into events (id, key_id, type, at, data, fanned_out)
       values (${input.eventId}, ${input.keyId}, 'webhook.test', ${input.now}, ${JSON.stringify(input.data)}::jsonb, true)
       returning seq
     )
-    insert into webhook_deliveries (id, key_id, endpoint_id, event_seq, event_type, next_attempt_at, created_at)
-    select ${input.deliveryId}, ${input.keyId}, ${input.endpointId}, seq, 'webhook.test', ${input.now}, ${input.now} from event`.execute(db);
+    insert into webhook_deliveries (key_id, endpoint_id, event_seq, event_type, next_attempt_at, created_at)
+    select ${input.keyId}, ${input.endpointId}, seq, 'webhook.test', ${input.now}, ${input.now} from event
+    returning id`.execute(db);
+  return String(rows[0]!.id);
 }

@@ -59,7 +59,7 @@ function toView(row: repo.WebhookRow, now: Date): WebhookView {
 
 function deliveryView(row: repo.DeliveryRow) {
   return {
-    id: row.id,
+    id: `whd_${row.id}`,
     webhook_id: row.endpoint_id,
     event_id: row.event_id,
     event_type: row.event_type,
@@ -68,7 +68,6 @@ function deliveryView(row: repo.DeliveryRow) {
     last_status: row.last_status,
     last_error: row.last_error,
     last_body: row.last_body,
-    // While an attempt is in flight the due time is its lease: not a time the caller can act on.
     next_attempt_at: row.status === 'pending' ? iso(row.next_attempt_at) : null,
     last_attempt_at: iso(row.last_attempt_at),
     delivered_at: iso(row.delivered_at),
@@ -186,11 +185,11 @@ export function createWebhooksService(deps: WebhooksServiceDeps) {
     async sendTest(principal: Principal, id: string): Promise<{ event_id: string; delivery_id: string }> {
       const endpoint = await own(principal, id);
       if (!endpoint.enabled) throw conflict('webhook_disabled', `the webhook is disabled (${endpoint.disabled_reason ?? 'by request'}); enable it first`);
-      const ids = { eventId: newId('evt', 32), deliveryId: newId('whd', 32) };
+      const eventId = newId('evt', 32);
       const data = { webhook_id: endpoint.id, key_id: endpoint.key_id, message: 'This is a test event from MailerDash.' };
-      await repo.insertTestDelivery(db, { endpointId: endpoint.id, keyId: endpoint.key_id, ...ids, data, now: clock() });
+      const delivery = await repo.insertTestDelivery(db, { endpointId: endpoint.id, keyId: endpoint.key_id, eventId, data, now: clock() });
       deps.onDue?.();
-      return { event_id: ids.eventId, delivery_id: ids.deliveryId };
+      return { event_id: eventId, delivery_id: `whd_${delivery}` };
     },
 
     async deliveries(principal: Principal, id: string, filter: { status?: DeliveryStatus; event_type?: string; limit: number; offset: number }) {
@@ -203,7 +202,7 @@ export function createWebhooksService(deps: WebhooksServiceDeps) {
       const endpoint = await own(principal, id);
       const delivery = await repo.findDelivery(db, endpoint.id, deliveryId);
       if (!delivery) throw notFound('delivery');
-      await repo.retryDelivery(db, delivery.id, clock());
+      await repo.retryDelivery(db, String(delivery.id), clock());
       deps.onDue?.();
       return deliveryView((await repo.findDelivery(db, endpoint.id, deliveryId))!);
     },

@@ -24,14 +24,15 @@ export interface WebhooksTable {
 }
 
 export interface WebhookDeliveriesTable {
-  id: string;
+  /** Shown as `whd_<id>`. */
+  id: Generated<string>;
   key_id: string;
   endpoint_id: string;
   event_seq: string;
   event_type: string;
   status: ColumnType<DeliveryStatus, DeliveryStatus | undefined, DeliveryStatus>;
   attempts: ColumnType<number, number | undefined, number>;
-  /** Due time while pending; while an attempt is in flight, the end of its lease. */
+  /** When a pending delivery is due. */
   next_attempt_at: Date | null;
   last_attempt_at: Date | null;
   last_status: number | null;
