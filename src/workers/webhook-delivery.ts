@@ -148,8 +148,7 @@ export function createWebhookDeliveryJob(options: WebhookDeliveryOptions): Job &
 
     const attempt = async (delivery: repo.TakenDelivery) => {
       const current = endpoint;
-      const data = typeof delivery.data === 'string' ? JSON.parse(delivery.data) : delivery.data;
-      const body = JSON.stringify({ type: delivery.event_type, timestamp: new Date(delivery.event_at).toISOString(), data });
+      const body = `{"type":${JSON.stringify(delivery.event_type)},"timestamp":"${new Date(delivery.event_at).toISOString()}","data":${delivery.data}}`;
       const now = clock();
       const signature = signatureHeader(await signingSecrets(current, now), delivery.event_id, now, body);
       const result = await sender.send({ url: current.url, id: delivery.event_id, timestamp: now, body, signature });

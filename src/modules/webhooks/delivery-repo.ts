@@ -75,7 +75,8 @@ export interface TakenDelivery {
   event_id: string;
   event_type: string;
   event_at: Date;
-  data: Record<string, unknown> | string;
+  /** The event's data as JSON text: it goes into the body as it is, never parsed. */
+  data: string;
 }
 
 /**
@@ -88,7 +89,7 @@ export async function takeDeliveries(db: Kysely<DB>, endpointId: string, now: Da
   const { rows } = await db.transaction().execute(async (trx) => {
     await indexAccessOnly(trx);
     return sql<TakenDelivery>`
-      select d.id, d.attempts, d.event_seq, e.id as event_id, e.type as event_type, e.at as event_at, e.data
+      select d.id, d.attempts, d.event_seq, e.id as event_id, e.type as event_type, e.at as event_at, e.data::text as data
       from webhook_deliveries d join events e on e.seq = d.event_seq
       where d.endpoint_id = ${endpointId} and d.status = 'pending' and d.event_seq > ${afterSeq}::bigint and d.next_attempt_at <= ${now}
       order by d.event_seq

@@ -11,5 +11,17 @@ export function newWebhookSecret(): string {
  * still holding the previous secret during a rotation verifies as well as one holding the new.
  */
 export function signatureHeader(secrets: string[], id: string, timestamp: Date, body: string): string {
-  return secrets.map((secret) => new Webhook(secret).sign(id, timestamp, body)).join(' ');
+  return secrets.map((secret) => signer(secret).sign(id, timestamp, body)).join(' ');
+}
+
+// A Webhook decodes its secret when made: one per secret, not one per signature.
+const signers = new Map<string, Webhook>();
+function signer(secret: string): Webhook {
+  let made = signers.get(secret);
+  if (!made) {
+    if (signers.size >= 1000) signers.clear();
+    made = new Webhook(secret);
+    signers.set(secret, made);
+  }
+  return made;
 }
