@@ -105,7 +105,7 @@ export function createWebhookDeliveryJob(options: WebhookDeliveryOptions): Job &
         while (pending.length) {
           const chunk = pending.splice(0);
           try {
-            await repo.recordAttempts(db, owner, chunk);
+            await repo.recordAttempts(db, first.id, owner, chunk);
           } catch (error) {
             // Still pending in the database: sent again later, a repeat rather than a loss.
             logger.error({ err: error, count: chunk.length }, 'recording webhook attempts failed');
