@@ -38,14 +38,22 @@ const STEP_DESCRIPTION = `Content: \`subject\` with \`html\` and/or \`body_text\
 
 \`position\` is unique within the sequence: a position already taken is a **409 \`position_taken\`** (nothing is shifted). Positions need not be consecutive; steps are sent in position order. A step added at or before a subscriber's current position is never sent to that subscriber.
 
-\`from_email\` is optional while the sequence is draft or archived, required on a step of an active sequence (400 \`from_required\`), and must be on a verified domain of the key (403 \`from_not_allowed\`). Subscribers still waiting for their first step, or whose previous step was sent, are re-timed to their new next step.`;
+\`from_email\` is optional while the sequence is draft or archived, required on a step of an active sequence (400 \`from_required\`), and must be on a verified domain of the key (403 \`from_not_allowed\`). Subscribers still waiting for their first step, or whose previous step was sent, are re-timed to their new next step.
+
+**Sending.** Each due step is one bulk message through the shared delivery pipeline (List-Unsubscribe with one-click, tracking, the suppression check at send time, DKIM), rendered with the subscription's \`variables\` and, on top, the contact's \`name\`, \`email\` and \`metadata\`. Step content is read when the step falls due, so an edit of the step or of its template reaches only the sends still to come. Step N is due at the send time of step N−1 + its \`offset_seconds\`. What the step's outcome does:
+- sent: \`sequence.step.sent\`, then the next step is timed, or the subscription is \`completed\` (\`sequence.completed\`);
+- bounced: \`sequence.step.failed\`, and the subscription is cancelled with reason \`bounced\`;
+- dropped because the address is suppressed: \`sequence.step.failed\`, cancelled with reason \`suppressed\`;
+- finally failed (retries exhausted), or a step that cannot be made (its template was deleted and the step has no subject and body of its own, or its \`from_email\` is no longer on a verified domain of the key: a message is recorded failed with the reason): \`sequence.step.failed\`, and the subscriber **moves on**: the next step is due at the failure time + its offset, or the subscription completes. One undeliverable step does not hold the rest back; the webhook says which failed.
+A contact deleted while subscribed is cancelled (reason \`manual\`) when its next step falls due.`;
 
 const SUBSCRIBE_DESCRIPTION = `Idempotent: when the contact already has an **active or paused** subscription, it is answered as it stands with **200** (\`started_at\` and \`variables\` of this request are not applied). A new subscription answers **201**. When the existing subscription is **completed or cancelled**, the answer is **409** (\`subscription_completed\`, \`subscription_cancelled\`): a contact goes through a sequence once.
 
 - An address that is not a contact of this key yet **becomes a contact** (status active), as SendGrid and Loops do.
 - A contact that is bounced, complained or unsubscribed, or an address on the suppression list, is not refused: its subscription is **created already cancelled** (\`cancel_reason\` bounced, complained, unsubscribed, or \`suppressed\` for a suppression-list entry), answered **201**, and never sends. Its webhook event is \`sequence.cancelled\` with that reason (no \`sequence.subscribed\`).
 - A new live subscription writes \`sequence.subscribed\`. Its first step is due at \`started_at\` (default now; may lie in the future) + the first step's \`offset_seconds\`; with no steps yet, \`next_due_at\` is null until a step is added.
-- Subscribing to an archived sequence is a 409 \`sequence_archived\`; a draft one accepts subscribers (nothing is sent until it is active).`;
+- Subscribing to an archived sequence is a 409 \`sequence_archived\`; a draft one accepts subscribers (nothing is sent until it is active).
+- Later, when the contact becomes unsubscribed (including through a step's own unsubscribe link), bounced or complained, or its address is added to the suppression list, every live subscription of the address is cancelled at once with the matching reason (\`unsubscribed\`, \`bounced\`, \`complained\`, \`suppressed\`) and \`sequence.cancelled\`.`;
 
 const RESUME_DESCRIPTION = `Continues a paused subscription. The wait that remained at pause time is kept: \`next_due_at\` = resume time + max(0, \`next_due_at\` − \`paused_at\`). A step that was already due when paused is due at once; time spent paused neither shortens nor lengthens any wait. Resuming an active subscription changes nothing (200); a completed or cancelled one is a 409.`;
 

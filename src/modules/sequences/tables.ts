@@ -59,7 +59,8 @@ export interface SequenceStepsTable {
  *   step) or while the previous step's outcome is awaited (the scheduler sets it from the send time).
  *   Kept as it is while the sequence is draft or archived, and while the subscriber is paused (then
  *   it is the due time as it stood at `paused_at`; resume re-bases it, see schedule.ts).
- * - `lease_until`: the scheduler's claim of this row while it makes the step's message.
+ * - `lease_until`: unused; the scheduler's claim is its row lock, held by the transaction that makes
+ *   the step's message and advances the row (see src/workers/sequence-scheduler.ts).
  */
 export interface SequenceSubscribersTable {
   /** `sub_…` */
