@@ -8,9 +8,9 @@
 import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { sql } from 'kysely';
 import { createScratchDatabase } from '../test/support/scratch-postgres.ts';
 import { backendCpuSeconds } from './support/pg-cpu.ts';
+import { HTML, TEXT, seedCampaign } from './support/campaign-seed.ts';
 import { cpuSecondsOf, ensurePostfixTools, smtpSourceRate, startSmtpSink } from './support/postfix.ts';
 import { createContext, createLogger } from '../src/composition.ts';
 import { loadConfig } from '../src/config.ts';
@@ -33,25 +33,6 @@ async function openEngine(engine: string): Promise<Database & { drop(): Promise<
   return { ...database, drop: scratch.drop };
 }
 
-const paragraph =
-  'Our spring collection is here: light jackets, linen shirts and the sandals you asked for. Members get early access ' +
-  'and free returns for thirty days. Read the full story on our blog, or reply to this message with any question. ';
-const HTML = `<!doctype html><html><body><h1>Hello {{ name }}</h1>${Array.from({ length: 9 }, (_, i) => `<p>${paragraph} <a href="https://bench.example/p/${i}">See more</a></p>`).join('\n')}<p><a href="{{ unsubscribe_url }}">Unsubscribe</a></p></body></html>`;
-const TEXT = `Hello {{ name }},\n\n${Array.from({ length: 4 }, () => paragraph).join('\n\n')}\n\nUnsubscribe: {{ unsubscribe_url }}`;
-
-async function seed(database: Database, keyId: string): Promise<{ listId: string; templateId: string }> {
-  const listId = 'bench-list-000001';
-  const templateId = 'bench-template-000001';
-  await database.db.insertInto('lists').values({ id: listId, key_id: keyId, name: 'Bench', description: null }).execute();
-  await database.db.insertInto('templates').values({ id: templateId, key_id: keyId, name: 'Bench', subject: 'Spring offers for {{ name }}', html: HTML, body_text: TEXT }).execute();
-  await sql`
-    insert into contacts (key_id, email, name, metadata)
-    select ${keyId}, 'reader' || g || '@example.org', 'Reader ' || g, jsonb_build_object('plan', case when g % 2 = 0 then 'pro' else 'free' end)
-    from generate_series(1, ${CONTACTS}) g`.execute(database.db);
-  await sql`insert into list_members (list_id, contact_id) select ${listId}, id from contacts where key_id = ${keyId}`.execute(database.db);
-  return { listId, templateId };
-}
-
 async function child(engine: string): Promise<void> {
   const database = await openEngine(engine);
   const sink = await startSmtpSink();
@@ -69,7 +50,7 @@ async function child(engine: string): Promise<void> {
     const logger = createLogger('silent');
     const context = createContext(config, database, logger);
     const { key } = await context.services.keys.createKey({ name: 'bench', domains: ['bench.example'] });
-    const { listId, templateId } = await seed(database, key.id);
+    const { listId, templateId } = await seedCampaign(database, key.id, CONTACTS);
     const principal = { keyId: key.id, name: 'bench', admin: false };
 
     const ceiling = smtpSourceRate(sink.port, CONTACTS, CONNECTIONS);

@@ -1,5 +1,5 @@
-// The campaign of bench/campaign.ts (template, list of `contacts` members), for benchmarks that send the
-// same campaign under other conditions (bench/webhooks.ts). A copy: bench/campaign.ts keeps its own.
+// The campaign of the benchmarks (a ~4 KB template, a list of `contacts` members): bench/campaign.ts, and
+// bench/webhooks.ts, which sends the same campaign under other conditions.
 import { sql } from 'kysely';
 import type { Database } from '../../src/db/database.ts';
 
