@@ -56,7 +56,11 @@ export function createWebhookDeliveryJob(options: WebhookDeliveryOptions): Job &
   const openSecret = (sealed: string) => {
     let secret = opened.get(sealed);
     if (!secret) {
-      secret = options.secrets.open(sealed);
+      // A failure (the server secret could not be read) is not kept: the next attempt asks again.
+      secret = options.secrets.open(sealed).catch((error) => {
+        opened.delete(sealed);
+        throw error;
+      });
       opened.set(sealed, secret);
     }
     return secret;
