@@ -193,7 +193,7 @@ export async function insertStepMessages(db: Kysely<DB>, items: NewStepMessage[]
           sequence_subscriber_id: s.id,
           sequence_step_position: position,
         };
-      }) as never,
+      }),
     )
     .execute();
   const advance = JSON.stringify(items.map((item) => ({ id: item.subscriber.id, position: item.position })));
