@@ -154,8 +154,14 @@ export function createWebhookDeliveryJob(options: WebhookDeliveryOptions): Job &
       const current = endpoint;
       const body = `{"type":${JSON.stringify(delivery.event_type)},"timestamp":"${new Date(delivery.event_at).toISOString()}","data":${delivery.data}}`;
       const now = clock();
-      const signature = signatureHeader(await signingSecrets(current, now), delivery.event_id, now, body);
-      const result = await sender.send({ url: current.url, id: delivery.event_id, timestamp: now, body, signature });
+      let result: AttemptResult;
+      try {
+        const signature = signatureHeader(await signingSecrets(current, now), delivery.event_id, now, body);
+        result = await sender.send({ url: current.url, id: delivery.event_id, timestamp: now, body, signature });
+      } catch (error) {
+        // Not signed (its secret could not be read): a failed attempt like any other, retried on schedule.
+        result = { ok: false, status: null, body: null, error: `not signed: ${(error as Error).message}` };
+      }
       const done = clock();
       const health = healthAfter(failingSince, result.status, result.ok, done);
       if ((health.failingSince?.getTime() ?? null) !== (failingSince?.getTime() ?? null) || (health.disable && !disabled)) {

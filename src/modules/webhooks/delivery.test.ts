@@ -298,4 +298,18 @@ describeEachEngine('webhook delivery', (engine) => {
     assert.match(metrics, /^mailerdash_webhook_attempts_total\{outcome="delivered"\} 2$/m);
     assert.match(metrics, /^mailerdash_webhook_deliveries_pending 0$/m);
   });
+
+  it('an attempt that cannot be signed is a failed attempt, retried on schedule, and nothing is sent unsigned', async () => {
+    await freshReceiverAndJobs();
+    const endpoint = await newEndpoint(receiver.url(), ['campaign.sent']);
+    await db().updateTable('webhooks').set({ secret_sealed: 'v1.not.a.sealed-value' }).where('id', '=', endpoint.id).execute();
+    await emitEvent(db(), { keyId: key.id, type: 'campaign.sent', data: {} }, clock);
+    await deliver();
+    const [delivery] = await deliveries(endpoint.id);
+    assert.equal(receiver.received.length, 0);
+    assert.equal(delivery!.status, 'pending');
+    assert.equal(delivery!.attempts, 1);
+    assert.match(delivery!.last_error, /^not signed: /);
+    assert.equal(delivery!.next_attempt_at, nextAttemptAt(1, clock, 0.5)!.toISOString());
+  });
 });
