@@ -65,6 +65,7 @@ export async function recordStepOutcomes(db: Kysely<DB>, outcomes: StepOutcome[]
   const events: NewEvent[] = [];
   const completed: string[] = [];
   const cancels: Array<{ sub: LockedSubscriber; reason: 'bounced' | 'suppressed' }> = [];
+  const due: Array<{ id: string; next_due_at: string }> = [];
   for (const outcome of final) {
     const sub = subscribers.get(outcome.subscriberId);
     if (!sub) continue;
@@ -85,14 +86,20 @@ export async function recordStepOutcomes(db: Kysely<DB>, outcomes: StepOutcome[]
     else if (outcome.status === 'dropped' && outcome.dropReason?.startsWith('suppressed')) cancels.push({ sub, reason: 'suppressed' });
     else {
       const next = nextStep(own, outcome.position);
-      if (next) {
-        await db.updateTable('sequence_subscribers').set({ next_due_at: dueAfter(outcome.at, next.offset_seconds), updated_at: now }).where('id', '=', sub.id).execute();
-      } else completed.push(sub.id);
+      if (next) due.push({ id: sub.id, next_due_at: dueAfter(outcome.at, next.offset_seconds).toISOString() });
+      else completed.push(sub.id);
     }
     sub.status = 'done'; // one outcome per subscriber and position moves it
   }
   // The step's own event first, then what it led to.
   await emitEvents(db, events, now);
+  // One statement for every subscriber whose next step is now timed (one per row cost 0.4 ms each).
+  if (due.length) {
+    await sql`
+      update sequence_subscribers s set next_due_at = v.next_due_at, updated_at = ${now}
+      from jsonb_to_recordset(${JSON.stringify(due)}::jsonb) as v(id text, next_due_at timestamptz)
+      where s.id = v.id`.execute(db);
+  }
   for (const { sub, reason } of cancels) await cancelSubscription(db, sub.key_id, sub.id, reason, now);
   await completeSubscribers(db, completed, now);
 }
