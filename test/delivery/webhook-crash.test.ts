@@ -2,8 +2,7 @@
 // no event (a restarted worker sends the rest, repeating only what the dead one had not recorded), and
 // two workers running at once deliver each event once per endpoint.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
+import type { ChildProcess } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
@@ -15,51 +14,15 @@ import type { TestEngine } from '../support/engines.ts';
 import { startHarness, type Harness } from '../support/harness.ts';
 import { createScratchDatabase, type ScratchDatabase } from '../support/scratch-postgres.ts';
 import { startWebhookReceiver, type ReceivedHook, type WebhookReceiver } from '../support/webhook-receiver.ts';
+import { killWorker as kill, startWorker as startScript, stopWorker as stop, within } from '../support/worker-process.ts';
 
 const url = process.env.TEST_DATABASE_URL;
 const CHILD = fileURLToPath(new URL('../support/webhook-worker-child.ts', import.meta.url));
+const startWorker = (env: Record<string, string>, onText?: (text: string) => void) => startScript(CHILD, env, onText);
 // Passed to both the harness (which seals the signing secrets) and the children (which open them).
 const SERVER_SECRET = 'webhook-crash-test-server-secret-0123456789';
 const CONCURRENCY = 8;
 const json = { 'content-type': 'application/json' };
-
-/** Rejects with `what` when the promise has not settled within `ms` (an overall bound, not a sleep). */
-function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout;
-  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms)));
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-function startWorker(env: Record<string, string>): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', CHILD], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
-  return within(
-    new Promise((resolve, reject) => {
-      child.once('exit', (code, signal) => reject(new Error(`worker exited early with ${code ?? signal}`)));
-      child.stdout!.on('data', (chunk: Buffer) => {
-        if (chunk.toString().includes('ready')) resolve(child);
-      });
-    }),
-    20_000,
-    'a worker to be ready',
-  );
-}
-
-async function kill(child: ChildProcess): Promise<void> {
-  child.removeAllListeners('exit');
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = once(child, 'exit');
-  child.kill('SIGKILL');
-  await exited;
-}
-
-/** Stops a worker gracefully (it finishes its attempts and records them) and checks it exited cleanly. */
-async function stop(child: ChildProcess): Promise<void> {
-  child.removeAllListeners('exit');
-  const exited = once(child, 'exit');
-  child.kill('SIGTERM');
-  const [code] = await within(exited, 15_000, 'a worker to stop');
-  assert.equal(code, 0, 'a graceful stop');
-}
 
 const idOf = (hook: ReceivedHook) => String(hook.headers['webhook-id']);
 

@@ -3,8 +3,7 @@
 // chunk's transaction (its subscribers claimed and their messages made, not committed). Every
 // subscriber gets step 1 exactly once: one message per subscription, one mail per address at the sink.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
+import type { ChildProcess } from 'node:child_process';
 import { setTimeout as delay } from 'node:timers/promises';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -15,51 +14,14 @@ import type { TestEngine } from '../support/engines.ts';
 import { ADMIN_SECRET, startHarness, type Harness } from '../support/harness.ts';
 import { createScratchDatabase } from '../support/scratch-postgres.ts';
 import { startSmtpSink } from '../support/smtp-sink.ts';
+import { killWorker as kill, startWorker as startScript, stopWorker as stop, within } from '../support/worker-process.ts';
 
 const url = process.env.TEST_DATABASE_URL;
 const CHILD = fileURLToPath(new URL('../support/sequence-worker-child.ts', import.meta.url));
+const startWorker = (env: Record<string, string>, onText?: (text: string) => void) => startScript(CHILD, env, onText);
 const SERVER_SECRET = 'sequence-crash-test-server-secret-0123456789';
 const SUBSCRIBERS = 10_000;
 const json = { 'content-type': 'application/json' };
-
-function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout;
-  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms)));
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-/** Starts a worker; resolves once it printed `until` ("ready", or "holding"). */
-function startWorker(env: Record<string, string>, onLine: (line: string) => void = () => {}): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', CHILD], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
-  return within(
-    new Promise((resolve, reject) => {
-      child.once('exit', (code, signal) => reject(new Error(`worker exited early with ${code ?? signal}`)));
-      child.stdout!.on('data', (chunk: Buffer) => {
-        const text = chunk.toString();
-        if (text.includes('ready')) resolve(child);
-        onLine(text);
-      });
-    }),
-    20_000,
-    'a worker to be ready',
-  );
-}
-
-async function kill(child: ChildProcess): Promise<void> {
-  child.removeAllListeners('exit');
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = once(child, 'exit');
-  child.kill('SIGKILL');
-  await exited;
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  child.removeAllListeners('exit');
-  const exited = once(child, 'exit');
-  child.kill('SIGTERM');
-  const [code] = await within(exited, 15_000, 'a worker to stop');
-  assert.equal(code, 0, 'a graceful stop');
-}
 
 describe('sequence scheduler crash safety [postgres]', { skip: url ? false : 'needs TEST_DATABASE_URL (PGlite serves one process)' }, () => {
   it('10,000 subscribers due at once, two workers, one killed mid-chunk: each gets step 1 exactly once', { timeout: 240_000 }, async (t) => {
