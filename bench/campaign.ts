@@ -8,45 +8,25 @@
 import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { createScratchDatabase } from '../test/support/scratch-postgres.ts';
 import { backendCpuSeconds } from './support/pg-cpu.ts';
-import { HTML, TEXT, seedCampaign } from './support/campaign-seed.ts';
+import { CONNECTIONS, HTML, TEXT, seedCampaign, campaignBenchConfig, openBenchEngine } from './support/campaign-seed.ts';
 import { cpuSecondsOf, ensurePostfixTools, smtpSourceRate, startSmtpSink } from './support/postfix.ts';
 import { createContext, createLogger } from '../src/composition.ts';
-import { loadConfig } from '../src/config.ts';
-import { openDatabase, type Database } from '../src/db/database.ts';
 import { migrateToLatest } from '../src/db/migrate.ts';
 import { createCampaignDispatcher } from '../src/workers/campaign-dispatcher.ts';
 import { createDeliveryJob, handOffFromConfig } from '../src/workers/delivery.ts';
 import { createWorkerRunner } from '../src/workers/runner.ts';
 
 const CONTACTS = Number(process.env.BENCH_CONTACTS ?? 100_000);
-const PG_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const TRACKING = process.env.BENCH_TRACKING === '1';
-const CONNECTIONS = 16;
 
-
-async function openEngine(engine: string): Promise<Database & { drop(): Promise<void> }> {
-  if (engine === 'pglite') return { ...(await openDatabase({ databaseUrl: null, dataDir: null })), drop: async () => {} };
-  const scratch = await createScratchDatabase(PG_URL, 'md_bench');
-  const database = await openDatabase({ databaseUrl: scratch.url, dataDir: null, poolSize: 8 });
-  return { ...database, drop: scratch.drop };
-}
 
 async function child(engine: string): Promise<void> {
-  const database = await openEngine(engine);
+  const database = await openBenchEngine(engine);
   const sink = await startSmtpSink();
   try {
     await migrateToLatest(database.db);
-    const config = loadConfig({
-      MAILERDASH_HOSTNAME: 'bench.example',
-      MAILERDASH_SMTP_URL: `smtp://127.0.0.1:${sink.port}`,
-      MAILERDASH_PUBLIC_URL: 'https://links.bench.example',
-      MAILERDASH_BULK_CONCURRENCY: String(CONNECTIONS * 4),
-      // As many sessions as smtp-source opens for the ceiling.
-      MAILERDASH_SMTP_CONNECTIONS: String(CONNECTIONS),
-      MAILERDASH_WORKER_POLL_MS: '20',
-    });
+    const config = campaignBenchConfig(sink.port);
     const logger = createLogger('silent');
     const context = createContext(config, database, logger);
     const { key } = await context.services.keys.createKey({ name: 'bench', domains: ['bench.example'] });

@@ -8,13 +8,11 @@ import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
-import { createScratchDatabase } from '../test/support/scratch-postgres.ts';
-import { seedCampaign } from './support/campaign-seed.ts';
+import { CONNECTIONS, seedCampaign, campaignBenchConfig, openBenchEngine } from './support/campaign-seed.ts';
 import { backendCpuSeconds } from './support/pg-cpu.ts';
 import { cpuSecondsOf, ensurePostfixTools, smtpSourceRate, startSmtpSink } from './support/postfix.ts';
 import { createContext, createLogger } from '../src/composition.ts';
-import { loadConfig } from '../src/config.ts';
-import { openDatabase, type Database } from '../src/db/database.ts';
+import type { Database } from '../src/db/database.ts';
 import { migrateToLatest } from '../src/db/migrate.ts';
 import { createCampaignDispatcher } from '../src/workers/campaign-dispatcher.ts';
 import { createDeliveryJob, handOffFromConfig } from '../src/workers/delivery.ts';
@@ -23,15 +21,6 @@ import { createSequenceScheduler } from '../src/workers/sequence-scheduler.ts';
 
 const CONTACTS = Number(process.env.BENCH_CONTACTS ?? 100_000);
 const WAITING = Number(process.env.BENCH_WAITING ?? 1_000_000);
-const PG_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-const CONNECTIONS = 16;
-
-async function openEngine(engine: string): Promise<Database & { drop(): Promise<void> }> {
-  if (engine === 'pglite') return { ...(await openDatabase({ databaseUrl: null, dataDir: null })), drop: async () => {} };
-  const scratch = await createScratchDatabase(PG_URL, 'md_bench');
-  const database = await openDatabase({ databaseUrl: scratch.url, dataDir: null, poolSize: 8 });
-  return { ...database, drop: scratch.drop };
-}
 
 interface Measured {
   seconds: number;
@@ -62,18 +51,11 @@ async function measure(database: Database, engine: string, jobs: Job[], start: (
 }
 
 async function child(engine: string): Promise<void> {
-  const database = await openEngine(engine);
+  const database = await openBenchEngine(engine);
   const sink = await startSmtpSink();
   try {
     await migrateToLatest(database.db);
-    const config = loadConfig({
-      MAILERDASH_HOSTNAME: 'bench.example',
-      MAILERDASH_SMTP_URL: `smtp://127.0.0.1:${sink.port}`,
-      MAILERDASH_PUBLIC_URL: 'https://links.bench.example',
-      MAILERDASH_BULK_CONCURRENCY: String(CONNECTIONS * 4),
-      MAILERDASH_SMTP_CONNECTIONS: String(CONNECTIONS),
-      MAILERDASH_WORKER_POLL_MS: '20',
-    });
+    const config = campaignBenchConfig(sink.port);
     const logger = createLogger('silent');
     const context = createContext(config, database, logger);
     const { db } = database;

@@ -16,14 +16,13 @@ import { spawn } from 'node:child_process';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
-import { createScratchDatabase } from '../test/support/scratch-postgres.ts';
-import { seedCampaign } from './support/campaign-seed.ts';
+import { CONNECTIONS, seedCampaign, campaignBenchConfig, openBenchEngine } from './support/campaign-seed.ts';
 import { backendCpuSeconds } from './support/pg-cpu.ts';
 import { cpuSecondsOf, ensurePostfixTools, smtpSourceRate, startSmtpSink } from './support/postfix.ts';
 import { httpCeiling, startWebhookReceiver, type ReceiverStats, type WebhookReceiver } from './support/webhook-receiver.ts';
 import { createContext, createLogger, type AppContext } from '../src/composition.ts';
-import { loadConfig, type Config } from '../src/config.ts';
-import { openDatabase, type Database } from '../src/db/database.ts';
+import type { Config } from '../src/config.ts';
+import type { Database } from '../src/db/database.ts';
 import { migrateToLatest } from '../src/db/migrate.ts';
 import { createCampaignDispatcher } from '../src/workers/campaign-dispatcher.ts';
 import { createDeliveryJob, handOffFromConfig } from '../src/workers/delivery.ts';
@@ -31,9 +30,7 @@ import { createWorkerRunner, type Job, type WorkerRunner } from '../src/workers/
 import type { Logger } from 'pino';
 
 const CONTACTS = Number(process.env.BENCH_CONTACTS ?? 100_000);
-const PG_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const DKIM = process.env.BENCH_DKIM === '1';
-const CONNECTIONS = 16;
 /** Give up waiting for events when none arrived for this long. */
 const STALL_MS = 60_000;
 const GOAL_COST = 0.15;
@@ -71,13 +68,6 @@ interface PhaseResult {
   peakRss: number;
 }
 
-async function openEngine(engine: string): Promise<Database & { drop(): Promise<void> }> {
-  if (engine === 'pglite') return { ...(await openDatabase({ databaseUrl: null, dataDir: null })), drop: async () => {} };
-  const scratch = await createScratchDatabase(PG_URL, 'md_bench');
-  const database = await openDatabase({ databaseUrl: scratch.url, dataDir: null, poolSize: 8 });
-  return { ...database, drop: scratch.drop };
-}
-
 /**
  * context.jobs for the runner. Unsigned (the default): its campaign dispatcher and send job are replaced by
  * the pair bench/campaign.ts builds (one hand-off, no DKIM key); every other job is context.jobs' own.
@@ -96,20 +86,12 @@ function workerJobs(context: AppContext, config: Config, database: Database, log
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function child(engine: string, phase: Phase): Promise<PhaseResult> {
-  const database = await openEngine(engine);
+  const database = await openBenchEngine(engine);
   const sink = await startSmtpSink();
   let receiver: WebhookReceiver | null = null;
   try {
     await migrateToLatest(database.db);
-    const config = loadConfig({
-      MAILERDASH_HOSTNAME: 'bench.example',
-      MAILERDASH_SMTP_URL: `smtp://127.0.0.1:${sink.port}`,
-      MAILERDASH_PUBLIC_URL: 'https://links.bench.example',
-      MAILERDASH_BULK_CONCURRENCY: String(CONNECTIONS * 4),
-      MAILERDASH_SMTP_CONNECTIONS: String(CONNECTIONS),
-      MAILERDASH_WORKER_POLL_MS: '20',
-      MAILERDASH_WEBHOOK_ALLOW_HOSTS: '127.0.0.1',
-    });
+    const config = campaignBenchConfig(sink.port, { MAILERDASH_WEBHOOK_ALLOW_HOSTS: '127.0.0.1' });
     const logger = createLogger('warn');
     const context = createContext(config, database, logger);
     const { key } = await context.services.keys.createKey({ name: 'bench', domains: ['bench.example'] });

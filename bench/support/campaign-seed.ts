@@ -1,7 +1,9 @@
 // The campaign of the benchmarks (a ~4 KB template, a list of `contacts` members): bench/campaign.ts, and
 // bench/webhooks.ts, which sends the same campaign under other conditions.
 import { sql } from 'kysely';
-import type { Database } from '../../src/db/database.ts';
+import { loadConfig, type Config } from '../../src/config.ts';
+import { openDatabase, type Database } from '../../src/db/database.ts';
+import { createScratchDatabase } from '../../test/support/scratch-postgres.ts';
 
 const paragraph =
   'Our spring collection is here: light jackets, linen shirts and the sandals you asked for. Members get early access ' +
@@ -20,4 +22,28 @@ export async function seedCampaign(database: Database, keyId: string, contacts: 
     from generate_series(1, ${contacts}) g`.execute(database.db);
   await sql`insert into list_members (list_id, contact_id) select ${listId}, id from contacts where key_id = ${keyId}`.execute(database.db);
   return { listId, templateId };
+}
+
+/** SMTP sessions of the campaign benchmarks: as many as smtp-source opens for the ceiling. */
+export const CONNECTIONS = 16;
+
+/** A fresh database of the engine: PGlite in memory, or a scratch database on BENCH_DATABASE_URL's server. */
+export async function openBenchEngine(engine: string): Promise<Database & { drop(): Promise<void> }> {
+  if (engine === 'pglite') return { ...(await openDatabase({ databaseUrl: null, dataDir: null })), drop: async () => {} };
+  const scratch = await createScratchDatabase(process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres', 'md_bench');
+  const database = await openDatabase({ databaseUrl: scratch.url, dataDir: null, poolSize: 8 });
+  return { ...database, drop: scratch.drop };
+}
+
+/** The configuration the campaign benchmarks send with, into the smtp-sink on `sinkPort`. */
+export function campaignBenchConfig(sinkPort: number, extra: Record<string, string> = {}): Config {
+  return loadConfig({
+    MAILERDASH_HOSTNAME: 'bench.example',
+    MAILERDASH_SMTP_URL: `smtp://127.0.0.1:${sinkPort}`,
+    MAILERDASH_PUBLIC_URL: 'https://links.bench.example',
+    MAILERDASH_BULK_CONCURRENCY: String(CONNECTIONS * 4),
+    MAILERDASH_SMTP_CONNECTIONS: String(CONNECTIONS),
+    MAILERDASH_WORKER_POLL_MS: '20',
+    ...extra,
+  });
 }

@@ -1,9 +1,10 @@
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type Selectable } from 'kysely';
 import type { DB } from '../../db/schema.ts';
 import { newId } from '../../lib/ids.ts';
 import type { Personalization } from '../../delivery/compose.ts';
 import { emitEvents } from '../events/outbox.ts';
 import { subscriberEventData } from './repo.ts';
+import type { SequenceStepsTable } from './tables.ts';
 
 /**
  * The SQL of the sequence scheduler (src/workers/sequence-scheduler.ts). Every function runs in the
@@ -72,22 +73,8 @@ function parse<T>(value: T | string | null): T | null {
   return typeof value === 'string' ? (JSON.parse(value) as T) : value;
 }
 
-export interface SchedulerStep {
-  id: string;
-  sequence_id: string;
-  key_id: string;
-  position: number;
-  offset_seconds: number;
-  subject: string | null;
-  html: string | null;
-  body_text: string | null;
-  from_email: string | null;
-  from_name: string | null;
-  reply_to: string | null;
-  template_id: string | null;
-  content_id: string | null;
-  content_stamp: Date | null;
-}
+/** A step as the scheduler reads it: the row, less its timestamps. */
+export type SchedulerStep = Omit<Selectable<SequenceStepsTable>, 'created_at' | 'updated_at'>;
 
 export async function stepsOf(db: Kysely<DB>, sequenceIds: string[]): Promise<SchedulerStep[]> {
   if (!sequenceIds.length) return [];
