@@ -114,10 +114,10 @@ export function createContext(config: Config, database: Database, logger: Logger
   const webhooks = createWebhooksService({ db, guard, secrets: webhookSecrets, onDue: () => queuedListeners.forEach((listener) => listener()) });
   const services: Services = { keys, domains, suppressions, links, tracking, idempotency, send, messages, contacts, lists, templates, campaigns, sequences, webhooks };
   const jobs: Job[] = [idempotency.expiryJob(), sealingJob(domains)];
-  // The dispatcher creates campaign messages already claimed by this process's sender.
+  // The dispatcher and the sequence scheduler create their messages already claimed by this process's sender.
   const handOff = handOffFromConfig(config);
   jobs.push(createCampaignDispatcher({ db, logger, handOff, onQueued: () => queuedListeners.forEach((listener) => listener()) }));
-  jobs.push(createSequenceScheduler({ db, logger, onQueued: () => queuedListeners.forEach((listener) => listener()) }));
+  jobs.push(createSequenceScheduler({ db, logger, handOff, onQueued: () => queuedListeners.forEach((listener) => listener()) }));
   jobs.push(createDeliveryJob({ config, db, logger, signingKeyFor: domains.signingKeyFor, links, handOff }));
   const metrics = createMetricsRegistry();
   const webhookMetrics = installWebhookMetrics(metrics, db);

@@ -1,6 +1,8 @@
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { DB } from '../db/schema.ts';
+import type { HandOff } from '../delivery/hand-off.ts';
+import type { ClaimedMessage } from '../delivery/queue-repo.ts';
 import { verifiedDomainNames } from '../modules/domains/repo.ts';
 import { isAddressOnDomains } from '../modules/domains/records.ts';
 import { recordStepOutcomes } from '../modules/sequences/outcome-repo.ts';
@@ -19,6 +21,14 @@ export interface SequenceSchedulerDeps {
   beforeCommit?: (made: number) => void | Promise<void>;
   /** Called when a chunk queued messages, so the delivery job in this process wakes. */
   onQueued?: () => void;
+  /**
+   * This process's sender: step messages are then made already claimed by it and handed over (as the
+   * campaign dispatcher does), and scheduling keeps pace with sending. Without it they are queued for
+   * any worker.
+   */
+  handOff?: HandOff;
+  /** How long a round waits for the sender to make room before it ends (and the runner polls again). */
+  roomWaitMs?: number;
 }
 
 /**
@@ -49,12 +59,12 @@ export function createSequenceScheduler(deps: SequenceSchedulerDeps): Job {
   const batchSize = deps.batchSize ?? 500;
   const clock = deps.now ?? (() => new Date());
 
-  async function chunk(): Promise<{ handled: number; queued: number }> {
+  async function chunk(limit: number): Promise<{ handled: number; queued: number; claimed: ClaimedMessage[] }> {
     return db.transaction().execute(async (trx) => {
       const now = clock();
       const sequenceIds = await repo.lockDueSequences(trx, now);
-      const due = await repo.claimDueSubscribers(trx, sequenceIds, now, batchSize);
-      if (!due.length) return { handled: 0, queued: 0 };
+      const due = await repo.claimDueSubscribers(trx, sequenceIds, now, limit);
+      if (!due.length) return { handled: 0, queued: 0, claimed: [] };
 
       const steps = await repo.stepsOf(trx, [...new Set(due.map((s) => s.sequence_id))]);
       const stepsBySequence = new Map<string, repo.SchedulerStep[]>();
@@ -77,7 +87,9 @@ export function createSequenceScheduler(deps: SequenceSchedulerDeps): Job {
         const made = contents.get(step.id)!;
         return { subscriber, position: step.position, contentId: made.contentId, failure: made.failure };
       });
-      const ids = await repo.insertStepMessages(trx, items, now);
+      // The lease runs on the wall clock, as the sender's own claims do.
+      const leaseUntil = deps.handOff ? new Date(Date.now() + deps.handOff.leaseMs) : null;
+      const { ids, claimed } = await repo.insertStepMessages(trx, items, now, leaseUntil);
       const failed = items.flatMap((item, i) =>
         item.failure
           ? [{ messageId: ids[i]!, subscriberId: item.subscriber.id, position: item.position, status: 'failed', at: now, response: item.failure, dropReason: null }]
@@ -86,8 +98,15 @@ export function createSequenceScheduler(deps: SequenceSchedulerDeps): Job {
       await recordStepOutcomes(trx, failed, now);
       await repo.completeSubscribers(trx, completed, now);
       await deps.beforeCommit?.(items.length);
-      return { handled: due.length, queued: items.length - failed.length };
+      return { handled: due.length, queued: items.length - failed.length, claimed };
     });
+  }
+
+  /** Subscribers to take this round: a whole chunk, or what the sender has room for (0: wait). */
+  async function chunkLimit(): Promise<number> {
+    if (!deps.handOff) return batchSize;
+    if (!(await deps.handOff.waitForRoom(batchSize, deps.roomWaitMs ?? 1000))) return 0;
+    return Math.min(batchSize, deps.handOff.room());
   }
 
   /** Per step: its content (the cached row, or a new one) or, when it cannot be sent, why. */
@@ -126,7 +145,11 @@ export function createSequenceScheduler(deps: SequenceSchedulerDeps): Job {
   return {
     name: 'sequence-scheduler',
     async runOnce() {
-      const { handled, queued } = await chunk();
+      const limit = await chunkLimit();
+      if (limit === 0) return 0;
+      const { handled, queued, claimed } = await chunk(limit);
+      // Only once committed: a rolled-back chunk's messages never existed.
+      if (claimed.length) deps.handOff?.put(claimed);
       if (queued) deps.onQueued?.();
       return handled;
     },

@@ -4,6 +4,8 @@ import { newId } from '../../lib/ids.ts';
 import type { Personalization } from '../../delivery/compose.ts';
 import { emitEvents } from '../events/outbox.ts';
 import { subscriberEventData } from './repo.ts';
+import { PREPARED } from '../../db/prepared.ts';
+import { claimedFromJson, type ClaimedMessage } from '../../delivery/queue-repo.ts';
 import type { SequenceStepsTable } from './tables.ts';
 
 /**
@@ -51,22 +53,25 @@ export interface DueSubscriber {
  * cover (lease_until stays unused); a worker that dies releases its locks with its rolled-back work.
  */
 export async function claimDueSubscribers(db: Kysely<DB>, sequenceIds: string[], now: Date, limit: number): Promise<DueSubscriber[]> {
-  if (!sequenceIds.length) return [];
-  const { rows } = await sql<DueSubscriber>`
-    select s.id, s.key_id, s.sequence_id, s.contact_id, s.email, s.variables, s.current_position,
-           c.email as contact_email, c.name as contact_name, c.metadata as contact_metadata
-    from sequence_subscribers s
-    left join contacts c on c.id = s.contact_id and c.key_id = s.key_id
-    where s.sequence_id = any (${sequenceIds}::text[]) and s.status = 'active' and s.next_due_at is not null and s.next_due_at <= ${now}
-    order by s.next_due_at
-    limit ${limit}
-    for update of s skip locked`.execute(db);
-  return rows.map((r) => ({
-    ...r,
-    contact_id: Number(r.contact_id),
-    variables: parse(r.variables) ?? {},
-    contact_metadata: parse(r.contact_metadata),
-  }));
+  const claimed: DueSubscriber[] = [];
+  // One sequence at a time: with `sequence_id = any (…)` the due index cannot give the order, and
+  // every due subscriber was read, joined and sorted on each claim (quadratic over a large drip).
+  for (const sequenceId of sequenceIds) {
+    if (claimed.length >= limit) break;
+    const { rows } = await sql<DueSubscriber>`${PREPARED}
+      select s.id, s.key_id, s.sequence_id, s.contact_id, s.email, s.variables, s.current_position,
+             c.email as contact_email, c.name as contact_name, c.metadata as contact_metadata
+      from (select * from sequence_subscribers
+            where sequence_id = ${sequenceId} and status = 'active' and next_due_at is not null and next_due_at <= ${now}
+            order by next_due_at
+            limit ${limit - claimed.length}
+            for update skip locked) s
+      left join contacts c on c.id = s.contact_id and c.key_id = s.key_id`.execute(db);
+    for (const r of rows) {
+      claimed.push({ ...r, contact_id: Number(r.contact_id), variables: parse(r.variables) ?? {}, contact_metadata: parse(r.contact_metadata) });
+    }
+  }
+  return claimed;
 }
 
 function parse<T>(value: T | string | null): T | null {
@@ -143,53 +148,60 @@ export interface NewStepMessage {
   failure: string | null;
 }
 
+export interface MadeStepMessages {
+  /** The message ids, in input order. */
+  ids: string[];
+  /** With a lease: the messages made already claimed by the caller's sender (the failed ones are not). */
+  claimed: ClaimedMessage[];
+}
+
 /**
  * One bulk message (lane 1, due now) per subscriber, naming the subscription and the step position,
  * with the subscription's variables and the contact's name, email and metadata on top (as a campaign's
- * messages carry them), then each subscriber's current_position set to the step and next_due_at to
- * null (the outcome sets it). Returns the message ids in input order.
+ * messages carry them), and each subscriber's current_position set to the step and next_due_at to
+ * null (the outcome sets it): one statement, whatever the chunk's size. Without a lease the messages
+ * are queued for any worker; with one they are made claimed by the caller (status sending, first
+ * attempt counted, as the campaign dispatcher's hand-off does) and returned, so the sender skips the
+ * claim. A message that cannot be sent is made already failed either way.
  */
-export async function insertStepMessages(db: Kysely<DB>, items: NewStepMessage[], now: Date): Promise<string[]> {
-  if (!items.length) return [];
+export async function insertStepMessages(db: Kysely<DB>, items: NewStepMessage[], now: Date, leaseUntil: Date | null = null): Promise<MadeStepMessages> {
+  if (!items.length) return { ids: [], claimed: [] };
   const ids = items.map(() => newId('msg'));
   // Due at once: never later than the wall clock, so a scheduler on an injected (later) clock still
   // queues messages the send job takes now.
   const dueAt = new Date(Math.min(now.getTime(), Date.now()));
-  await db
-    .insertInto('messages')
-    .values(
-      items.map(({ subscriber: s, position, contentId, failure }, i) => {
-        const email = s.contact_email ?? s.email;
-        const personalization: Personalization = {
-          variables: { ...s.variables, name: s.contact_name ?? '', email, metadata: s.contact_metadata ?? {}, contact_id: s.contact_id },
-        };
-        return {
-          id: ids[i]!,
-          key_id: s.key_id,
-          content_id: contentId,
-          channel: 'bulk' as const,
-          lane: 1,
-          status: failure ? ('failed' as const) : ('queued' as const),
-          to_email: email,
-          to_name: s.contact_name,
-          personalization: JSON.stringify(personalization),
-          due_at: dueAt,
-          updated_at: now,
-          last_response: failure,
-          contact_id: s.contact_id,
-          sequence_subscriber_id: s.id,
-          sequence_step_position: position,
-        };
-      }),
+  const leased = leaseUntil !== null;
+  const rows = JSON.stringify(
+    items.map(({ subscriber: s, position, contentId, failure }, i) => {
+      const email = s.contact_email ?? s.email;
+      const personalization: Personalization = {
+        variables: { ...s.variables, name: s.contact_name ?? '', email, metadata: s.contact_metadata ?? {}, contact_id: s.contact_id },
+      };
+      return { id: ids[i], sub: s.id, key_id: s.key_id, content_id: contentId, to_email: email, to_name: s.contact_name, personalization, contact_id: s.contact_id, position, failure };
+    }),
+  );
+  const { rows: made } = await sql<{ claimed: unknown }>`${PREPARED}
+    with v as (
+      select * from jsonb_to_recordset(${rows}::jsonb)
+        as v(id text, sub text, key_id text, content_id text, to_email text, to_name text, personalization jsonb, contact_id bigint, position int, failure text)
+    ), inserted as (
+      insert into messages (id, key_id, content_id, channel, lane, status, to_email, to_name, personalization, due_at, updated_at, last_response,
+                            contact_id, sequence_subscriber_id, sequence_step_position, lease_until, attempts, first_attempt_at)
+      select v.id, v.key_id, v.content_id, 'bulk', 1,
+             case when v.failure is not null then 'failed' when ${leased} then 'sending' else 'queued' end,
+             v.to_email, v.to_name, v.personalization, ${dueAt}, ${now}, v.failure, v.contact_id, v.sub, v.position,
+             case when v.failure is null then ${leaseUntil}::timestamptz end,
+             case when v.failure is null and ${leased} then 1 else 0 end,
+             case when v.failure is null and ${leased} then ${now}::timestamptz end
+      from v
+      returning id, key_id, content_id, channel, lane, to_email, to_name, personalization, attempts, first_attempt_at, campaign_id, status
+    ), advanced as (
+      update sequence_subscribers s
+      set current_position = v.position, next_due_at = null, lease_until = null, updated_at = ${now}
+      from v where s.id = v.sub
     )
-    .execute();
-  const advance = JSON.stringify(items.map((item) => ({ id: item.subscriber.id, position: item.position })));
-  await sql`
-    update sequence_subscribers s
-    set current_position = v.position, next_due_at = null, lease_until = null, updated_at = ${now}
-    from jsonb_to_recordset(${advance}::jsonb) as v(id text, position int)
-    where s.id = v.id`.execute(db);
-  return ids;
+    select coalesce(jsonb_agg(to_jsonb(i) - 'status') filter (where i.status = 'sending'), '[]'::jsonb) as claimed from inserted i`.execute(db);
+  return { ids, claimed: leased ? claimedFromJson(made[0]!.claimed) : [] };
 }
 
 /** Subscribers with no step left: completed, each with its sequence.completed event. */

@@ -8,6 +8,8 @@ import { startHarness, type Harness } from '../../../test/support/harness.ts';
 import { startSmtpSink, type SmtpSink } from '../../../test/support/smtp-sink.ts';
 import { startWebhookReceiver, type WebhookReceiver } from '../../../test/support/webhook-receiver.ts';
 import { slugId } from '../../lib/ids.ts';
+import { createHandOff } from '../../delivery/hand-off.ts';
+import { createDeliveryJob } from '../../workers/delivery.ts';
 import { createSequenceScheduler } from '../../workers/sequence-scheduler.ts';
 import type { Job } from '../../workers/runner.ts';
 
@@ -293,4 +295,28 @@ describeEachEngine('sequence sending end to end', (engine) => {
     assert.equal((await simpleParser(mailsTo('edit@empresa.com')[2]!.raw)).subject, 'Edited template Edit');
     assert.equal((await row(id, 'edit@empresa.com')).status, 'completed');
   });
+
+  it("with this process's sender, step messages are made already claimed and handed over, and each is sent once", { timeout: 120_000 }, async () => {
+    const handOff = createHandOff({ capacity: 100, leaseMs: 60_000 });
+    const handing = createSequenceScheduler({ db: db(), logger: pino({ level: 'silent' }), now: () => clock, handOff });
+    const sender = createDeliveryJob({ config: h.context.config, db: db(), logger: pino({ level: 'silent' }), signingKeyFor: async () => null, handOff });
+    const emails = ['hand1@empresa.com', 'hand2@empresa.com', 'hand3@empresa.com'];
+    for (const email of emails) await contact(email, email.split('@')[0]!);
+    const id = await sequence('Handed', textSteps(0, 86_400));
+    for (const email of emails) await subscribe(id, email);
+    clock = new Date();
+
+    assert.equal(await handing.runOnce(), 3);
+    const made = await db().selectFrom('messages').select(['status', 'attempts', 'lease_until']).where('to_email', 'in', emails).execute();
+    assert.deepEqual(made.map((m) => [m.status, m.attempts, m.lease_until !== null]), emails.map(() => ['sending', 1, true]));
+    assert.equal(handOff.room(), 97, 'the three wait in the hand-off');
+    assert.equal(await job('send').runOnce(), 0, "another sender does not claim them while their lease runs");
+
+    while ((await sender.runOnce()) > 0);
+    await sender.close();
+    for (const email of emails) assert.equal(mailsTo(email).length, 1, email);
+    for (const email of emails) assert.equal((await row(id, email)).current_position, 1);
+    assert.ok((await Promise.all(emails.map((e) => row(id, e)))).every((r) => r.next_due_at !== null), 'each waits on step 2');
+  });
 });
+
