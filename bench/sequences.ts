@@ -79,8 +79,8 @@ async function child(engine: string): Promise<void> {
 
     // One sequence whose first step is due for every contact at once.
     const sequence = await context.services.sequences.create(principal, { name: 'Bench drip' });
-    await context.services.sequences.addStep(principal, sequence.id, { position: 1, offset_seconds: 0, template_id: templateId, from_email: 'news@bench.example' });
-    await context.services.sequences.addStep(principal, sequence.id, { position: 2, offset_seconds: 86_400, template_id: templateId, from_email: 'news@bench.example' });
+    await context.services.sequences.addStep(principal, sequence.id, { position: 1, offset_seconds: 0, template_id: templateId, from_email: 'news@bench.example', tracking: false });
+    await context.services.sequences.addStep(principal, sequence.id, { position: 2, offset_seconds: 86_400, template_id: templateId, from_email: 'news@bench.example', tracking: false });
     await context.services.sequences.update(principal, sequence.id, { status: 'active' });
     await sql`
       insert into sequence_subscribers (id, key_id, sequence_id, contact_id, email, status, started_at, next_due_at)
@@ -107,7 +107,7 @@ async function child(engine: string): Promise<void> {
 
     // One scheduler round with WAITING subscribers of another active sequence due only tomorrow.
     const later = await context.services.sequences.create(principal, { name: 'Bench later' });
-    await context.services.sequences.addStep(principal, later.id, { position: 1, offset_seconds: 86_400, template_id: templateId, from_email: 'news@bench.example' });
+    await context.services.sequences.addStep(principal, later.id, { position: 1, offset_seconds: 86_400, template_id: templateId, from_email: 'news@bench.example', tracking: false });
     await context.services.sequences.update(principal, later.id, { status: 'active' });
     await sql`
       insert into sequence_subscribers (id, key_id, sequence_id, contact_id, email, status, started_at, next_due_at)

@@ -134,7 +134,7 @@ export function createSequenceScheduler(deps: SequenceSchedulerDeps): Job {
       if (failure) logger.warn({ step: step.id, sequence: step.sequence_id, reason: failure }, 'sequence step cannot be sent; subscribers move on');
       const contentId = await repo.insertStepContent(
         trx,
-        { key_id: step.key_id, from_email: fromEmail || 'unknown@invalid', from_name: step.from_name, reply_to: step.reply_to, subject: subject ?? '', html, text, sequence_id: step.sequence_id },
+        { key_id: step.key_id, from_email: fromEmail || 'unknown@invalid', from_name: step.from_name, reply_to: step.reply_to, subject: subject ?? '', html, text, sequence_id: step.sequence_id, tracking: step.tracking },
         failure ? null : { stepId: step.id, stamp },
       );
       out.set(step.id, { contentId, failure });

@@ -24,6 +24,7 @@ const STEP_COLUMNS = [
   'from_name',
   'reply_to',
   'template_id',
+  'tracking',
   'created_at',
   'updated_at',
 ] as const;

@@ -85,7 +85,7 @@ export async function stepsOf(db: Kysely<DB>, sequenceIds: string[]): Promise<Sc
   if (!sequenceIds.length) return [];
   return db
     .selectFrom('sequence_steps')
-    .select(['id', 'sequence_id', 'key_id', 'position', 'offset_seconds', 'subject', 'html', 'body_text', 'from_email', 'from_name', 'reply_to', 'template_id', 'content_id', 'content_stamp'])
+    .select(['id', 'sequence_id', 'key_id', 'position', 'offset_seconds', 'subject', 'html', 'body_text', 'from_email', 'from_name', 'reply_to', 'template_id', 'tracking', 'content_id', 'content_stamp'])
     .where('sequence_id', 'in', sequenceIds)
     .orderBy('sequence_id')
     .orderBy('position')
@@ -115,6 +115,7 @@ export interface NewContent {
   html: string | null;
   text: string | null;
   sequence_id: string;
+  tracking: boolean;
 }
 
 /** A message_contents row for a step; with `cacheFor`, remembered on the step (with the template's stamp). */
@@ -131,8 +132,8 @@ export async function insertStepContent(db: Kysely<DB>, content: NewContent, cac
       subject: content.subject,
       html: content.html,
       text: content.text,
-      // The shared pipeline's bulk defaults: Liquid with the recipient's variables, List-Unsubscribe, tracking.
-      settings: JSON.stringify({ liquid: true, list_unsubscribe: true, tracking: { open: true, click: true } }),
+      // The shared pipeline's bulk defaults: Liquid with the recipient's variables, List-Unsubscribe, and the step's tracking.
+      settings: JSON.stringify({ liquid: true, list_unsubscribe: true, tracking: { open: content.tracking, click: content.tracking } }),
       categories: JSON.stringify([`sequence:${content.sequence_id}`]),
     })
     .execute();

@@ -31,6 +31,7 @@ export const Step = Type.Object({
   from_name: Nullable(Type.String()),
   reply_to: Nullable(Type.String()),
   template_id: Nullable(Type.String()),
+  tracking: Type.Boolean({ description: 'Open pixel and click tracking of this step\'s messages.' }),
   created_at: Timestamp,
   updated_at: Timestamp,
 });
@@ -98,6 +99,7 @@ export const stepFields = {
   from_name: Type.Optional(Nullable(Type.String({ maxLength: 200 }))),
   reply_to: Type.Optional(Nullable(Type.String({ format: 'email', maxLength: 320 }))),
   template_id: Type.Optional(Nullable(Type.String({ maxLength: 100, description: 'A template of this key.' }))),
+  tracking: Type.Optional(Type.Boolean({ description: 'Open pixel and click tracking (default true).' })),
 };
 
 export const offsetSeconds = Type.Integer({ minimum: 0, maximum: 315_360_000, description: 'Seconds to wait before sending this step (at most 10 years).' });

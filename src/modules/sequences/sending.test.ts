@@ -318,5 +318,25 @@ describeEachEngine('sequence sending end to end', (engine) => {
     for (const email of emails) assert.equal((await row(id, email)).current_position, 1);
     assert.ok((await Promise.all(emails.map((e) => row(id, e)))).every((r) => r.next_due_at !== null), 'each waits on step 2');
   });
+
+  it('a step sends with open and click tracking unless the step turns it off', { timeout: 120_000 }, async () => {
+    const html = '<p>Hi {{ name }}, <a href="https://shop.example/offer">offer</a></p>';
+    await contact('tracked@empresa.com', 'Tracked');
+    const id = await sequence('Tracking', [
+      { offset_seconds: 0, subject: 'Tracked', html },
+      { offset_seconds: 60, subject: 'Untracked', html, tracking: false },
+    ]);
+    const steps = (await call('GET', `/v1/bulk/sequences/${id}`)).json().steps;
+    assert.deepEqual(steps.map((s: { tracking: boolean }) => s.tracking), [true, false]);
+    const sub = await subscribe(id, 'tracked@empresa.com');
+    await pump();
+    clock = new Date((await sentAt(sub.id, 1)).getTime() + 60 * S);
+    await pump();
+    const [tracked, untracked] = await Promise.all(mailsTo('tracked@empresa.com').map((m) => simpleParser(m.raw)));
+    assert.match(tracked!.html || '', /links\.test\/t\/o\//, 'open pixel');
+    assert.match(tracked!.html || '', /links\.test\/t\/c\//, 'click link rewritten');
+    assert.doesNotMatch(untracked!.html || '', /\/t\/[oc]\//);
+    assert.match(untracked!.html || '', /href="https:\/\/shop\.example\/offer"/);
+  });
 });
 

@@ -38,6 +38,7 @@ export interface StepView {
   from_name: string | null;
   reply_to: string | null;
   template_id: string | null;
+  tracking: boolean;
   created_at: string;
   updated_at: string;
 }
@@ -51,6 +52,7 @@ export interface StepFields {
   from_name?: string | null;
   reply_to?: string | null;
   template_id?: string | null;
+  tracking?: boolean;
 }
 
 const OPTIONAL_FIELDS = ['subject', 'html', 'body_text', 'from_email', 'from_name', 'reply_to', 'template_id'] as const;
@@ -70,6 +72,7 @@ export function stepView(row: repo.StepRow): StepView {
     from_name: row.from_name,
     reply_to: row.reply_to,
     template_id: row.template_id,
+    tracking: row.tracking,
     created_at: iso(row.created_at),
     updated_at: iso(row.updated_at),
   };
@@ -206,6 +209,7 @@ export function createSequencesService(deps: SequencesServiceDeps) {
         position: input.position,
         offset_seconds: input.offset_seconds,
         ...Object.fromEntries(OPTIONAL_FIELDS.map((f) => [f, present(input[f]) ? input[f] : null])),
+        tracking: input.tracking ?? true,
       } as repo.NewStep;
       checkStepContent(step);
       const row = await db.transaction().execute(async (trx) => {
@@ -232,6 +236,7 @@ export function createSequencesService(deps: SequencesServiceDeps) {
         const changes: repo.StepChanges = {};
         for (const field of OPTIONAL_FIELDS) if (input[field] !== undefined) changes[field] = present(input[field]) ? input[field] : null;
         if (input.offset_seconds !== undefined) changes.offset_seconds = input.offset_seconds;
+        if (input.tracking !== undefined) changes.tracking = input.tracking;
         const merged = { ...current, ...changes };
         checkStepContent(merged);
         requireFromWhenActive(sequence, merged.from_email);

@@ -41,6 +41,8 @@ export interface SequenceStepsTable {
   from_name: string | null;
   reply_to: string | null;
   template_id: string | null;
+  /** Open pixel and click tracking of the step's messages (migration 0502). */
+  tracking: ColumnType<boolean, boolean | undefined, boolean>;
   /** The scheduler's message_contents row for the step as it stands (migration 0501); cleared by a step PATCH. */
   content_id: ColumnType<string | null, string | null | undefined, string | null>;
   /** The template's updated_at that content_id was made from (null without a template). */
