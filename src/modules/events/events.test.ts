@@ -6,6 +6,7 @@ import { startDnsServer, type TestDnsServer } from '../../../test/support/dns-se
 import { describeEachEngine } from '../../../test/support/engines.ts';
 import { startHarness, type Harness } from '../../../test/support/harness.ts';
 import { startSmtpSink, type SmtpSink } from '../../../test/support/smtp-sink.ts';
+import { emitEvents } from './outbox.ts';
 
 const json = { 'content-type': 'application/json' };
 
@@ -158,4 +159,32 @@ describeEachEngine('events written with the changes they report', (engine) => {
       await db().updateTable('webhooks').set({ events: ['*'] }).where('id', '=', 'wh_events_test').execute();
     }
   });
+
+  it('of many events written together, exactly those whose key and type have a subscriber are kept', async () => {
+    const other = await h.newKey('bob', ['bob.test']);
+    await db().updateTable('webhooks').set({ events: ['sequence.step.sent', 'contact.*'] }).where('id', '=', 'wh_events_test').execute();
+    try {
+      const data = (n: number) => ({ n });
+      const kept = await emitEvents(
+        db(),
+        [
+          { keyId: key.id, type: 'sequence.step.sent', data: data(1) },
+          { keyId: key.id, type: 'sequence.step.failed', data: data(2) },
+          { keyId: other.id, type: 'sequence.step.sent', data: data(3) },
+          { keyId: key.id, type: 'contact.unsubscribed', data: data(4) },
+          { keyId: key.id, type: 'sequence.step.sent', data: data(5) },
+        ],
+        new Date(),
+      );
+      assert.equal(kept, 3);
+      assert.deepEqual((await events()).map((e) => [e.key_id, e.type, e.data.n]), [
+        [key.id, 'sequence.step.sent', 1],
+        [key.id, 'contact.unsubscribed', 4],
+        [key.id, 'sequence.step.sent', 5],
+      ]);
+    } finally {
+      await db().updateTable('webhooks').set({ events: ['*'] }).where('id', '=', 'wh_events_test').execute();
+    }
+  });
 });
+

@@ -32,14 +32,29 @@ export const newEventId = sql<string>`'evt_' || replace(gen_random_uuid()::text,
 
 /** Writes events in the caller's transaction (or alone); returns how many were kept. */
 export async function emitEvents(db: Kysely<DB>, events: NewEvent[], at: Date): Promise<number> {
-  if (!events.length) return 0;
-  const rows = JSON.stringify(events.map((e) => ({ key_id: e.keyId, type: e.type, data: e.data })));
+  const kept = events.length > 1 ? await subscribedOnly(db, events) : events;
+  if (!kept.length) return 0;
+  const rows = JSON.stringify(kept.map((e) => ({ key_id: e.keyId, type: e.type, data: e.data })));
   const result = await sql`
     insert into events (id, key_id, type, at, data)
     select ${newEventId}, e.key_id, e.type, ${at}, e.data
     from jsonb_to_recordset(${rows}::jsonb) as e(key_id text, type text, data jsonb)
     where ${hasSubscriber(sql.ref('e.key_id'), sql.ref('e.type'))}`.execute(db);
   return Number(result.numAffectedRows ?? 0);
+}
+
+/**
+ * The events whose key and type have a subscriber, asked once per distinct pair: a chunk of step
+ * outcomes for a key without webhooks then sends a few ids, not every event's data, to be dropped.
+ */
+async function subscribedOnly(db: Kysely<DB>, events: NewEvent[]): Promise<NewEvent[]> {
+  const pairs = [...new Set(events.map((e) => `${e.keyId}\n${e.type}`))].map((pair) => pair.split('\n') as [string, string]);
+  const { rows } = await sql<{ k: string; t: string }>`
+    select p.k, p.t from unnest(${pairs.map((p) => p[0])}::text[], ${pairs.map((p) => p[1])}::text[]) as p(k, t)
+    where ${hasSubscriber(sql.ref('p.k'), sql.ref('p.t'))}`.execute(db);
+  if (!rows.length) return [];
+  const subscribed = new Set(rows.map((r) => `${r.k}\n${r.t}`));
+  return events.filter((e) => subscribed.has(`${e.keyId}\n${e.type}`));
 }
 
 export function emitEvent(db: Kysely<DB>, event: NewEvent, at: Date): Promise<number> {
