@@ -21,6 +21,7 @@ export interface Config {
   bulkRate: number;
   bulkConcurrency: number;
   smtpConnections: number | null;
+  sendLeaseMs: number;
   secret: string | null;
   workerPollMs: number;
   dkimSelector: string;
@@ -213,6 +214,13 @@ export const VARIABLES = [
     defaultText: '(unset: MAILERDASH_BULK_CONCURRENCY, between 4 and 32)',
     description: 'Most connections each worker process keeps open to the relay. A relay that offers PIPELINING takes up to 4 messages queued on each.',
     parse: (raw) => (optional(raw) === null ? null : integer('MAILERDASH_SMTP_CONNECTIONS', 0, 1, 1000)(raw)),
+  }),
+  spec({
+    name: 'MAILERDASH_SEND_LEASE_SECONDS',
+    key: 'sendLeaseMs',
+    defaultText: '30',
+    description: 'How long a sender holds a claimed message; a live sender renews it, so a dead one\'s messages are taken over within this time.',
+    parse: (raw) => integer('MAILERDASH_SEND_LEASE_SECONDS', 30, 2, 3600)(raw) * 1000,
   }),
   spec({
     name: 'MAILERDASH_SECRET',

@@ -21,6 +21,8 @@ export interface HandOff {
   take(max: number): ClaimedMessage[];
   /** Everything waiting (the sender gives these back when it stops). */
   takeAll(): ClaimedMessage[];
+  /** What waits, each with when it was handed over (epoch ms): the sender's lease heartbeat renews these too. */
+  waiting(): Iterable<{ id: string; attempts: number; since: number }>;
 }
 
 export function handOffCapacity(bulkRate: number, leaseMs: number, defaultCapacity = 2000): number {
@@ -28,8 +30,10 @@ export function handOffCapacity(bulkRate: number, leaseMs: number, defaultCapaci
   return Math.max(1, Math.min(defaultCapacity, Math.floor((bulkRate * leaseMs) / 4000)));
 }
 
-export function createHandOff(options: { capacity: number; leaseMs: number }): HandOff {
+export function createHandOff(options: { capacity: number; leaseMs: number; now?: () => number }): HandOff {
+  const now = options.now ?? Date.now;
   let waiting: ClaimedMessage[] = [];
+  const handedAt = new Map<string, number>();
   const roomWaiters = new Set<() => void>();
   const room = () => Math.max(0, options.capacity - waiting.length);
 
@@ -52,19 +56,26 @@ export function createHandOff(options: { capacity: number; leaseMs: number }): H
       });
     },
     put(messages) {
+      const at = now();
+      for (const m of messages) handedAt.set(m.id, at);
       waiting.push(...messages);
     },
     take(max) {
       const taken = waiting.slice(0, Math.max(0, max));
       waiting = waiting.slice(taken.length);
+      for (const m of taken) handedAt.delete(m.id);
       if (taken.length) for (const wake of [...roomWaiters]) wake();
       return taken;
     },
     takeAll() {
       const taken = waiting;
       waiting = [];
+      handedAt.clear();
       for (const wake of [...roomWaiters]) wake();
       return taken;
+    },
+    *waiting() {
+      for (const m of waiting) yield { id: m.id, attempts: m.attempts, since: handedAt.get(m.id) ?? now() };
     },
   };
 }

@@ -10,7 +10,7 @@ import type { MessageLinks } from '../delivery/links.ts';
 import { createOutboxTransport } from '../delivery/outbox-transport.ts';
 import { createSmtpTransport } from '../delivery/smtp-transport.ts';
 import type { Transport } from '../delivery/transport.ts';
-import { CLAIM_LEASE_MS, createSendJob } from './send-job.ts';
+import { createSendJob } from './send-job.ts';
 
 /** The transport the configuration names: the relay of MAILERDASH_SMTP_URL, else the outbox directory. */
 export function transportFromConfig(config: Config): Transport {
@@ -22,7 +22,7 @@ export function transportFromConfig(config: Config): Transport {
 
 /** The hand-off between this process's campaign dispatcher and its delivery job, sized to the bulk rate. */
 export function handOffFromConfig(config: Config): HandOff {
-  return createHandOff({ capacity: handOffCapacity(config.bulkRate, CLAIM_LEASE_MS), leaseMs: CLAIM_LEASE_MS });
+  return createHandOff({ capacity: handOffCapacity(config.bulkRate, config.sendLeaseMs), leaseMs: config.sendLeaseMs });
 }
 
 /** Worker threads start on the first signature, so API-only processes and idle workers never spawn them. */
@@ -61,6 +61,7 @@ export function createDeliveryJob(deps: {
     handOff: deps.handOff,
     bulkRate: config.bulkRate,
     bulkConcurrency: config.bulkConcurrency,
+    leaseMs: config.sendLeaseMs,
   });
   return {
     ...job,

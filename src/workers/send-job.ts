@@ -4,6 +4,7 @@ import type { DB } from '../db/schema.ts';
 import { compileContent, composeMessage, verpAddress, type CompiledContent } from '../delivery/compose.ts';
 import { bodyHash, dkimSignatureField, type DkimKey, type RsaSigner } from '../delivery/dkim.ts';
 import type { HandOff } from '../delivery/hand-off.ts';
+import { createLeaseHeartbeat } from '../delivery/lease-heartbeat.ts';
 import type { MessageLinks } from '../delivery/links.ts';
 import { asciiAddress, formatDate } from '../delivery/mime-encoding.ts';
 import * as queue from '../delivery/queue-repo.ts';
@@ -38,14 +39,17 @@ export interface SendJobOptions {
   transConcurrency?: number;
   /** Most messages claimed per round. */
   batchSize?: number;
-  /** How long a claim holds before another worker may take the message over (default: the hand-off's lease). */
+  /**
+   * How long a claim holds before another worker may take the message over (default: the hand-off's
+   * lease). The job renews the leases of what it still holds while it lives (src/delivery/lease-heartbeat.ts).
+   */
   leaseMs?: number;
   now?: () => Date;
   random?: () => number;
 }
 
-/** How long a claim holds by default before another worker may take the message over. */
-export const CLAIM_LEASE_MS = 120_000;
+/** How long a claim holds by default before another worker may take the message over (renewed while the sender lives). */
+export const CLAIM_LEASE_MS = 30_000;
 const CONTENT_CACHE_SIZE = 500;
 const FLUSH_DELAY_MS = 25;
 const FLUSH_BATCH = 500;
@@ -59,7 +63,7 @@ const SUPPRESSION_RETRY_MS = 30_000;
  * The delivery job: claims due messages (transactional lane first), renders each from its
  * content's compiled skeleton, signs it, hands it to the transport and records the outcome.
  */
-export function createSendJob(options: SendJobOptions): Job & { stop(): void; close(): Promise<void> } {
+export function createSendJob(options: SendJobOptions): Job & { stop(): void; close(): Promise<void>; renewLeases(): Promise<number> } {
   const { db, transport, logger } = options;
   const clock = options.now ?? (() => new Date());
   const random = options.random ?? Math.random;
@@ -72,6 +76,7 @@ export function createSendJob(options: SendJobOptions): Job & { stop(): void; cl
   const contents = new Map<string, CompiledContent | Error>();
   const signingKeys = new Map<string, { key: DkimKey | null; until: number }>();
   let dateCache = { second: -1, text: '' };
+  const heartbeat = createLeaseHeartbeat({ db, leaseMs, logger, now: clock, alsoHeld: () => options.handOff?.waiting() ?? [] });
 
   function dateHeader(now: Date): string {
     const second = Math.floor(now.getTime() / 1000);
@@ -132,6 +137,8 @@ export function createSendJob(options: SendJobOptions): Job & { stop(): void; cl
 
   return {
     name: 'send',
+    /** Renews the leases due for it now (the heartbeat's timer does this on its own). */
+    renewLeases: () => heartbeat.beat(),
     stop() {
       stopping = true;
     },
@@ -145,6 +152,7 @@ export function createSendJob(options: SendJobOptions): Job & { stop(): void; cl
           logger.error({ err: error, count: left.length }, 'giving back handed messages failed; their leases will lapse');
         }
       }
+      heartbeat.stop();
       await transport.close();
     },
     async runOnce() {
@@ -178,6 +186,7 @@ export function createSendJob(options: SendJobOptions): Job & { stop(): void; cl
         return flushing;
       };
       const record = (outcome: queue.Outcome) => {
+        heartbeat.release(outcome.id);
         pending.push(outcome);
         if (pending.length >= FLUSH_BATCH) void flush();
         else timer ??= setTimeout(flush, FLUSH_DELAY_MS);
@@ -194,11 +203,14 @@ export function createSendJob(options: SendJobOptions): Job & { stop(): void; cl
           const grant = take(bucket, limits, now.getTime(), batchSize - claimed.length);
           const handed = options.handOff?.take(grant.granted) ?? [];
           const bulk = await queue.claimDue(db, 1, grant.granted - handed.length, now, leaseMs);
+          // A handed message's lease began when it was made: renewed at the next beat if still held.
+          heartbeat.hold(handed, now.getTime() + leaseMs / 2);
           // Unused tokens go back: the bucket only pays for what was claimed.
           bucket = { ...grant.bucket, tokens: grant.bucket.tokens + (grant.granted - handed.length - bulk.length) };
           claimed.push(...handed, ...bulk);
         }
         if (!claimed.length) return claimed;
+        heartbeat.hold(claimed, now.getTime() + leaseMs);
         await loadContents(claimed.map((m) => m.content_id));
         await options.linksReady?.();
         // Claimed (or handed over) before a pause or cancel: held or dropped rather than sent.

@@ -25,6 +25,8 @@ export interface SmtpSinkOptions {
   onData?: (mail: ReceivedMail) => Refusal | null;
   /** Waits this long before answering the end of DATA (a slow server). */
   dataDelayMs?: number;
+  /** Answers the end of DATA only once this resolves (a server the test holds, then lets go). */
+  holdData?: () => Promise<void>;
   /** Required credentials: AUTH PLAIN/LOGIN must present them. */
   credentials?: { user: string; pass: string };
   /** Mechanisms offered (default PLAIN and LOGIN). */
@@ -92,7 +94,8 @@ export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<Smtp
           received.push(mail);
           callback(null, 'queued as test');
         };
-        if (options.dataDelayMs) setTimeout(answer, options.dataDelayMs);
+        if (options.holdData) void options.holdData().then(answer);
+        else if (options.dataDelayMs) setTimeout(answer, options.dataDelayMs);
         else answer();
       });
     },
