@@ -97,10 +97,11 @@ export function rewriteEntity(contentType: string | null, encoding: string | nul
   if (after === before) return null;
   const trailing = body.endsWith('\r\n') ? '\r\n' : '';
   if (cte === 'base64') return { body: base64Lines(Buffer.from(after, 'utf8')) + trailing };
-  if (cte === 'quoted-printable') return { body: quotedPrintable(after) + trailing };
+  // Quoted-printable keeps the text's own line breaks, the last one included.
+  if (cte === 'quoted-printable') return { body: quotedPrintable(after) };
   const binary = Buffer.from(after, 'utf8').toString('latin1');
   if (cte === '8bit' || cte === 'binary' || !EIGHT_BIT.test(binary)) return { body: binary };
-  return { body: quotedPrintable(after) + trailing, encoding: 'quoted-printable' };
+  return { body: quotedPrintable(after), encoding: 'quoted-printable' };
 }
 
 function rewriteMultipart(body: string, boundary: string, rewrite: TextRewrite): string | null {

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import path from 'node:path';
+import tls from 'node:tls';
 import { Resolver } from 'node:dns/promises';
 import { after, before, beforeEach, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -74,7 +76,7 @@ describeEachEngine('SMTP submission relay', (engine) => {
   });
 
   /** A listener on its own port with the harness's services; a short DNS timeout for the 451 test. */
-  async function listen(overrides: Partial<SubmissionServiceDeps> = {}, listenerOptions: { plaintextLoopback?: boolean } = {}) {
+  async function listen(overrides: Partial<SubmissionServiceDeps> = {}, listenerOptions: Partial<Parameters<typeof startSubmissionListener>[0]> = {}) {
     const services = h.context.services;
     const service = createSubmissionService({
       db: h.database.db,
@@ -368,6 +370,31 @@ describeEachEngine('SMTP submission relay', (engine) => {
     assert.equal(error.responseCode, 451);
     assert.match(error.response ?? '', /^451 4\.7\.1 rate limit of 3 messages a minute/);
     assert.equal(await count(), 3);
+  });
+
+  it('implicit TLS (port 465 style), and a replaced certificate is served without a restart', async () => {
+    const dir = path.dirname(makeCertificate('first.test').certPath);
+    const files = { certPath: path.join(dir, 'cert.pem'), keyPath: path.join(dir, 'key.pem') };
+    const secure = await listen({}, { tls: files, implicitTls: true, tlsPollMs: 20 });
+    extra.push(secure);
+    const commonName = () =>
+      new Promise<string>((resolve, reject) => {
+        const socket = tls.connect({ host: '127.0.0.1', port: secure.port, rejectUnauthorized: false }, () => {
+          resolve(String(socket.getPeerCertificate().subject.CN));
+          socket.destroy();
+        });
+        socket.on('error', reject);
+      });
+    assert.equal(await commonName(), 'first.test');
+    const t = client(key.secret, secure.port, { secure: true, requireTLS: false });
+    const info = await t.sendMail({ from: 'news@example.test', to: 'ann@example.com', subject: 'x', text: 'x' });
+    t.close();
+    assert.match(info.response, /^250 2\.0\.0 queued as msg_/);
+    makeCertificate('second.test', dir);
+    const deadline = Date.now() + 10_000;
+    let seen = await commonName();
+    while (seen !== 'second.test' && Date.now() < deadline) seen = await new Promise((r) => setTimeout(r, 20)).then(commonName);
+    assert.equal(seen, 'second.test');
   });
 
   const count = async () => Number((await sql<{ n: number }>`select count(*)::int as n from messages`.execute(h.database.db)).rows[0]!.n);
