@@ -83,13 +83,7 @@ export async function startSubmissionListener(options: SubmissionListenerOptions
 
     onMailFrom(_address, session, callback) {
       recipients.set(session.envelope, []);
-      service.mailFrom(session.user as Principal).then(
-        (reply) => callback(reply ? refusal(reply) : null),
-        (error) => {
-          logger.error({ err: error }, 'submission MAIL FROM failed');
-          callback(refusal({ code: 451, text: '4.3.0 temporary local error; try again later' }));
-        },
-      );
+      callback();
     },
 
     onRcptTo(address, session, callback) {

@@ -27,6 +27,13 @@ export interface SubmissionServiceDeps {
 export type SubmissionService = ReturnType<typeof createSubmissionService>;
 
 const RATE_WINDOW_MS = 60_000;
+const ALLOWED_FROM_MS = 5_000;
+
+class KeyRevokedError extends Error {
+  constructor() {
+    super('the API key was revoked');
+  }
+}
 const AUTH_FAILURE_LIMIT = 10;
 const AUTH_FAILURE_WINDOW_MS = 15 * 60_000;
 /** A 250 reply line stays well inside RFC 5321's 512 characters. */
@@ -57,12 +64,31 @@ export function createSubmissionService(deps: SubmissionServiceDeps) {
   const failureLimit = deps.authFailureLimit ?? AUTH_FAILURE_LIMIT;
   const failureWindowMs = deps.authFailureWindowMs ?? AUTH_FAILURE_WINDOW_MS;
 
+  // A revoked key is refused at once: its messages' commit checks the key in the same transaction (one
+  // query per group), so nothing is queued for a key revoked a moment before, by any process.
   const coalescer = createWriteCoalescer<DB, AcceptedRows>({
     db,
     maxInFlight: 1,
-    write: (trx, items) => repo.insertSubmitted(trx, items),
+    async write(trx, items) {
+      const active = await repo.activeKeys(trx, [...new Set(items.map((i) => i.content.key_id))]);
+      if (items.some((i) => !active.has(i.content.key_id))) throw new KeyRevokedError();
+      await repo.insertSubmitted(trx, items);
+    },
     afterCommit: () => deps.onQueued?.(),
   });
+
+  // Like the send service: a granted sender domain is trusted for a few seconds, so a message needs no query for it.
+  const allowedFrom = new Map<string, number>();
+  async function isFromAllowed(keyId: string, from: ParsedAddress): Promise<boolean> {
+    const cacheKey = `${keyId} ${from.domain}`;
+    if ((allowedFrom.get(cacheKey) ?? 0) > Date.now()) return true;
+    const allowed = await deps.domains.isFromAllowed(keyId, from.address);
+    if (allowed) {
+      if (allowedFrom.size > 10_000) allowedFrom.clear();
+      allowedFrom.set(cacheKey, Date.now() + ALLOWED_FROM_MS);
+    }
+    return allowed;
+  }
 
   return {
     /** AUTH: user `apikey`, the API key as password (SendGrid's convention), looked up in the database every time. */
@@ -77,12 +103,6 @@ export function createSubmissionService(deps: SubmissionServiceDeps) {
       await repo.addToCounter(db, bucket, window, 1);
       const why = username === 'apikey' ? 'the API key is not valid or was revoked' : 'the user name must be "apikey", the password an API key';
       return { ok: false, reply: { code: 535, text: `5.7.8 authentication failed: ${why}` } };
-    },
-
-    /** MAIL FROM: the session's key must still be active (a key revoked mid-session is refused at once). */
-    async mailFrom(principal: Principal): Promise<Reply | null> {
-      if (await repo.isKeyActive(db, principal.keyId)) return null;
-      return { code: 535, text: '5.7.8 the API key of this session was revoked' };
     },
 
     /** RCPT TO: the three layers of /v1/mail/send (syntax, disposable, MX); DNS trouble is a 451. */
@@ -102,7 +122,7 @@ export function createSubmissionService(deps: SubmissionServiceDeps) {
       const planned = planSubmission(raw, envelope, at);
       if (!planned.ok) return planned.reply;
       const { plan } = planned;
-      if (!(await deps.domains.isFromAllowed(principal.keyId, plan.fromAddress.address))) {
+      if (!(await isFromAllowed(principal.keyId, plan.fromAddress))) {
         return { code: 550, text: `5.7.1 From domain ${plan.fromAddress.domain} is not a verified sending domain of this API key` };
       }
       const verdicts = await mx.checkAll(plan.unchecked.map((a) => a.domain));
@@ -111,10 +131,6 @@ export function createSubmissionService(deps: SubmissionServiceDeps) {
         if (refusal) return { ...refusal, text: `${refusal.text} (X-SMTPAPI to)` };
       }
       if (!plan.copies.length) return { code: 554, text: '5.5.1 no valid recipients' };
-      if (plan.messageId) {
-        const earlier = await repo.findSubmitted(db, principal.keyId, plan.messageId);
-        if (earlier) return queuedReply(earlier.messageIds, earlier.requestId);
-      }
       if (deps.ratePerMinute > 0) {
         const count = await repo.addToCounter(db, `rate:${principal.keyId}`, windowOf(at, RATE_WINDOW_MS), plan.copies.length);
         if (count > deps.ratePerMinute) return { code: 451, text: `4.7.1 rate limit of ${deps.ratePerMinute} messages a minute for this API key exceeded; try again later` };
@@ -154,7 +170,8 @@ export function createSubmissionService(deps: SubmissionServiceDeps) {
       try {
         await coalescer.submit(rows);
       } catch (error) {
-        // Two listeners took the same retried message at once: the other one's commit stands.
+        if (error instanceof KeyRevokedError) return { code: 535, text: '5.7.8 the API key of this session was revoked; nothing was queued' };
+        // A retry of a message already committed (its 250 was lost): the first commit stands and is named.
         if (plan.messageId && repo.isSubmittedIdConflict(error)) {
           const earlier = await repo.findSubmitted(db, principal.keyId, plan.messageId);
           if (earlier) return queuedReply(earlier.messageIds, earlier.requestId);
