@@ -14,21 +14,13 @@ import { migrateToLatest } from '../src/db/migrate.ts';
 import { buildApi } from '../src/http/app.ts';
 import { startSubmissionListener } from '../src/modules/submission/listener.ts';
 import { openBenchEngine } from './support/campaign-seed.ts';
+import { PAYLOAD } from './support/send-payload.ts';
 
 const run = promisify(execFile);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CONNECTIONS = 16;
 
-const PAYLOAD = JSON.stringify({
-  personalizations: [{ to: [{ email: 'cliente@example.com', name: 'Cliente Ejemplo' }] }],
-  from: { email: 'no-reply@tu-dominio.com', name: 'Tu Servicio' },
-  subject: 'Confirma tu cuenta en Tu Servicio',
-  content: [
-    { type: 'text/plain', value: 'Hola Cliente Ejemplo,\n\nVisita https://tu-dominio.com/verify?token=abc123 para confirmar tu cuenta.' },
-    { type: 'text/html', value: '<p>Hola <strong>Cliente Ejemplo</strong>,</p><p>Haz clic <a href="https://tu-dominio.com/verify?token=abc123">aqui</a>.</p>' },
-  ],
-});
 
 interface Figures {
   rate: number;
