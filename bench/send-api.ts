@@ -15,6 +15,7 @@ import { migrateToLatest } from '../src/db/migrate.ts';
 import { buildApi } from '../src/http/app.ts';
 import { requireApiKey } from '../src/http/auth.ts';
 import { Accepted, SendBody, SendHeaders } from '../src/modules/send/schemas.ts';
+import { PAYLOAD } from './support/send-payload.ts';
 
 const run = promisify(execFile);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -23,15 +24,6 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CONNECTIONS = 50;
 const PG_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
-const PAYLOAD = JSON.stringify({
-  personalizations: [{ to: [{ email: 'cliente@example.com', name: 'Cliente Ejemplo' }] }],
-  from: { email: 'no-reply@tu-dominio.com', name: 'Tu Servicio' },
-  subject: 'Confirma tu cuenta en Tu Servicio',
-  content: [
-    { type: 'text/html', value: '<p>Hola <strong>Cliente Ejemplo</strong>,</p><p>Haz clic <a href="https://tu-dominio.com/verify?token=abc123">aquí</a>.</p>' },
-    { type: 'text/plain', value: 'Hola Cliente Ejemplo,\n\nVisita https://tu-dominio.com/verify?token=abc123 para confirmar tu cuenta.' },
-  ],
-});
 
 interface Figures {
   rps: number;

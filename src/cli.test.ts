@@ -52,7 +52,7 @@ describe('mailerdash binary', () => {
 
   it('start prints a first admin key, serves, and stops cleanly on SIGTERM', async () => {
     const port = 41000 + Math.floor(Math.random() * 2000);
-    const child = spawn(process.execPath, [BIN, 'start'], { env: { ...env, PORT: String(port), HOST: '127.0.0.1' } });
+    const child = spawn(process.execPath, [BIN, 'start'], { env: { ...env, PORT: String(port), HOST: '127.0.0.1', MAILERDASH_SUBMISSION_PORT: String(port + 1) } });
     let stdout = '';
     child.stdout.on('data', (chunk) => (stdout += chunk));
     const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
@@ -64,10 +64,49 @@ describe('mailerdash binary', () => {
     assert.ok(secret, `an admin key is printed: ${stdout}`);
     const keys = await fetch(`http://127.0.0.1:${port}/v1/keys`, { headers: { authorization: `Bearer ${secret}` } });
     assert.equal(keys.status, 200);
+    assert.match(await smtpGreeting(port + 1), /^220 .*MailerDash submission/, 'start serves SMTP submission too');
     child.kill('SIGTERM');
     assert.equal(await exited, 0);
   });
+
+  it('submission runs the SMTP relay alone, announcing the API body limit as SIZE', async () => {
+    const port = 44000 + Math.floor(Math.random() * 2000);
+    const child = spawn(process.execPath, [BIN, 'submission'], { env: { ...env, HOST: '127.0.0.1', MAILERDASH_SUBMISSION_PORT: String(port), MAILERDASH_BODY_LIMIT: '123456' } });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    try {
+      const deadline = Date.now() + 30_000;
+      let ehlo = '';
+      while (Date.now() < deadline && !ehlo) ehlo = await smtpGreeting(port, 'EHLO cli.test\r\n').catch(() => '');
+      assert.match(ehlo, /250[ -]SIZE 123456/);
+      assert.doesNotMatch(ehlo, /STARTTLS/, 'no certificate configured, so no STARTTLS');
+    } finally {
+      child.kill('SIGTERM');
+    }
+    assert.equal(await exited, 0);
+  });
 });
+
+/** What an SMTP server says on connecting (and to `send`, if given), read until it pauses. */
+async function smtpGreeting(port: number, send = ''): Promise<string> {
+  const { connect } = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    let text = '';
+    let sent = false;
+    socket.on('error', reject);
+    socket.on('data', (chunk) => {
+      text += chunk;
+      if (!sent && send && /^220 /m.test(text)) {
+        sent = true;
+        text = '';
+        socket.write(send);
+      } else if (/^\d{3} /m.test(text)) {
+        socket.end('QUIT\r\n');
+        resolve(text);
+      }
+    });
+  });
+}
 
 describe('mailerdash on PostgreSQL', { skip: !process.env.TEST_DATABASE_URL && 'TEST_DATABASE_URL is not set' }, () => {
   it('two api processes and a worker start at once on one database; one admin key is created', async () => {

@@ -15,6 +15,7 @@ import { createListsService, type ListsService } from './modules/lists/service.t
 import { createMessagesService, type MessagesService } from './modules/messages/service.ts';
 import { createSendService, type SendService } from './modules/send/service.ts';
 import { createSequencesService, type SequencesService } from './modules/sequences/service.ts';
+import { createSubmissionService, type SubmissionService } from './modules/submission/service.ts';
 import { createSuppressionsService, type SuppressionsService } from './modules/suppressions/service.ts';
 import { createTemplatesService, type TemplatesService } from './modules/templates/service.ts';
 import { createLinkSigner, type LinkSigner } from './modules/tracking/links.ts';
@@ -52,6 +53,8 @@ export interface Services {
   campaigns: CampaignsService;
   sequences: SequencesService;
   webhooks: WebhooksService;
+  /** The SMTP submission relay's decisions (its listener is started by server.ts). */
+  submission: SubmissionService;
 }
 
 export interface AppContext {
@@ -99,11 +102,12 @@ export function createContext(config: Config, database: Database, logger: Logger
   const idempotency = createIdempotencyService({ db });
   const messages = createMessagesService({ db });
   const templates = createTemplatesService({ db });
+  const mx = createMxChecker({ resolver });
   const send = createSendService({
     db,
     domains,
     templates,
-    mx: createMxChecker({ resolver }),
+    mx,
     onQueued: () => queuedListeners.forEach((listener) => listener()),
   });
   const contacts = createContactsService({ db, engine: database.engine, pool: database.pool, engagement: campaignEngagement });
@@ -112,7 +116,15 @@ export function createContext(config: Config, database: Database, logger: Logger
   const sequences = createSequencesService({ db, isFromAllowed: domains.isFromAllowed });
   const guard = createOutboundGuard({ allowHosts: config.webhookAllowHosts, resolver: config.dnsServers.length ? resolver : undefined });
   const webhooks = createWebhooksService({ db, guard, secrets: webhookSecrets, onDue: () => queuedListeners.forEach((listener) => listener()) });
-  const services: Services = { keys, domains, suppressions, links, tracking, idempotency, send, messages, contacts, lists, templates, campaigns, sequences, webhooks };
+  const submission = createSubmissionService({
+    db,
+    keys,
+    domains,
+    mx,
+    ratePerMinute: config.submissionRate,
+    onQueued: () => queuedListeners.forEach((listener) => listener()),
+  });
+  const services: Services = { keys, domains, suppressions, links, tracking, idempotency, send, messages, contacts, lists, templates, campaigns, sequences, webhooks, submission };
   const jobs: Job[] = [idempotency.expiryJob(), sealingJob(domains)];
   // The dispatcher and the sequence scheduler create their messages already claimed by this process's sender.
   const handOff = handOffFromConfig(config);

@@ -42,6 +42,10 @@ describe('config', () => {
     ['MAILERDASH_SECRET', 'too-short'],
     ['MAILERDASH_BULK_RATE', '-1'],
     ['MAILERDASH_HOSTNAME', 'under_score!'],
+    ['MAILERDASH_SUBMISSION_PORT', '99999'],
+    ['MAILERDASH_TLS_KEY', '/etc/key.pem'],
+    ['MAILERDASH_SUBMISSION_IMPLICIT_TLS', 'true'],
+    ['MAILERDASH_SUBMISSION_PLAINTEXT_LOOPBACK', 'yes'],
   ];
   for (const [name, value] of bad) {
     it(`rejects ${name}=${value} naming the variable`, () => {

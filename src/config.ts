@@ -27,6 +27,12 @@ export interface Config {
   dkimSelector: string;
   webhookAllowHosts: string[];
   webhookConcurrency: number;
+  submissionPort: number;
+  tlsCert: string | null;
+  tlsKey: string | null;
+  submissionImplicitTls: boolean;
+  submissionPlaintextLoopback: boolean;
+  submissionRate: number;
 }
 
 export class ConfigError extends Error {
@@ -56,6 +62,14 @@ function integer(name: string, fallback: number, min: number, max: number) {
     const n = Number(raw);
     if (n < min || n > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${n}`);
     return n;
+  };
+}
+
+function boolean(name: string) {
+  return (raw: string | undefined): boolean => {
+    if (raw === undefined || raw === '' || raw === 'false' || raw === '0') return false;
+    if (raw === 'true' || raw === '1') return true;
+    throw new ConfigError(name, `must be true or false, got "${raw}"`);
   };
 }
 
@@ -264,6 +278,57 @@ export const VARIABLES = [
     defaultText: '16',
     description: 'Most webhook requests in flight at once to one endpoint from each worker process.',
     parse: integer('MAILERDASH_WEBHOOK_CONCURRENCY', 16, 1, 256),
+  }),
+  // SMTP submission (src/modules/submission).
+  spec({
+    name: 'MAILERDASH_SUBMISSION_PORT',
+    key: 'submissionPort',
+    defaultText: '2525',
+    description: 'Port of the SMTP submission relay (`mailerdash start` and `mailerdash submission`). In production 587 (STARTTLS) or 465 (implicit TLS, with MAILERDASH_SUBMISSION_IMPLICIT_TLS).',
+    parse: integer('MAILERDASH_SUBMISSION_PORT', 2525, 0, 65535),
+  }),
+  spec({
+    name: 'MAILERDASH_TLS_CERT',
+    key: 'tlsCert',
+    defaultText: '(unset: no TLS)',
+    description: 'PEM certificate (chain) file of the submission relay; read again when it changes.',
+    parse: (raw) => optional(raw),
+  }),
+  spec({
+    name: 'MAILERDASH_TLS_KEY',
+    key: 'tlsKey',
+    defaultText: '(unset: no TLS)',
+    description: 'PEM private key file of MAILERDASH_TLS_CERT; read again when it changes.',
+    parse: (raw, env) => {
+      const value = optional(raw);
+      if ((value === null) !== (optional(env.MAILERDASH_TLS_CERT) === null)) throw new ConfigError('MAILERDASH_TLS_KEY', 'MAILERDASH_TLS_CERT and MAILERDASH_TLS_KEY go together');
+      return value;
+    },
+  }),
+  spec({
+    name: 'MAILERDASH_SUBMISSION_IMPLICIT_TLS',
+    key: 'submissionImplicitTls',
+    defaultText: 'false',
+    description: 'true: TLS from the first byte (port 465) instead of STARTTLS; needs MAILERDASH_TLS_CERT.',
+    parse: (raw, env) => {
+      const value = boolean('MAILERDASH_SUBMISSION_IMPLICIT_TLS')(raw);
+      if (value && optional(env.MAILERDASH_TLS_CERT) === null) throw new ConfigError('MAILERDASH_SUBMISSION_IMPLICIT_TLS', 'needs MAILERDASH_TLS_CERT and MAILERDASH_TLS_KEY');
+      return value;
+    },
+  }),
+  spec({
+    name: 'MAILERDASH_SUBMISSION_PLAINTEXT_LOOPBACK',
+    key: 'submissionPlaintextLoopback',
+    defaultText: 'false',
+    description: 'true: clients on loopback addresses may AUTH without TLS (local development). Everyone else must use TLS first.',
+    parse: boolean('MAILERDASH_SUBMISSION_PLAINTEXT_LOOPBACK'),
+  }),
+  spec({
+    name: 'MAILERDASH_SUBMISSION_RATE',
+    key: 'submissionRate',
+    defaultText: '0 (unlimited)',
+    description: 'Most messages (one per recipient) each API key may submit over SMTP per minute, counted across every listener; more get 451 4.7.1.',
+    parse: integer('MAILERDASH_SUBMISSION_RATE', 0, 0, 100_000_000),
   }),
 ] as const;
 

@@ -4,12 +4,14 @@ import type { Config } from './config.ts';
 import { openDatabase, type Database } from './db/database.ts';
 import { migrateToLatest } from './db/migrate.ts';
 import { buildApi } from './http/app.ts';
+import { startSubmissionListener, type SubmissionListener } from './modules/submission/listener.ts';
 import { createWorkerRunner, type WorkerRunner } from './workers/runner.ts';
 
 export interface RunningProcess {
   context: AppContext;
   api: FastifyInstance | null;
   workers: WorkerRunner | null;
+  submission: SubmissionListener | null;
   /** Stops taking work, lets in-flight work finish, closes the database. */
   shutdown(): Promise<void>;
 }
@@ -18,8 +20,8 @@ export async function openConfiguredDatabase(config: Config): Promise<Database> 
   return openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
 }
 
-/** `start` runs the API and every worker in one process; `api` and `worker` run one side each. */
-export async function runProcess(config: Config, roles: { api: boolean; workers: boolean }, print = (line: string) => console.log(line)): Promise<RunningProcess> {
+/** `start` runs the API, every worker and the SMTP submission relay in one process; the other commands one part each. */
+export async function runProcess(config: Config, roles: { api: boolean; workers: boolean; submission?: boolean }, print = (line: string) => console.log(line)): Promise<RunningProcess> {
   const logger = createLogger(config.logLevel);
   const database = await openConfiguredDatabase(config);
   const { applied } = await migrateToLatest(database.db);
@@ -37,16 +39,19 @@ export async function runProcess(config: Config, roles: { api: boolean; workers:
   if (workers) context.onQueued(() => workers.wake());
   const api = roles.api ? await buildApi({ services: context.services, logger, metrics: context.metrics, bodyLimitBytes: config.bodyLimitBytes, ping: database.ping }) : null;
   if (api) await api.listen({ port: config.port, host: config.host });
+  const submission = roles.submission ? await startSubmission(config, context) : null;
   workers?.start();
-  logger.info({ engine: database.engine, api: Boolean(api), workers: workers ? context.jobs.map((j) => j.name) : [] }, 'mailerdash started');
+  logger.info({ engine: database.engine, api: Boolean(api), submission: submission?.port ?? null, workers: workers ? context.jobs.map((j) => j.name) : [] }, 'mailerdash started');
 
   let closing: Promise<void> | null = null;
   return {
     context,
     api,
     workers,
+    submission,
     shutdown() {
       closing ??= (async () => {
+        if (submission) await submission.close();
         if (api) await api.close();
         if (workers) await workers.stop();
         await database.close();
@@ -55,6 +60,20 @@ export async function runProcess(config: Config, roles: { api: boolean; workers:
       return closing;
     },
   };
+}
+
+function startSubmission(config: Config, context: AppContext): Promise<SubmissionListener> {
+  return startSubmissionListener({
+    service: context.services.submission,
+    logger: context.logger,
+    hostname: config.hostname,
+    port: config.submissionPort,
+    host: config.host,
+    sizeLimit: config.bodyLimitBytes,
+    tls: config.tlsCert && config.tlsKey ? { certPath: config.tlsCert, keyPath: config.tlsKey } : null,
+    implicitTls: config.submissionImplicitTls,
+    plaintextLoopback: config.submissionPlaintextLoopback,
+  });
 }
 
 export function stopOnSignals(running: RunningProcess): void {

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { compileRaw, composeRaw, type RawSkeleton } from './compose-raw.ts';
 import { compileTemplate, renderTemplate, type CompiledTemplate } from '../lib/liquid.ts';
 import type { Address } from '../modules/messages/tables.ts';
 import type { MessageLinks } from './links.ts';
@@ -17,6 +18,8 @@ export interface ContentInput {
   headers: Record<string, string>;
   attachments: unknown[];
   settings: ContentSettings;
+  /** A submitted message's own MIME (SMTP submission): sent as written, not composed. */
+  raw_mime?: Buffer | null;
 }
 
 export interface ContentSettings {
@@ -71,6 +74,8 @@ export interface CompiledContent {
   mixedBoundary: string;
   altBoundary: string;
   attachmentSections: string;
+  /** Submitted content: the message as written, with what the pipeline may change found once. */
+  raw?: RawSkeleton;
 }
 
 export interface RenderedBody {
@@ -115,6 +120,7 @@ function attachmentSections(attachments: unknown[], boundary: string): string {
 }
 
 export function compileContent(content: ContentInput): CompiledContent {
+  if (content.raw_mime) return compileRaw({ ...content, raw_mime: content.raw_mime });
   const settings = content.settings ?? {};
   const templates = settings.liquid
     ? {
@@ -224,6 +230,7 @@ export interface ComposedMessage {
 
 /** Fills a compiled content for one recipient: headers, and the body (shared when static). */
 export function composeMessage(content: CompiledContent, message: MessageInput, options: ComposeOptions): ComposedMessage {
+  if (content.raw) return composeRaw(content, content.raw, message, options);
   const p = message.personalization ?? {};
   const { settings } = content;
   const unsubscribeUrl = settings.list_unsubscribe || content.templates ? options.links?.unsubscribeUrl(message.id) : undefined;

@@ -84,11 +84,13 @@ export async function loadContents(db: Kysely<DB>, ids: string[]): Promise<Array
   if (!ids.length) return [];
   const rows = await db
     .selectFrom('message_contents')
-    .select(['id', 'key_id', 'from_email', 'from_name', 'reply_to', 'subject', 'html', 'text', 'headers', 'attachments', 'settings'])
+    .select(['id', 'key_id', 'from_email', 'from_name', 'reply_to', 'subject', 'html', 'text', 'headers', 'attachments', 'settings', 'raw_mime'])
     .where('id', 'in', ids)
     .execute();
   return rows.map((r) => ({
     ...r,
+    // PGlite hands bytea over as a Uint8Array, pg as a Buffer.
+    raw_mime: r.raw_mime ? Buffer.from(r.raw_mime.buffer, r.raw_mime.byteOffset, r.raw_mime.byteLength) : null,
     reply_to: parseJson(r.reply_to),
     headers: parseJson(r.headers) ?? {},
     attachments: parseJson(r.attachments) ?? [],

@@ -77,6 +77,12 @@ export function createKeysService(deps: KeysServiceDeps) {
       return principal;
     },
 
+    /** Like authenticate, asking the database every time: for sessions that outlive the cache (SMTP). */
+    async authenticateNow(secret: string): Promise<Principal | null> {
+      const row = await repo.findActiveKeyByHash(db, hashSecret(secret));
+      return row ? { keyId: row.id, name: row.name, admin: row.admin } : null;
+    },
+
     async list(principal: Principal, page: { limit: number; offset: number }) {
       const { rows, total } = await repo.listKeys(db, { onlyId: principal.admin ? null : principal.keyId, ...page });
       return { data: rows.map(toView), total };

@@ -25,6 +25,10 @@ export interface MessageContentsTable {
   categories: JsonDefault<string[]>;
   /** Tracking, sandbox and other per-send settings. */
   settings: JsonDefault<Record<string, unknown>>;
+  /** A message submitted over SMTP, as written (its own MIME); null for composed content. */
+  raw_mime: ColumnType<Uint8Array | null, Uint8Array | null | undefined, Uint8Array | null>;
+  /** The Message-ID of a submitted message: a retried submission is recognised by it. */
+  submitted_id: ColumnType<string | null, string | null | undefined, string | null>;
   created_at: Generated<Date>;
 }
 
