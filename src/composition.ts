@@ -93,7 +93,7 @@ export function createContext(config: Config, database: Database, logger: Logger
   const keys = createKeysService({ db, prepareDomains: (names) => domains.prepareOperatorVerified(names) });
   const suppressions = createSuppressionsService({ db });
   const links = createLinkSigner({ db, publicUrl: config.publicUrl, bounceDomain: config.bounceDomain, secret: config.secret });
-  const tracking = createTrackingService({ db, links, suppressions });
+  const tracking = createTrackingService({ db, links });
   const queuedListeners = new Set<() => void>();
   const onQueued = (listener: () => void) => void queuedListeners.add(listener);
   const idempotency = createIdempotencyService({ db });

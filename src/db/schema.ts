@@ -10,6 +10,8 @@ import type { TemplatesTables } from '../modules/templates/tables.ts';
 import type { EventsTables } from '../modules/events/tables.ts';
 import type { WebhooksTables } from '../modules/webhooks/tables.ts';
 import type { SequencesTables } from '../modules/sequences/tables.ts';
+import type { InboundTables } from '../modules/inbound/tables.ts';
+import type { AddressesTables } from '../modules/addresses/tables.ts';
 
 export interface SettingsTable {
   name: string;
@@ -17,6 +19,6 @@ export interface SettingsTable {
 }
 
 /** The whole database as Kysely sees it: each feature declares its own tables. */
-export interface DB extends KeysTables, DomainsTables, MessagesTables, IdempotencyTables, CampaignsTables, SuppressionLogTables, ContactsTables, ListsTables, TemplatesTables, EventsTables, WebhooksTables, SequencesTables {
+export interface DB extends KeysTables, DomainsTables, MessagesTables, IdempotencyTables, CampaignsTables, SuppressionLogTables, ContactsTables, ListsTables, TemplatesTables, EventsTables, WebhooksTables, SequencesTables, InboundTables, AddressesTables {
   settings: SettingsTable;
 }
