@@ -6,9 +6,10 @@ import { openConfiguredDatabase, runProcess, stopOnSignals } from './server.ts';
 
 const USAGE = `Usage: mailerdash <command>
 
-  start                     API and all workers in one process
+  start                     API, all workers and the inbound SMTP listener in one process
   api                       the HTTP API only
   worker                    the background workers only
+  inbound                   the inbound SMTP listener (bounces, complaints, mailto unsubscribes) and its job
   migrate                   apply database migrations and exit
   keys create --name NAME [--admin] [--domain example.com ...]
   keys list
@@ -31,11 +32,13 @@ export async function main(argv: string[]): Promise<void> {
   try {
     switch (command) {
       case 'start':
-        return stopOnSignals(await runProcess(config, { api: true, workers: true }));
+        return stopOnSignals(await runProcess(config, { api: true, workers: true, inbound: true }));
       case 'api':
         return stopOnSignals(await runProcess(config, { api: true, workers: false }));
       case 'worker':
         return stopOnSignals(await runProcess(config, { api: false, workers: true }));
+      case 'inbound':
+        return stopOnSignals(await runProcess(config, { api: false, workers: false, inbound: true }));
       case 'migrate':
         return await migrate(config);
       case 'keys':

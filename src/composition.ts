@@ -31,6 +31,10 @@ import { createWebhookDeliveryJob } from './workers/webhook-delivery.ts';
 import { createWebhookFanOutJob } from './workers/webhook-fan-out.ts';
 import { createDeliveryJob, handOffFromConfig } from './workers/delivery.ts';
 import type { Job } from './workers/runner.ts';
+// Inbound feedback loop.
+import { createInboundListener, readTlsFiles, type InboundListener } from './modules/inbound/listener.ts';
+import { createInboundService, type InboundService } from './modules/inbound/service.ts';
+import { createInboundReportsJob } from './workers/inbound-reports.ts';
 
 /**
  * The composition root: the one place where every service is built and handed its dependencies.
@@ -52,6 +56,8 @@ export interface Services {
   campaigns: CampaignsService;
   sequences: SequencesService;
   webhooks: WebhooksService;
+  /** The operator's view of inbound mail (GET /v1/inbound). */
+  inbound: InboundService;
 }
 
 export interface AppContext {
@@ -66,6 +72,8 @@ export interface AppContext {
   webhookSecrets: SealedBox;
   /** Registers a listener called whenever the API committed new queued messages (e.g. runner.wake). */
   onQueued(listener: () => void): void;
+  /** The inbound SMTP listener (not yet listening): `mailerdash start` and `mailerdash inbound` start it. */
+  createInboundListener(): InboundListener;
 }
 
 export function createLogger(level: string): Logger {
@@ -112,7 +120,8 @@ export function createContext(config: Config, database: Database, logger: Logger
   const sequences = createSequencesService({ db, isFromAllowed: domains.isFromAllowed });
   const guard = createOutboundGuard({ allowHosts: config.webhookAllowHosts, resolver: config.dnsServers.length ? resolver : undefined });
   const webhooks = createWebhooksService({ db, guard, secrets: webhookSecrets, onDue: () => queuedListeners.forEach((listener) => listener()) });
-  const services: Services = { keys, domains, suppressions, links, tracking, idempotency, send, messages, contacts, lists, templates, campaigns, sequences, webhooks };
+  const inbound = createInboundService({ db });
+  const services: Services = { keys, domains, suppressions, links, tracking, idempotency, send, messages, contacts, lists, templates, campaigns, sequences, webhooks, inbound };
   const jobs: Job[] = [idempotency.expiryJob(), sealingJob(domains)];
   // The dispatcher creates campaign messages already claimed by this process's sender.
   const handOff = handOffFromConfig(config);
@@ -132,7 +141,25 @@ export function createContext(config: Config, database: Database, logger: Logger
       onAttempt: webhookMetrics.countAttempt,
     }),
   );
-  return { config, database, logger, metrics, services, jobs, webhookSecrets, onQueued };
+  const inboundDeps = {
+    verify: (purpose: 'bounce' | 'unsubscribe', token: string) => links.verify(purpose, token),
+    hostname: config.hostname,
+    bounceDomain: config.bounceDomain,
+    fblAddress: config.fblAddress,
+  };
+  jobs.push(createInboundReportsJob({ db, logger, ...inboundDeps, rules: { softBounceLimit: config.softBounceLimit, softBounceWindowDays: config.softBounceWindowDays } }));
+  const createInbound = () =>
+    createInboundListener({
+      db,
+      logger,
+      ...inboundDeps,
+      maxBytes: config.inboundMaxBytes,
+      maxClients: config.inboundMaxClients,
+      ratePerMinute: config.inboundRatePerMinute,
+      tls: readTlsFiles(config.inboundTlsCert, config.inboundTlsKey),
+      onStored: () => queuedListeners.forEach((listener) => listener()),
+    });
+  return { config, database, logger, metrics, services, jobs, webhookSecrets, onQueued, createInboundListener: createInbound };
 }
 
 /** Seals the DKIM keys stored before keys were sealed, a batch a round, then stops looking. */

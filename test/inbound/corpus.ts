@@ -67,6 +67,12 @@ export interface CorpusResult {
   engines: number;
   kindAgree: number;
   reasonAgree: number;
+  /** Agreement on the one decision that suppresses at once: hard bounce or not. */
+  hardAgree: number;
+  /** Labelled hard and called hard / labelled hard; called hard but labelled otherwise. */
+  hardFound: number;
+  hardLabelled: number;
+  falseHard: number;
   /** Mails whose label names a reason of ours. */
   reasonLabelled: number;
   /** Mails a suppression decision depends on: labelled hard, and what we called hard. */
@@ -75,7 +81,7 @@ export interface CorpusResult {
 
 export function runCorpus(): CorpusResult {
   const { labels } = JSON.parse(readFileSync(path.join(CORPUS_DIR, 'labels.json'), 'utf8')) as { labels: Label[] };
-  const result: CorpusResult = { total: 0, engines: new Set(labels.map((l) => l.engine)).size, kindAgree: 0, reasonAgree: 0, reasonLabelled: 0, misses: [] };
+  const result: CorpusResult = { total: 0, engines: new Set(labels.map((l) => l.engine)).size, kindAgree: 0, reasonAgree: 0, reasonLabelled: 0, hardAgree: 0, hardFound: 0, hardLabelled: 0, falseHard: 0, misses: [] };
   for (const label of labels) {
     const expected = expectedOf(label);
     const finding = interpretReport(parseReport(readFileSync(path.join(CORPUS_DIR, label.file)))).findings[0];
@@ -83,6 +89,11 @@ export function runCorpus(): CorpusResult {
     result.total++;
     const kindOk = got.kind === expected.kind;
     if (kindOk) result.kindAgree++;
+    const [labelledHard, calledHard] = [expected.kind === 'hard_bounce', got.kind === 'hard_bounce'];
+    if (labelledHard === calledHard) result.hardAgree++;
+    if (labelledHard) result.hardLabelled++;
+    if (labelledHard && calledHard) result.hardFound++;
+    if (calledHard && !labelledHard) result.falseHard++;
     if (expected.reason) {
       result.reasonLabelled++;
       if (got.reason === expected.reason) result.reasonAgree++;
