@@ -147,7 +147,8 @@ export function createContext(config: Config, database: Database, logger: Logger
     bounceDomain: config.bounceDomain,
     fblAddress: config.fblAddress,
   };
-  jobs.push(createInboundReportsJob({ db, logger, ...inboundDeps, rules: { softBounceLimit: config.softBounceLimit, softBounceWindowDays: config.softBounceWindowDays } }));
+  // ready: the token checks run inside the job's transaction, where PGlite cannot load the secret.
+  jobs.push(createInboundReportsJob({ db, logger, ...inboundDeps, ready: () => links.ready(), rules: { softBounceLimit: config.softBounceLimit, softBounceWindowDays: config.softBounceWindowDays } }));
   const createInbound = () =>
     createInboundListener({
       db,

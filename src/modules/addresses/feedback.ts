@@ -113,9 +113,10 @@ async function bounce(trx: Kysely<DB>, message: repo.FeedbackMessage, report: Fe
 /** The address's standing after a bounce or complaint: suppressed, contact moved, sequences left. */
 async function standing(trx: Kysely<DB>, message: repo.FeedbackMessage, reason: 'bounce' | 'complaint', report: FeedbackReport, now: Date): Promise<void> {
   const detail = [report.reason, report.status, report.diagnostic].filter(Boolean).join(' ').slice(0, 1000) || null;
-  await suppressAddress(trx, { keyId: message.key_id, email: message.to_email, reason, sourceType: report.source, sourceId: message.id, detail }, now);
-  // An address already on the list (say unsubscribed) still gets the stronger status.
-  await markContactStatus(trx, message.key_id, message.to_email, reason === 'bounce' ? 'bounced' : 'complained', { type: report.source, id: message.id }, now);
+  const added = await suppressAddress(trx, { keyId: message.key_id, email: message.to_email, reason, sourceType: report.source, sourceId: message.id, detail }, now);
+  // A new entry moved the contact and its sequences; an address already on the list (say
+  // unsubscribed) still gets the stronger status.
+  if (!added) await markContactStatus(trx, message.key_id, message.to_email, reason === 'bounce' ? 'bounced' : 'complained', { type: report.source, id: message.id }, now);
 }
 
 /** Records a first open or click with its message event. */

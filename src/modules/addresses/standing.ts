@@ -49,8 +49,8 @@ export function suppressAddresses(db: Kysely<DB>, entries: NewSuppression[], now
     for (const row of inserted) {
       await cancelSubscriptionsOf(trx, row.key_id, row.email, SEQUENCE_REASON_OF_ENTRY[row.reason], now);
       const status = CONTACT_STATUS_OF[row.reason];
-      // markContactStatus finds the entry present and stops there.
-      if (status) await markContactStatus(trx, row.key_id, row.email, status, { type: row.source_type, id: row.source_id }, now);
+      // The entry and the cancelled subscriptions are done: only the contact's status is left to move.
+      if (status) await moveContactStatus(trx, row.key_id, row.email, status, { type: row.source_type }, now);
     }
     return inserted.length;
   });
@@ -72,16 +72,9 @@ export function markContactStatus(
   now = new Date(),
 ): Promise<ContactRow | undefined> {
   return inTransaction(db, async (trx) => {
-    const contact = await findContact(trx, keyId, email);
-    if (!contact) return undefined;
-    const updated = contact.status === status ? contact : await setContactStatus(trx, contact.id, status);
-    if (contact.status !== status) {
-      await recordContactEvent(trx, { keyId, contactId: contact.id, email: contact.email, type: 'status_changed', fromStatus: contact.status, toStatus: status, source: source.type });
-      if (status === 'unsubscribed') {
-        const data = { contact_id: Number(contact.id), key_id: keyId, email: contact.email, previous_status: contact.status, source: source.type };
-        await emitEvent(trx, { keyId, type: 'contact.unsubscribed', data }, now);
-      }
-    }
+    const moved = await moveContactStatus(trx, keyId, email, status, source, now);
+    if (!moved) return undefined;
+    const { contact, previous } = moved;
     // The address leaves every sequence of the key with the matching reason (idempotent: none live, none cancelled).
     const leaving = SEQUENCE_REASON_OF_STATUS[status];
     if (leaving) await cancelSubscriptionsOf(trx, keyId, contact.email, leaving, now);
@@ -93,8 +86,29 @@ export function markContactStatus(
         now,
       );
     } else if (await removeSuppressionEntry(trx, keyId, contact.email)) {
-      await recordContactEvent(trx, { keyId, contactId: contact.id, email: contact.email, type: 'unsuppressed', fromStatus: contact.status, toStatus: status, source: source.type });
+      await recordContactEvent(trx, { keyId, contactId: contact.id, email: contact.email, type: 'unsuppressed', fromStatus: previous, toStatus: status, source: source.type });
     }
-    return updated;
+    return contact;
   });
+}
+
+/** The contact's status alone, with its history line and, for unsubscribed, its event; undefined without a contact. */
+async function moveContactStatus(
+  trx: Kysely<DB>,
+  keyId: string,
+  email: string,
+  status: ContactStatus,
+  source: { type: string },
+  now: Date,
+): Promise<{ contact: ContactRow; previous: ContactStatus } | undefined> {
+  const contact = await findContact(trx, keyId, email);
+  if (!contact) return undefined;
+  if (contact.status === status) return { contact, previous: contact.status };
+  const updated = (await setContactStatus(trx, contact.id, status)) ?? { ...contact, status };
+  await recordContactEvent(trx, { keyId, contactId: contact.id, email: contact.email, type: 'status_changed', fromStatus: contact.status, toStatus: status, source: source.type });
+  if (status === 'unsubscribed') {
+    const data = { contact_id: Number(contact.id), key_id: keyId, email: contact.email, previous_status: contact.status, source: source.type };
+    await emitEvent(trx, { keyId, type: 'contact.unsubscribed', data }, now);
+  }
+  return { contact: updated, previous: contact.status };
 }
