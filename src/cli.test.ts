@@ -9,7 +9,7 @@ import { createScratchDatabase } from '../test/support/scratch-postgres.ts';
 
 const BIN = path.join(import.meta.dirname, '..', 'bin', 'mailerdash.js');
 const dataDir = mkdtempSync(path.join(tmpdir(), 'mailerdash-cli-'));
-const env = { ...process.env, MAILERDASH_DATA_DIR: dataDir, LOG_LEVEL: 'warn', DATABASE_URL: '', MAILERDASH_ADMIN_KEY: '' };
+const env = { ...process.env, MAILERDASH_DATA_DIR: dataDir, LOG_LEVEL: 'warn', DATABASE_URL: '', MAILERDASH_ADMIN_KEY: '', MAILERDASH_INBOUND_PORT: '0' };
 
 async function waitForHealth(port: number): Promise<boolean> {
   const deadline = Date.now() + 30_000;

@@ -6,10 +6,11 @@ import { openConfiguredDatabase, runProcess, stopOnSignals } from './server.ts';
 
 const USAGE = `Usage: mailerdash <command>
 
-  start                     API, all workers and the SMTP submission relay in one process
+  start                     API, all workers, the SMTP submission relay and the inbound SMTP listener in one process
   api                       the HTTP API only
   worker                    the background workers only
   submission                the SMTP submission relay only
+  inbound                   the inbound SMTP listener (bounces, complaints, mailto unsubscribes) and its job
   migrate                   apply database migrations and exit
   keys create --name NAME [--admin] [--domain example.com ...]
   keys list
@@ -32,13 +33,15 @@ export async function main(argv: string[]): Promise<void> {
   try {
     switch (command) {
       case 'start':
-        return stopOnSignals(await runProcess(config, { api: true, workers: true, submission: true }));
+        return stopOnSignals(await runProcess(config, { api: true, workers: true, submission: true, inbound: true }));
       case 'api':
         return stopOnSignals(await runProcess(config, { api: true, workers: false }));
       case 'worker':
         return stopOnSignals(await runProcess(config, { api: false, workers: true }));
       case 'submission':
         return stopOnSignals(await runProcess(config, { api: false, workers: false, submission: true }));
+      case 'inbound':
+        return stopOnSignals(await runProcess(config, { api: false, workers: false, inbound: true }));
       case 'migrate':
         return await migrate(config);
       case 'keys':

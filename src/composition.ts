@@ -32,6 +32,10 @@ import { createWebhookDeliveryJob } from './workers/webhook-delivery.ts';
 import { createWebhookFanOutJob } from './workers/webhook-fan-out.ts';
 import { createDeliveryJob, handOffFromConfig } from './workers/delivery.ts';
 import type { Job } from './workers/runner.ts';
+// Inbound feedback loop.
+import { createInboundListener, readTlsFiles, type InboundListener } from './modules/inbound/listener.ts';
+import { createInboundService, type InboundService } from './modules/inbound/service.ts';
+import { createInboundReportsJob } from './workers/inbound-reports.ts';
 
 /**
  * The composition root: the one place where every service is built and handed its dependencies.
@@ -55,6 +59,8 @@ export interface Services {
   webhooks: WebhooksService;
   /** The SMTP submission relay's decisions (its listener is started by server.ts). */
   submission: SubmissionService;
+  /** The operator's view of inbound mail (GET /v1/inbound). */
+  inbound: InboundService;
 }
 
 export interface AppContext {
@@ -69,6 +75,8 @@ export interface AppContext {
   webhookSecrets: SealedBox;
   /** Registers a listener called whenever the API committed new queued messages (e.g. runner.wake). */
   onQueued(listener: () => void): void;
+  /** The inbound SMTP listener (not yet listening): `mailerdash start` and `mailerdash inbound` start it. */
+  createInboundListener(): InboundListener;
 }
 
 export function createLogger(level: string): Logger {
@@ -96,7 +104,7 @@ export function createContext(config: Config, database: Database, logger: Logger
   const keys = createKeysService({ db, prepareDomains: (names) => domains.prepareOperatorVerified(names) });
   const suppressions = createSuppressionsService({ db });
   const links = createLinkSigner({ db, publicUrl: config.publicUrl, bounceDomain: config.bounceDomain, secret: config.secret });
-  const tracking = createTrackingService({ db, links, suppressions });
+  const tracking = createTrackingService({ db, links });
   const queuedListeners = new Set<() => void>();
   const onQueued = (listener: () => void) => void queuedListeners.add(listener);
   const idempotency = createIdempotencyService({ db });
@@ -124,7 +132,8 @@ export function createContext(config: Config, database: Database, logger: Logger
     ratePerMinute: config.submissionRate,
     onQueued: () => queuedListeners.forEach((listener) => listener()),
   });
-  const services: Services = { keys, domains, suppressions, links, tracking, idempotency, send, messages, contacts, lists, templates, campaigns, sequences, webhooks, submission };
+  const inbound = createInboundService({ db });
+  const services: Services = { keys, domains, suppressions, links, tracking, idempotency, send, messages, contacts, lists, templates, campaigns, sequences, webhooks, submission, inbound };
   const jobs: Job[] = [idempotency.expiryJob(), sealingJob(domains)];
   // The dispatcher and the sequence scheduler create their messages already claimed by this process's sender.
   const handOff = handOffFromConfig(config);
@@ -144,7 +153,26 @@ export function createContext(config: Config, database: Database, logger: Logger
       onAttempt: webhookMetrics.countAttempt,
     }),
   );
-  return { config, database, logger, metrics, services, jobs, webhookSecrets, onQueued };
+  const inboundDeps = {
+    verify: (purpose: 'bounce' | 'unsubscribe', token: string) => links.verify(purpose, token),
+    hostname: config.hostname,
+    bounceDomain: config.bounceDomain,
+    fblAddress: config.fblAddress,
+  };
+  // ready: the token checks run inside the job's transaction, where PGlite cannot load the secret.
+  jobs.push(createInboundReportsJob({ db, logger, ...inboundDeps, ready: () => links.ready(), rules: { softBounceLimit: config.softBounceLimit, softBounceWindowDays: config.softBounceWindowDays } }));
+  const createInbound = () =>
+    createInboundListener({
+      db,
+      logger,
+      ...inboundDeps,
+      maxBytes: config.inboundMaxBytes,
+      maxClients: config.inboundMaxClients,
+      ratePerMinute: config.inboundRatePerMinute,
+      tls: readTlsFiles(config.inboundTlsCert, config.inboundTlsKey),
+      onStored: () => queuedListeners.forEach((listener) => listener()),
+    });
+  return { config, database, logger, metrics, services, jobs, webhookSecrets, onQueued, createInboundListener: createInbound };
 }
 
 /** Seals the DKIM keys stored before keys were sealed, a batch a round, then stops looking. */

@@ -33,6 +33,17 @@ export interface Config {
   submissionImplicitTls: boolean;
   submissionPlaintextLoopback: boolean;
   submissionRate: number;
+  // Inbound feedback loop (src/modules/inbound).
+  inboundPort: number;
+  inboundHost: string;
+  inboundMaxBytes: number;
+  inboundMaxClients: number;
+  inboundRatePerMinute: number;
+  inboundTlsCert: string | null;
+  inboundTlsKey: string | null;
+  fblAddress: string;
+  softBounceLimit: number;
+  softBounceWindowDays: number;
 }
 
 export class ConfigError extends Error {
@@ -206,7 +217,7 @@ export const VARIABLES = [
     key: 'bounceDomain',
     defaultText: '$MAILERDASH_HOSTNAME',
     description: 'Domain of the VERP envelope sender (Return-Path) that bounces come back to.',
-    parse: (raw, env) => hostname('MAILERDASH_BOUNCE_DOMAIN', () => optional(env.MAILERDASH_HOSTNAME) ?? machineHostname())(raw),
+    parse: (_raw, env) => bounceDomainOf(env),
   }),
   spec({
     name: 'MAILERDASH_BULK_RATE',
@@ -330,7 +341,32 @@ export const VARIABLES = [
     description: 'Most messages (one per recipient) each API key may submit over SMTP per minute, counted across every listener; more get 451 4.7.1.',
     parse: integer('MAILERDASH_SUBMISSION_RATE', 0, 0, 100_000_000),
   }),
+  // Inbound feedback loop (src/modules/inbound).
+  spec({ name: 'MAILERDASH_INBOUND_PORT', key: 'inboundPort', defaultText: '2526', description: 'SMTP port of the inbound listener (VERP bounces, ARF reports, mailto unsubscribes); 25 in production, 0 picks a free port.', parse: integer('MAILERDASH_INBOUND_PORT', 2526, 0, 65535) }),
+  spec({ name: 'MAILERDASH_INBOUND_HOST', key: 'inboundHost', defaultText: '0.0.0.0', description: 'Address the inbound listener listens on.', parse: (raw) => optional(raw) ?? '0.0.0.0' }),
+  spec({ name: 'MAILERDASH_INBOUND_MAX_BYTES', key: 'inboundMaxBytes', defaultText: '10485760 (10 MB)', description: 'Largest inbound mail in bytes; larger mail is refused with 552.', parse: integer('MAILERDASH_INBOUND_MAX_BYTES', 10 * 1024 * 1024, 1024, 100 * 1024 * 1024) }),
+  spec({ name: 'MAILERDASH_INBOUND_MAX_CLIENTS', key: 'inboundMaxClients', defaultText: '100', description: 'Most SMTP connections the inbound listener holds at once; more get 421.', parse: integer('MAILERDASH_INBOUND_MAX_CLIENTS', 100, 1, 10_000) }),
+  spec({ name: 'MAILERDASH_INBOUND_RATE', key: 'inboundRatePerMinute', defaultText: '600', description: 'Most inbound messages per minute from one client address (0 = unlimited); more get 450 4.7.0 at MAIL FROM.', parse: integer('MAILERDASH_INBOUND_RATE', 600, 0, 10_000_000) }),
+  spec({ name: 'MAILERDASH_INBOUND_TLS_CERT', key: 'inboundTlsCert', defaultText: '(unset: no STARTTLS)', description: 'PEM certificate file; with MAILERDASH_INBOUND_TLS_KEY the inbound listener offers STARTTLS.', parse: optional }),
+  spec({ name: 'MAILERDASH_INBOUND_TLS_KEY', key: 'inboundTlsKey', defaultText: '(unset)', description: 'PEM private key file of MAILERDASH_INBOUND_TLS_CERT.', parse: optional }),
+  spec({
+    name: 'MAILERDASH_FBL_ADDRESS',
+    key: 'fblAddress',
+    defaultText: 'fbl@$MAILERDASH_BOUNCE_DOMAIN',
+    description: 'The address registered with mailbox providers\' feedback loops; ARF reports to it are accepted.',
+    parse: (raw, env) => {
+      const value = (optional(raw) ?? `fbl@${bounceDomainOf(env)}`).toLowerCase();
+      if (!/^[^@\s]+@[^@\s]+$/.test(value)) throw new ConfigError('MAILERDASH_FBL_ADDRESS', `is not an address: "${value}"`);
+      return value;
+    },
+  }),
+  spec({ name: 'MAILERDASH_SOFT_BOUNCE_LIMIT', key: 'softBounceLimit', defaultText: '5', description: 'Soft bounces of one address within MAILERDASH_SOFT_BOUNCE_DAYS that make it bounced.', parse: integer('MAILERDASH_SOFT_BOUNCE_LIMIT', 5, 1, 1000) }),
+  spec({ name: 'MAILERDASH_SOFT_BOUNCE_DAYS', key: 'softBounceWindowDays', defaultText: '7', description: 'The soft-bounce window in days.', parse: integer('MAILERDASH_SOFT_BOUNCE_DAYS', 7, 1, 365) }),
 ] as const;
+
+function bounceDomainOf(env: Env): string {
+  return hostname('MAILERDASH_BOUNCE_DOMAIN', () => optional(env.MAILERDASH_HOSTNAME) ?? machineHostname())(env.MAILERDASH_BOUNCE_DOMAIN);
+}
 
 /** Reads every variable; the first bad one throws a ConfigError naming it. */
 export function loadConfig(env: Env = process.env): Config {

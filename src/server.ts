@@ -6,12 +6,15 @@ import { migrateToLatest } from './db/migrate.ts';
 import { buildApi } from './http/app.ts';
 import { startSubmissionListener, type SubmissionListener } from './modules/submission/listener.ts';
 import { createWorkerRunner, type WorkerRunner } from './workers/runner.ts';
+import type { InboundListener } from './modules/inbound/listener.ts';
 
 export interface RunningProcess {
   context: AppContext;
   api: FastifyInstance | null;
   workers: WorkerRunner | null;
   submission: SubmissionListener | null;
+  /** The inbound SMTP listener and its port, when this process runs it. */
+  inbound: { listener: InboundListener; port: number } | null;
   /** Stops taking work, lets in-flight work finish, closes the database. */
   shutdown(): Promise<void>;
 }
@@ -20,8 +23,16 @@ export async function openConfiguredDatabase(config: Config): Promise<Database> 
   return openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
 }
 
-/** `start` runs the API, every worker and the SMTP submission relay in one process; the other commands one part each. */
-export async function runProcess(config: Config, roles: { api: boolean; workers: boolean; submission?: boolean }, print = (line: string) => console.log(line)): Promise<RunningProcess> {
+/**
+ * `start` runs the API, every worker, the SMTP submission relay and the inbound listener in one
+ * process; `api`, `worker`, `submission` and `inbound` run one part each (`inbound`: the listener and
+ * the job that processes what it stored).
+ */
+export async function runProcess(
+  config: Config,
+  roles: { api: boolean; workers: boolean; submission?: boolean; inbound?: boolean },
+  print = (line: string) => console.log(line),
+): Promise<RunningProcess> {
   const logger = createLogger(config.logLevel);
   const database = await openConfiguredDatabase(config);
   const { applied } = await migrateToLatest(database.db);
@@ -35,13 +46,19 @@ export async function runProcess(config: Config, roles: { api: boolean; workers:
     }
   }
 
-  const workers = roles.workers ? createWorkerRunner({ jobs: context.jobs, pollMs: config.workerPollMs, logger }) : null;
+  const jobs = roles.workers ? context.jobs : roles.inbound ? context.jobs.filter((job) => job.name === 'inbound-reports') : [];
+  const workers = jobs.length ? createWorkerRunner({ jobs, pollMs: config.workerPollMs, logger }) : null;
   if (workers) context.onQueued(() => workers.wake());
   const api = roles.api ? await buildApi({ services: context.services, logger, metrics: context.metrics, bodyLimitBytes: config.bodyLimitBytes, ping: database.ping }) : null;
   if (api) await api.listen({ port: config.port, host: config.host });
   const submission = roles.submission ? await startSubmission(config, context) : null;
+  let inbound: RunningProcess['inbound'] = null;
+  if (roles.inbound) {
+    const listener = context.createInboundListener();
+    inbound = { listener, port: await listener.listen(config.inboundPort, config.inboundHost) };
+  }
   workers?.start();
-  logger.info({ engine: database.engine, api: Boolean(api), submission: submission?.port ?? null, workers: workers ? context.jobs.map((j) => j.name) : [] }, 'mailerdash started');
+  logger.info({ engine: database.engine, api: Boolean(api), submission: submission?.port ?? null, inboundPort: inbound?.port ?? null, workers: jobs.map((j) => j.name) }, 'mailerdash started');
 
   let closing: Promise<void> | null = null;
   return {
@@ -49,9 +66,11 @@ export async function runProcess(config: Config, roles: { api: boolean; workers:
     api,
     workers,
     submission,
+    inbound,
     shutdown() {
       closing ??= (async () => {
         if (submission) await submission.close();
+        if (inbound) await inbound.listener.close();
         if (api) await api.close();
         if (workers) await workers.stop();
         await database.close();

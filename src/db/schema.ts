@@ -11,6 +11,8 @@ import type { EventsTables } from '../modules/events/tables.ts';
 import type { WebhooksTables } from '../modules/webhooks/tables.ts';
 import type { SequencesTables } from '../modules/sequences/tables.ts';
 import type { SubmissionTables } from '../modules/submission/tables.ts';
+import type { InboundTables } from '../modules/inbound/tables.ts';
+import type { AddressesTables } from '../modules/addresses/tables.ts';
 
 export interface SettingsTable {
   name: string;
@@ -18,6 +20,6 @@ export interface SettingsTable {
 }
 
 /** The whole database as Kysely sees it: each feature declares its own tables. */
-export interface DB extends KeysTables, DomainsTables, MessagesTables, IdempotencyTables, CampaignsTables, SuppressionLogTables, ContactsTables, ListsTables, TemplatesTables, EventsTables, WebhooksTables, SequencesTables, SubmissionTables {
+export interface DB extends KeysTables, DomainsTables, MessagesTables, IdempotencyTables, CampaignsTables, SuppressionLogTables, ContactsTables, ListsTables, TemplatesTables, EventsTables, WebhooksTables, SequencesTables, SubmissionTables, InboundTables, AddressesTables {
   settings: SettingsTable;
 }

@@ -280,7 +280,12 @@ function personalBody(content: CompiledContent, message: MessageInput, options: 
   return buildBody(content, h, t, encoded);
 }
 
-/** The VERP return path of one message: bounces to it name the message. */
+/**
+ * The unsigned VERP return path `b-<message id>@…` that MailerDash wrote before return paths were
+ * signed (and still writes when no link signer is given). The inbound listener accepts it, but
+ * matches a report to it only when the enclosed original's Message-ID names the same message:
+ * the address alone carries no authority. Signed return paths: MessageLinks.returnPath.
+ */
 export function verpAddress(messageId: string, bounceDomain: string): string {
   return asciiAddress(`b-${messageId}@${bounceDomain}`);
 }

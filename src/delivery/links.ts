@@ -7,6 +7,11 @@ export interface MessageLinks {
   unsubscribeUrl(messageId: string): string;
   /** mailto: form for List-Unsubscribe, on the bounce domain. */
   unsubscribeMailto(messageId: string): string;
+  /**
+   * The VERP envelope sender `b-<signed token>@<bounce domain>`: a DSN to it names the message, and
+   * only a token we signed is accepted, so a forged bounce cannot suppress an address.
+   */
+  returnPath(messageId: string): string;
   openPixelUrl(messageId: string): string;
   /** A redirect that records the click, then goes to targetUrl (which the token binds: no open redirect). */
   clickUrl(messageId: string, targetUrl: string): string;

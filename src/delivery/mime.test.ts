@@ -76,6 +76,7 @@ describe('MIME composition', () => {
     const links = {
       unsubscribeUrl: (id: string) => `https://u.test/unsub`,
       unsubscribeMailto: (id: string) => `mailto:unsub+${id}@bounce.test`,
+      returnPath: (id: string) => `b-${id}@bounce.test`,
       openPixelUrl: (id: string) => `https://t.test/o/${id}`,
       clickUrl: (id: string, url: string) => `https://t.test/c/${id}?u=${encodeURIComponent(url)}`,
     };

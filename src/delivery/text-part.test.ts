@@ -33,7 +33,7 @@ describe('7bit text parts', () => {
     });
     assert.ok(content.sevenBit.html && content.sevenBit.text);
     const general = { ...content, sevenBit: { html: null, text: null } };
-    const links = { unsubscribeUrl: (id: string) => `https://l.test/u/${id}`, unsubscribeMailto: (id: string) => `mailto:u+${id}@b.test`, openPixelUrl: () => '', clickUrl: () => '' };
+    const links = { unsubscribeUrl: (id: string) => `https://l.test/u/${id}`, unsubscribeMailto: (id: string) => `mailto:u+${id}@b.test`, returnPath: (id: string) => `b-${id}@b.test`, openPixelUrl: () => '', clickUrl: () => '' };
     for (const name of ['Ann', 'Zoë', 'x'.repeat(1200), 'A & <B>']) {
       const message = { id: 'msg_1', channel: 'bulk' as const, to_email: 'a@r.test', to_name: name, personalization: { variables: { name, metadata: { plan: 'pro' } } } };
       const options = { hostname: 'mta.test', links, date: 'Mon, 30 Nov 2026 04:00:00 +0000' };

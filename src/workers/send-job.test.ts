@@ -302,7 +302,8 @@ describeEachEngine('send job wiring', (engine) => {
       const files = await readdir(path.join(dir, 'outbox'));
       assert.deepEqual(files, [`${ids[0]}.eml`]);
       const eml = await readFile(path.join(dir, 'outbox', files[0]!));
-      assert.match(eml.toString(), new RegExp(`^Return-Path: <b-${ids[0]}@bounce\\.test>`));
+      // The signed VERP return path: the message id and its MAC.
+      assert.match(eml.toString(), new RegExp(`^Return-Path: <b-${ids[0]}\\.[0-9a-f]{24}@bounce\\.test>`));
       assert.match(eml.toString(), /^DKIM-Signature: v=1; a=rsa-sha256; c=relaxed\/relaxed; d=example\.test;/m);
       const parsed = await simpleParser(eml);
       assert.equal(parsed.subject, 'Outbox');

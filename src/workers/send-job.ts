@@ -14,7 +14,8 @@ import { suppressionBlocks } from '../delivery/suppression-rule.ts';
 import { fullBucket, take, type Bucket } from '../delivery/token-bucket.ts';
 import type { Transport } from '../delivery/transport.ts';
 import { NEVER } from '../modules/campaigns/repo.ts';
-import { addSuppression, findSuppressions } from '../modules/suppressions/repo.ts';
+import { suppressAddress } from '../modules/addresses/standing.ts';
+import { findSuppressions } from '../modules/suppressions/repo.ts';
 import type { Job } from './runner.ts';
 
 export interface SendJobOptions {
@@ -270,7 +271,7 @@ export function createSendJob(options: SendJobOptions): Job & { stop(): void; cl
           record({ ...base, status: 'failed', response, event: { type: 'failed', data: { response } } });
           return;
         }
-        const result = await transport.send({ id: message.id, envelopeFrom: verpAddress(message.id, options.bounceDomain), recipient: asciiAddress(message.to_email), raw });
+        const result = await transport.send({ id: message.id, envelopeFrom: options.links ? options.links.returnPath(message.id) : verpAddress(message.id, options.bounceDomain), recipient: asciiAddress(message.to_email), raw });
         const outcome = outcomeOf(message, result, clock());
         if (outcome.status === 'bounced') bounces.push({ message, reply: result.reply });
         record(outcome);
@@ -326,7 +327,7 @@ export function createSendJob(options: SendJobOptions): Job & { stop(): void; cl
       await flush();
       for (const { message, reply } of bounces) {
         try {
-          await addSuppression(db, { keyId: message.key_id, email: message.to_email, reason: 'bounce', sourceType: 'message', sourceId: message.id, detail: reply });
+          await suppressAddress(db, { keyId: message.key_id, email: message.to_email, reason: 'bounce', sourceType: 'message', sourceId: message.id, detail: reply });
         } catch (error) {
           logger.error({ err: error, messageId: message.id }, 'adding a bounce suppression failed');
         }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, it } from 'node:test';
 import { describeEachEngine } from '../../../test/support/engines.ts';
 import { startHarness, type Harness } from '../../../test/support/harness.ts';
-import { markContactStatus } from './status.ts';
+import { markContactStatus } from '../addresses/standing.ts';
 
 const json = { 'content-type': 'application/json' };
 type Key = { id: string; secret: string };

@@ -11,7 +11,7 @@ import type { SourceRow } from './import-sources.ts';
 import { runImport, type ImportResult } from './import.ts';
 import * as repo from './repo.ts';
 import { checkContactInput, csvLine, csvSafeCell } from './rules.ts';
-import { markContactStatus } from './status.ts';
+import { markContactStatus } from '../addresses/standing.ts';
 import type { ContactStatus } from './tables.ts';
 
 export interface ContactView {

@@ -24,6 +24,14 @@ const MessageData = (extra: Record<string, TSchema> = {}, description = '') =>
 
 const smtpReply = Nullable(Type.String({ description: 'The last SMTP reply, e.g. `250 2.0.0 Ok: queued` or `550 5.1.1 unknown user`.' }));
 
+/** What a piece of feedback (DSN, ARF, provider event) adds to a message event; absent for synchronous replies. */
+const feedbackFields = {
+  source: Type.Optional(Type.String({ description: 'Where the feedback came from: dsn, arf, mailto, ses, sendgrid, mailgun, postmark.' })),
+  reason: Type.Optional(Nullable(Type.String({ description: 'The classification: mailbox_unknown, mailbox_full, domain_not_found, policy_blocked, spam_content, too_large, rate_limited, expired, other…' }))),
+  status: Type.Optional(Nullable(Type.String({ description: 'The enhanced status code the report gave, e.g. 5.1.1.' }))),
+  detail: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: 'What else the report said (Remote-MTA, Arrival-Date, Source-IP…).' })),
+};
+
 const CampaignData = Type.Object({
   campaign_id: Type.String(),
   key_id: Type.String(),
@@ -57,17 +65,23 @@ const SequenceStepData = (description: string) =>
 
 export const EVENT_TYPES = {
   'message.sent': MessageData({ response: smtpReply }, 'The next hop (relay or receiving server) accepted the message with a 2xx.'),
-  'message.delivered': MessageData({ response: smtpReply }, 'A provider or a DSN confirmed delivery. Reserved: nothing reports it yet.'),
+  'message.delivered': MessageData({ response: smtpReply, ...feedbackFields }, 'A provider or a success DSN confirmed delivery.'),
   'message.deferred': MessageData(
     { response: smtpReply, attempt: Type.Integer(), retry_at: Type.String({ format: 'date-time' }) },
     'A temporary failure (4xx or connection trouble); the message is tried again at retry_at.',
   ),
-  'message.bounced': MessageData({ response: smtpReply, stage: Nullable(Type.String()) }, 'A permanent failure for the recipient (5xx); the address is suppressed.'),
+  'message.bounced': MessageData(
+    { response: smtpReply, stage: Nullable(Type.String()), ...feedbackFields },
+    'A permanent failure for the recipient: a 5xx reply, a DSN or provider event classified hard, or too many soft bounces; the address is suppressed.',
+  ),
   'message.dropped': MessageData({ reason: Type.String({ description: 'Why it was never attempted: suppressed (reason), sandbox, campaign cancelled.' }) }, 'Never attempted.'),
   'message.failed': MessageData({ response: smtpReply }, 'Given up: retries ran out, or a failure that is not the recipient\'s (content, relay refusal).'),
   'message.opened': MessageData({}, 'The first open of the message (its tracking pixel was loaded).'),
   'message.clicked': MessageData({ url: Type.String() }, 'The first click on a tracked link of the message.'),
-  'message.complained': MessageData({}, 'The recipient marked the message as spam (feedback loop). Reserved until complaints are received.'),
+  'message.complained': MessageData(
+    { ...feedbackFields, feedback_type: Type.Optional(Nullable(Type.String({ description: 'ARF Feedback-Type (abuse, fraud, virus, other…).' }))) },
+    'The recipient marked the message as spam (an ARF report or a provider complaint); the address is suppressed.',
+  ),
   'message.unsubscribed': MessageData({ method: Type.String({ description: '`one-click` (RFC 8058) or `form`.' }) }, 'The recipient unsubscribed through the message\'s link.'),
   'campaign.sent': CampaignData,
   'campaign.paused': CampaignData,

@@ -1,8 +1,5 @@
 import { sql, type Kysely } from 'kysely';
 import type { DB } from '../../db/schema.ts';
-import { markContactStatus } from '../contacts/status.ts';
-import { cancelSubscriptionsOf } from '../sequences/repo.ts';
-import type { CancelReason } from '../sequences/tables.ts';
 import type { SuppressionsTable } from '../messages/tables.ts';
 
 export type SuppressionReason = SuppressionsTable['reason'];
@@ -26,34 +23,23 @@ export interface SuppressionRow {
   created_at: Date;
 }
 
-/** The contact status a suppression reason implies; a manual entry leaves the contact as it is. */
-export const CONTACT_STATUS_OF = { bounce: 'bounced', complaint: 'complained', unsubscribe: 'unsubscribed', manual: null } as const satisfies Record<
-  SuppressionReason,
-  string | null
->;
-
 const COLUMNS = ['key_id', 'email', 'reason', 'source_type', 'source_id', 'detail', 'created_at'] as const;
 
-/** Adds an address to a key's suppression list; an existing entry keeps its first reason and source. */
-export async function addSuppression(db: Kysely<DB>, entry: NewSuppression): Promise<boolean> {
-  return (await addSuppressions(db, [entry])) > 0;
+export interface InsertedSuppression {
+  key_id: string;
+  email: string;
+  reason: SuppressionReason;
+  source_type: string;
+  source_id: string | null;
 }
 
-/** Adds many entries in one statement (and their log lines); returns how many were new. */
-/** The sequence cancel reason of a new entry: its address leaves every sequence of the key at once. */
-const SEQUENCE_REASON_OF = { bounce: 'bounced', complaint: 'complained', unsubscribe: 'unsubscribed', manual: 'suppressed' } as const satisfies Record<
-  SuppressionReason,
-  CancelReason
->;
-
-export async function addSuppressions(db: Kysely<DB>, entries: NewSuppression[]): Promise<number> {
-  if (!entries.length) return 0;
-  // One transaction (the caller's, or its own): the entry, the contact's status and the cancelled
-  // sequence subscriptions commit together.
-  return db.isTransaction ? insertSuppressions(db, entries) : db.transaction().execute((trx) => insertSuppressions(trx, entries));
-}
-
-async function insertSuppressions(db: Kysely<DB>, entries: NewSuppression[]): Promise<number> {
+/**
+ * Inserts entries in one statement (an existing entry keeps its first reason and source) and logs
+ * the new ones. Only the SQL: what a new entry does to the contact and its sequences is the address
+ * path's (src/modules/addresses/standing.ts), which is what callers use.
+ */
+export async function insertSuppressionRows(db: Kysely<DB>, entries: NewSuppression[]): Promise<InsertedSuppression[]> {
+  if (!entries.length) return [];
   const inserted = await db
     .insertInto('suppressions')
     .values(
@@ -74,15 +60,8 @@ async function insertSuppressions(db: Kysely<DB>, entries: NewSuppression[]): Pr
       .insertInto('suppression_log')
       .values(inserted.map((row) => ({ ...row, action: 'added' as const })))
       .execute();
-    // The contact follows the list: a new bounce, complaint or unsubscribe entry moves its status too
-    // (whoever adds it: delivery, tracking, the API). markContactStatus finds the entry present and stops there.
-    for (const row of inserted) {
-      await cancelSubscriptionsOf(db, row.key_id, row.email, SEQUENCE_REASON_OF[row.reason], new Date());
-      const status = CONTACT_STATUS_OF[row.reason];
-      if (status) await markContactStatus(db, row.key_id, row.email, status, { type: row.source_type, id: row.source_id });
-    }
   }
-  return inserted.length;
+  return inserted;
 }
 
 /** The entries among `emails` on the key's list. A database error propagates: callers never treat it as "not suppressed". */

@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely';
 import type { DB } from '../../db/schema.ts';
 import { notFound } from '../../errors.ts';
 import type { Principal } from '../keys/service.ts';
-import { markContactStatus } from '../contacts/status.ts';
+import { CONTACT_STATUS_OF, markContactStatus, suppressAddress, suppressAddresses } from '../addresses/standing.ts';
 import * as repo from './repo.ts';
 
 export interface SuppressionsServiceDeps {
@@ -47,7 +47,7 @@ export function createSuppressionsService(deps: SuppressionsServiceDeps) {
    * contact's status to match, in the caller's transaction when given one.
    */
   async function suppress(entry: repo.NewSuppression, trx: Kysely<DB> = db): Promise<boolean> {
-    return repo.addSuppression(trx, entry);
+    return suppressAddress(trx, entry);
   }
 
   return {
@@ -70,7 +70,7 @@ export function createSuppressionsService(deps: SuppressionsServiceDeps) {
     /** Manual entries from the API; an address already on the list keeps its first reason. */
     async addManual(principal: Principal, emails: string[], detail: string | null) {
       const unique = [...new Set(emails.map((e) => e.toLowerCase()))];
-      const added = await repo.addSuppressions(
+      const added = await suppressAddresses(
         db,
         unique.map((email) => ({ keyId: principal.keyId, email, reason: 'manual' as const, sourceType: 'api', sourceId: principal.keyId, detail })),
       );
@@ -86,7 +86,7 @@ export function createSuppressionsService(deps: SuppressionsServiceDeps) {
       await db.transaction().execute(async (trx) => {
         const removed = await repo.deleteSuppression(trx, principal.keyId, email, { sourceType: 'api', sourceId: principal.keyId });
         if (!removed) throw notFound('suppression', 'email');
-        if (repo.CONTACT_STATUS_OF[removed.reason]) await markContactStatus(trx, principal.keyId, removed.email, 'active', { type: 'suppression_removed', id: principal.keyId });
+        if (CONTACT_STATUS_OF[removed.reason]) await markContactStatus(trx, principal.keyId, removed.email, 'active', { type: 'suppression_removed', id: principal.keyId });
       });
     },
   };

@@ -64,6 +64,7 @@ export function createLinkSigner(deps: { db: Kysely<DB>; publicUrl: string; boun
     },
     unsubscribeUrl: (messageId) => `${deps.publicUrl}/u/${unsubscribeToken(messageId)}`,
     unsubscribeMailto: (messageId) => `mailto:unsubscribe+${unsubscribeToken(messageId)}@${deps.bounceDomain}`,
+    returnPath: (messageId) => `b-${signToken(current(), 'bounce', messageId)}@${deps.bounceDomain}`,
     openPixelUrl: (messageId) => `${deps.publicUrl}/t/o/${signToken(current(), 'open', messageId)}`,
     clickUrl: (messageId, targetUrl) => `${deps.publicUrl}/t/c/${signToken(current(), 'click', messageId, targetUrl)}?u=${encodeURIComponent(targetUrl)}`,
   };

@@ -1,14 +1,13 @@
 import type { Kysely } from 'kysely';
 import type { DB } from '../../db/schema.ts';
 import { notFound } from '../../errors.ts';
-import type { SuppressionsService } from '../suppressions/service.ts';
+import { engage, unsubscribeMessage } from '../addresses/feedback.ts';
 import type { LinkSigner } from './links.ts';
 import * as repo from './repo.ts';
 
 export interface TrackingServiceDeps {
   db: Kysely<DB>;
   links: LinkSigner;
-  suppressions: SuppressionsService;
   now?: () => Date;
 }
 
@@ -18,11 +17,6 @@ export type TrackingService = ReturnType<typeof createTrackingService>;
 export function createTrackingService(deps: TrackingServiceDeps) {
   const { db, links } = deps;
   const clock = deps.now ?? (() => new Date());
-
-  /** Records a first open, click or unsubscribe with its message event, in one transaction. */
-  async function engage(trx: Kysely<DB>, message: repo.TrackedMessage, type: repo.EngagementEvent, data: Record<string, unknown>): Promise<void> {
-    if (await repo.recordUniqueEvent(trx, message.id, type, data)) await repo.emitMessageEvent(trx, message.id, type, data, clock());
-  }
 
   async function messageOf(purpose: 'unsubscribe' | 'open' | 'click', token: string, target?: string): Promise<repo.TrackedMessage> {
     const messageId = await links.verify(purpose, token, target);
@@ -45,26 +39,13 @@ export function createTrackingService(deps: TrackingServiceDeps) {
      */
     async unsubscribe(token: string, method: 'one-click' | 'form'): Promise<{ email: string }> {
       const message = await messageOf('unsubscribe', token);
-      await db.transaction().execute(async (trx) => {
-        await deps.suppressions.suppress(
-          {
-            keyId: message.key_id,
-            email: message.to_email,
-            reason: 'unsubscribe',
-            sourceType: message.campaign_id ? 'campaign' : 'message',
-            sourceId: message.campaign_id ?? message.id,
-            detail: `via ${method} link of ${message.id}`,
-          },
-          trx,
-        );
-        await engage(trx, message, 'unsubscribed', { method });
-      });
+      await db.transaction().execute((trx) => unsubscribeMessage(trx, message, method, clock()));
       return { email: message.to_email };
     },
 
     async open(token: string): Promise<void> {
       const message = await messageOf('open', token);
-      await db.transaction().execute((trx) => engage(trx, message, 'opened', {}));
+      await db.transaction().execute((trx) => engage(trx, message.id, 'opened', {}, clock()));
     },
 
     /** The URL the message linked to; only a target the token was signed for gets through. */
@@ -77,7 +58,7 @@ export function createTrackingService(deps: TrackingServiceDeps) {
       }
       if (protocol !== 'http:' && protocol !== 'https:') throw notFound('link');
       const message = await messageOf('click', token, target);
-      await db.transaction().execute((trx) => engage(trx, message, 'clicked', { url: target }));
+      await db.transaction().execute((trx) => engage(trx, message.id, 'clicked', { url: target }, clock()));
       return target;
     },
   };

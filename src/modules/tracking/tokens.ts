@@ -6,10 +6,10 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
  * cannot be replayed for another and a click link cannot be pointed elsewhere. Short enough for the
  * local part of a mailto address (64 characters at most), hex so case-folding MTAs keep it valid.
  */
-export type TokenPurpose = 'unsubscribe' | 'open' | 'click';
+export type TokenPurpose = 'unsubscribe' | 'open' | 'click' | 'bounce';
 
 const MAC_BYTES = 12;
-const PURPOSE_TAG: Record<TokenPurpose, string> = { unsubscribe: 'u', open: 'o', click: 'c' };
+const PURPOSE_TAG: Record<TokenPurpose, string> = { unsubscribe: 'u', open: 'o', click: 'c', bounce: 'b' };
 
 function mac(secret: string, purpose: TokenPurpose, messageId: string, target: string): Buffer {
   return createHmac('sha256', secret).update(`${PURPOSE_TAG[purpose]}\n${messageId}\n${target}`).digest().subarray(0, MAC_BYTES);
