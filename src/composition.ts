@@ -29,7 +29,11 @@ import { createCampaignDispatcher } from './workers/campaign-dispatcher.ts';
 import { createSequenceScheduler } from './workers/sequence-scheduler.ts';
 import { createWebhookDeliveryJob } from './workers/webhook-delivery.ts';
 import { createWebhookFanOutJob } from './workers/webhook-fan-out.ts';
-import { createDeliveryJob, handOffFromConfig } from './workers/delivery.ts';
+import { createDeliveryJob, handOffFromConfig, providersFromConfig } from './workers/delivery.ts';
+// Batches (issue 12)
+import { createBatchesService, type BatchesService } from './modules/batches/service.ts';
+import { createBatchRouter } from './modules/batches/router.ts';
+import { createBatchMonitor } from './workers/batch-monitor.ts';
 import type { Job } from './workers/runner.ts';
 
 /**
@@ -52,6 +56,7 @@ export interface Services {
   campaigns: CampaignsService;
   sequences: SequencesService;
   webhooks: WebhooksService;
+  batches: BatchesService;
 }
 
 export interface AppContext {
@@ -112,13 +117,25 @@ export function createContext(config: Config, database: Database, logger: Logger
   const sequences = createSequencesService({ db, isFromAllowed: domains.isFromAllowed });
   const guard = createOutboundGuard({ allowHosts: config.webhookAllowHosts, resolver: config.dnsServers.length ? resolver : undefined });
   const webhooks = createWebhooksService({ db, guard, secrets: webhookSecrets, onDue: () => queuedListeners.forEach((listener) => listener()) });
-  const services: Services = { keys, domains, suppressions, links, tracking, idempotency, send, messages, contacts, lists, templates, campaigns, sequences, webhooks };
+  // Batches: named providers (MAILERDASH_PROVIDERS), routed per batch policy.
+  const providers = providersFromConfig(config);
+  const batches = createBatchesService({
+    db,
+    mx: createMxChecker({ resolver }),
+    idempotency,
+    domains,
+    templates,
+    providerNames: () => providers.names,
+    onQueued: () => queuedListeners.forEach((listener) => listener()),
+  });
+  const services: Services = { keys, domains, suppressions, links, tracking, idempotency, send, messages, contacts, lists, templates, campaigns, sequences, webhooks, batches };
   const jobs: Job[] = [idempotency.expiryJob(), sealingJob(domains)];
   // The dispatcher creates campaign messages already claimed by this process's sender.
   const handOff = handOffFromConfig(config);
   jobs.push(createCampaignDispatcher({ db, logger, handOff, onQueued: () => queuedListeners.forEach((listener) => listener()) }));
   jobs.push(createSequenceScheduler({ db, logger, onQueued: () => queuedListeners.forEach((listener) => listener()) }));
-  jobs.push(createDeliveryJob({ config, db, logger, signingKeyFor: domains.signingKeyFor, links, handOff }));
+  jobs.push(createDeliveryJob({ config, db, logger, signingKeyFor: domains.signingKeyFor, links, handOff, providers, router: createBatchRouter({ db, defaultProvider: providers.defaultName }) }));
+  jobs.push(createBatchMonitor({ db, logger, onQueued: () => queuedListeners.forEach((listener) => listener()) }));
   const metrics = createMetricsRegistry();
   const webhookMetrics = installWebhookMetrics(metrics, db);
   jobs.push(createWebhookFanOutJob({ db, onDeliveries: () => queuedListeners.forEach((listener) => listener()) }));

@@ -8,6 +8,7 @@ import type { DkimKey, RsaSigner } from '../delivery/dkim.ts';
 import { createHandOff, handOffCapacity, type HandOff } from '../delivery/hand-off.ts';
 import type { MessageLinks } from '../delivery/links.ts';
 import { createProviderSet, singleProvider, type ProviderConfig, type ProviderSet } from '../delivery/providers.ts';
+import type { MessageRouter } from '../delivery/routing.ts';
 import type { Transport } from '../delivery/transport.ts';
 import { CLAIM_LEASE_MS, createSendJob } from './send-job.ts';
 
@@ -48,6 +49,7 @@ export function createDeliveryJob(deps: {
   /** Instead of the configured providers: one transport, or a set of named ones. */
   transport?: Transport;
   providers?: ProviderSet;
+  router?: MessageRouter;
   handOff?: HandOff;
 }) {
   const { config } = deps;
@@ -63,6 +65,7 @@ export function createDeliveryJob(deps: {
     links: deps.links,
     linksReady: deps.links?.ready,
     handOff: deps.handOff,
+    router: deps.router,
     bulkRate: config.bulkRate,
     bulkConcurrency: config.bulkConcurrency,
   });
