@@ -98,7 +98,12 @@ export function createBatchRouter(deps: { db: Kysely<DB>; defaultProvider: strin
     async plan(messages: ClaimedMessage[], now: Date): Promise<Map<string, RouteChoice>> {
       const choices = new Map<string, RouteChoice>();
       const byBatch = new Map<string, ClaimedMessage[]>();
-      for (const m of messages) if (m.batch_id) byBatch.set(m.batch_id, [...(byBatch.get(m.batch_id) ?? []), m]);
+      for (const m of messages) {
+        if (!m.batch_id) continue;
+        const group = byBatch.get(m.batch_id);
+        if (group) group.push(m);
+        else byBatch.set(m.batch_id, [m]);
+      }
       await routing([...byBatch.keys()], now);
       const isDown = downSet(now);
       for (const [batchId, group] of byBatch) {
