@@ -34,6 +34,7 @@ import { createDeliveryJob, handOffFromConfig, providersFromConfig } from './wor
 import { createBatchesService, type BatchesService } from './modules/batches/service.ts';
 import { createBatchRouter } from './modules/batches/router.ts';
 import { createBatchMonitor } from './workers/batch-monitor.ts';
+import { createAuditService, type AuditService } from './modules/audit/repo.ts';
 import type { Job } from './workers/runner.ts';
 
 /**
@@ -57,6 +58,7 @@ export interface Services {
   sequences: SequencesService;
   webhooks: WebhooksService;
   batches: BatchesService;
+  audit: AuditService;
 }
 
 export interface AppContext {
@@ -128,7 +130,7 @@ export function createContext(config: Config, database: Database, logger: Logger
     providerNames: () => providers.names,
     onQueued: () => queuedListeners.forEach((listener) => listener()),
   });
-  const services: Services = { keys, domains, suppressions, links, tracking, idempotency, send, messages, contacts, lists, templates, campaigns, sequences, webhooks, batches };
+  const services: Services = { keys, domains, suppressions, links, tracking, idempotency, send, messages, contacts, lists, templates, campaigns, sequences, webhooks, batches, audit: createAuditService({ db }) };
   const jobs: Job[] = [idempotency.expiryJob(), sealingJob(domains)];
   // The dispatcher creates campaign messages already claimed by this process's sender.
   const handOff = handOffFromConfig(config);

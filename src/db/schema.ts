@@ -11,6 +11,7 @@ import type { EventsTables } from '../modules/events/tables.ts';
 import type { WebhooksTables } from '../modules/webhooks/tables.ts';
 import type { SequencesTables } from '../modules/sequences/tables.ts';
 import type { BatchesTables } from '../modules/batches/tables.ts';
+import type { AuditTables } from '../modules/audit/tables.ts';
 
 export interface SettingsTable {
   name: string;
@@ -18,6 +19,6 @@ export interface SettingsTable {
 }
 
 /** The whole database as Kysely sees it: each feature declares its own tables. */
-export interface DB extends KeysTables, DomainsTables, MessagesTables, IdempotencyTables, CampaignsTables, SuppressionLogTables, ContactsTables, ListsTables, TemplatesTables, EventsTables, WebhooksTables, SequencesTables, BatchesTables {
+export interface DB extends KeysTables, DomainsTables, MessagesTables, IdempotencyTables, CampaignsTables, SuppressionLogTables, ContactsTables, ListsTables, TemplatesTables, EventsTables, WebhooksTables, SequencesTables, BatchesTables, AuditTables {
   settings: SettingsTable;
 }

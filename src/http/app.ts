@@ -21,6 +21,7 @@ import { trackingRoutes } from '../modules/tracking/routes.ts';
 import { templatesRoutes } from '../modules/templates/routes.ts';
 import { webhooksRoutes } from '../modules/webhooks/routes.ts';
 import { batchesRoutes, batchReadRoutes } from '../modules/batches/routes.ts';
+import { auditRoutes } from '../modules/audit/routes.ts';
 import { openApiWebhooks } from '../modules/events/catalog.ts';
 import { requireApiKey } from './auth.ts';
 import { installErrorHandling } from './errors.ts';
@@ -103,6 +104,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     await authed.register(webhooksRoutes, { webhooks: services.webhooks, idempotency: services.idempotency });
     await authed.register(batchesRoutes, { batches: services.batches });
     await authed.register(batchReadRoutes, { batches: services.batches });
+    await authed.register(auditRoutes, { audit: services.audit });
   });
 
   return app;

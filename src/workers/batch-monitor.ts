@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { DB } from '../db/schema.ts';
+import { recordAudit } from '../modules/audit/repo.ts';
 import * as progress from '../modules/batches/progress-repo.ts';
 import { discardAbandoned, messageCounts, setStatus, type BatchRow } from '../modules/batches/repo.ts';
 import { canaryVerdict, completionOutcome, isOpen } from '../modules/batches/rules.ts';
@@ -45,8 +46,10 @@ export function createBatchMonitor(deps: { db: Kysely<DB>; logger: Logger; now?:
     }
     const counts = await messageCounts(trx, batch.id);
     if (batch.status === 'sending' && !isOpen(counts)) {
-      await setStatus(trx, batch.id, 'completed', at, { outcome: completionOutcome(counts), completed: true });
+      const outcome = completionOutcome(counts);
+      await setStatus(trx, batch.id, 'completed', at, { outcome, completed: true });
       await progress.recordChange(trx, batch.id, at);
+      await recordAudit(trx, { keyId: batch.key_id, action: 'batch.completed', objectType: 'batch', objectId: batch.id, summary: { outcome, counts } }, at);
       return true;
     }
     const stored = (await trx.selectFrom('batches').select('progress_counts').where('id', '=', batch.id).executeTakeFirst())?.progress_counts;

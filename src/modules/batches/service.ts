@@ -12,6 +12,7 @@ import type { MxChecker } from '../../lib/mx-checker.ts';
 import { insertContent } from '../campaigns/dispatch-repo.ts';
 import type { IdempotencyClaim, IdempotencyService, StoredResponse } from '../idempotency/service.ts';
 import type { Principal } from '../keys/service.ts';
+import { recordAudit } from '../audit/repo.ts';
 import { readBatchBody } from './body-stream.ts';
 import { streamProgress } from './event-stream.ts';
 import { exportStream } from './export.ts';
@@ -201,6 +202,17 @@ export function createBatchesService(deps: BatchesServiceDeps) {
             submitted: streamed.recipients,
           });
           await progress.recordChange(trx, id, at);
+          await recordAudit(
+            trx,
+            {
+              keyId: principal.keyId,
+              action: 'batch.created',
+              objectType: 'batch',
+              objectId: id,
+              summary: { submitted: streamed.recipients, accepted: result.accepted, rejected: result.rejected, provider_policy: policy, canary, idempotency_key: idemKey, channel: header.channel },
+            },
+            at,
+          );
           const row = (await repo.findBatch(trx, principal.keyId, id))!;
           const body = {
             ...batchView(row, await repo.messageCounts(trx, id)),
@@ -240,6 +252,7 @@ export function createBatchesService(deps: BatchesServiceDeps) {
         await progress.dropUnsent(trx, id, 'batch cancelled', at);
         await repo.setStatus(trx, id, 'cancelled', at, { completed: true });
         await progress.recordChange(trx, id, at);
+        await recordAudit(trx, { keyId: principal.keyId, action: 'batch.cancelled', objectType: 'batch', objectId: id, summary: { previous_status: row.status } }, at);
       });
       return view(await owned(principal, id));
     },
@@ -253,6 +266,7 @@ export function createBatchesService(deps: BatchesServiceDeps) {
         await progress.releaseHeld(trx, id, at);
         await repo.setStatus(trx, id, 'sending', at, { hold: null });
         await progress.recordChange(trx, id, at);
+        await recordAudit(trx, { keyId: principal.keyId, action: 'batch.approved', objectType: 'batch', objectId: id, summary: { hold: row.hold } }, at);
       });
       deps.onQueued?.();
       return view(await owned(principal, id));
