@@ -17,7 +17,7 @@ import { loadConfig } from '../src/config.ts';
 import { openDatabase, type Database } from '../src/db/database.ts';
 import { migrateToLatest } from '../src/db/migrate.ts';
 import { createSigningPool } from '../src/delivery/dkim-pool.ts';
-import { createSmtpTransport } from '../src/delivery/smtp-transport.ts';
+import { createSmtpTransport } from '../src/delivery/smtp/transport.ts';
 import type { SigningKey } from '../src/modules/domains/service.ts';
 import { createSendJob } from '../src/workers/send-job.ts';
 

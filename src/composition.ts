@@ -30,7 +30,12 @@ import { createCampaignDispatcher } from './workers/campaign-dispatcher.ts';
 import { createSequenceScheduler } from './workers/sequence-scheduler.ts';
 import { createWebhookDeliveryJob } from './workers/webhook-delivery.ts';
 import { createWebhookFanOutJob } from './workers/webhook-fan-out.ts';
-import { createDeliveryJob, handOffFromConfig } from './workers/delivery.ts';
+import { createDeliveryJob, handOffFromConfig, providersFromConfig } from './workers/delivery.ts';
+// Batches (issue 12)
+import { createBatchesService, type BatchesService } from './modules/batches/service.ts';
+import { createBatchRouter } from './modules/batches/router.ts';
+import { createBatchMonitor } from './workers/batch-monitor.ts';
+import { createAuditService, type AuditService } from './modules/audit/repo.ts';
 import type { Job } from './workers/runner.ts';
 // Inbound feedback loop.
 import { createInboundListener, readTlsFiles, type InboundListener } from './modules/inbound/listener.ts';
@@ -61,6 +66,8 @@ export interface Services {
   submission: SubmissionService;
   /** The operator's view of inbound mail (GET /v1/inbound). */
   inbound: InboundService;
+  batches: BatchesService;
+  audit: AuditService;
 }
 
 export interface AppContext {
@@ -133,13 +140,25 @@ export function createContext(config: Config, database: Database, logger: Logger
     onQueued: () => queuedListeners.forEach((listener) => listener()),
   });
   const inbound = createInboundService({ db });
-  const services: Services = { keys, domains, suppressions, links, tracking, idempotency, send, messages, contacts, lists, templates, campaigns, sequences, webhooks, submission, inbound };
+  // Batches: named providers (MAILERDASH_PROVIDERS), routed per batch policy.
+  const providers = providersFromConfig(config);
+  const batches = createBatchesService({
+    db,
+    mx: createMxChecker({ resolver }),
+    idempotency,
+    domains,
+    templates,
+    providerNames: () => providers.names,
+    onQueued: () => queuedListeners.forEach((listener) => listener()),
+  });
+  const services: Services = { keys, domains, suppressions, links, tracking, idempotency, send, messages, contacts, lists, templates, campaigns, sequences, webhooks, submission, inbound, batches, audit: createAuditService({ db }) };
   const jobs: Job[] = [idempotency.expiryJob(), sealingJob(domains)];
   // The dispatcher and the sequence scheduler create their messages already claimed by this process's sender.
   const handOff = handOffFromConfig(config);
   jobs.push(createCampaignDispatcher({ db, logger, handOff, onQueued: () => queuedListeners.forEach((listener) => listener()) }));
   jobs.push(createSequenceScheduler({ db, logger, handOff, onQueued: () => queuedListeners.forEach((listener) => listener()) }));
-  jobs.push(createDeliveryJob({ config, db, logger, signingKeyFor: domains.signingKeyFor, links, handOff }));
+  jobs.push(createDeliveryJob({ config, db, logger, signingKeyFor: domains.signingKeyFor, links, handOff, providers, router: createBatchRouter({ db, defaultProvider: providers.defaultName }) }));
+  jobs.push(createBatchMonitor({ db, logger, onQueued: () => queuedListeners.forEach((listener) => listener()) }));
   const metrics = createMetricsRegistry();
   const webhookMetrics = installWebhookMetrics(metrics, db);
   jobs.push(createWebhookFanOutJob({ db, onDeliveries: () => queuedListeners.forEach((listener) => listener()) }));

@@ -1,5 +1,7 @@
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { ProviderConfigError, validateProviders, type ProviderConfig } from './delivery/providers.ts';
 
 /**
  * Every configuration variable, read and validated once at start.
@@ -44,6 +46,9 @@ export interface Config {
   fblAddress: string;
   softBounceLimit: number;
   softBounceWindowDays: number;
+  /** Named providers (MAILERDASH_PROVIDERS); null: the one provider of MAILERDASH_SMTP_URL or the outbox. */
+  providers: Record<string, ProviderConfig> | null;
+  defaultProvider: string | null;
 }
 
 export class ConfigError extends Error {
@@ -362,10 +367,64 @@ export const VARIABLES = [
   }),
   spec({ name: 'MAILERDASH_SOFT_BOUNCE_LIMIT', key: 'softBounceLimit', defaultText: '5', description: 'Soft bounces of one address within MAILERDASH_SOFT_BOUNCE_DAYS that make it bounced.', parse: integer('MAILERDASH_SOFT_BOUNCE_LIMIT', 5, 1, 1000) }),
   spec({ name: 'MAILERDASH_SOFT_BOUNCE_DAYS', key: 'softBounceWindowDays', defaultText: '7', description: 'The soft-bounce window in days.', parse: integer('MAILERDASH_SOFT_BOUNCE_DAYS', 7, 1, 365) }),
+  // Batches (issue 12): named providers.
+  spec({
+    name: 'MAILERDASH_PROVIDERS',
+    key: 'providers',
+    defaultText: '(unset: one provider, MAILERDASH_SMTP_URL or the outbox)',
+    description:
+      'Named providers as JSON or the path of a JSON file: {"smtp-main":{"type":"smtp","url":"smtp://…"},"outbox":{"type":"outbox"}}. Types: smtp (url, connections), outbox (dir).',
+    parse: (raw) => parseProviders(optional(raw)),
+  }),
+  spec({
+    name: 'MAILERDASH_DEFAULT_PROVIDER',
+    key: 'defaultProvider',
+    defaultText: '(unset: the first of MAILERDASH_PROVIDERS)',
+    description: 'The provider of every send that names none (/v1/mail/send, campaigns, sequences, batches without a policy).',
+    parse: (raw, env) => {
+      const value = optional(raw);
+      const providers = parseProviders(optional(env.MAILERDASH_PROVIDERS));
+      if (value !== null && !providers) throw new ConfigError('MAILERDASH_DEFAULT_PROVIDER', 'needs MAILERDASH_PROVIDERS');
+      if (!providers) return null;
+      const name = value ?? Object.keys(providers)[0]!;
+      try {
+        validateProviders(providers, name);
+      } catch (error) {
+        throw new ConfigError(value === null ? 'MAILERDASH_PROVIDERS' : 'MAILERDASH_DEFAULT_PROVIDER', (error as Error).message);
+      }
+      return name;
+    },
+  }),
 ] as const;
 
 function bounceDomainOf(env: Env): string {
   return hostname('MAILERDASH_BOUNCE_DOMAIN', () => optional(env.MAILERDASH_HOSTNAME) ?? machineHostname())(env.MAILERDASH_BOUNCE_DOMAIN);
+}
+
+function parseProviders(raw: string | null): Record<string, ProviderConfig> | null {
+  if (raw === null) return null;
+  let text = raw;
+  if (!raw.trimStart().startsWith('{')) {
+    try {
+      text = readFileSync(raw, 'utf8');
+    } catch (error) {
+      throw new ConfigError('MAILERDASH_PROVIDERS', `is neither JSON nor a readable file: ${(error as Error).message}`);
+    }
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError('MAILERDASH_PROVIDERS', `is not valid JSON: ${(error as Error).message}`);
+  }
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new ConfigError('MAILERDASH_PROVIDERS', 'must be an object of named providers');
+  try {
+    validateProviders(parsed as Record<string, ProviderConfig>, Object.keys(parsed)[0] ?? '');
+  } catch (error) {
+    if (error instanceof ProviderConfigError) throw new ConfigError('MAILERDASH_PROVIDERS', error.message);
+    throw error;
+  }
+  return parsed as Record<string, ProviderConfig>;
 }
 
 /** Reads every variable; the first bad one throws a ConfigError naming it. */

@@ -13,6 +13,8 @@ import type { SequencesTables } from '../modules/sequences/tables.ts';
 import type { SubmissionTables } from '../modules/submission/tables.ts';
 import type { InboundTables } from '../modules/inbound/tables.ts';
 import type { AddressesTables } from '../modules/addresses/tables.ts';
+import type { BatchesTables } from '../modules/batches/tables.ts';
+import type { AuditTables } from '../modules/audit/tables.ts';
 
 export interface SettingsTable {
   name: string;
@@ -20,6 +22,6 @@ export interface SettingsTable {
 }
 
 /** The whole database as Kysely sees it: each feature declares its own tables. */
-export interface DB extends KeysTables, DomainsTables, MessagesTables, IdempotencyTables, CampaignsTables, SuppressionLogTables, ContactsTables, ListsTables, TemplatesTables, EventsTables, WebhooksTables, SequencesTables, SubmissionTables, InboundTables, AddressesTables {
+export interface DB extends KeysTables, DomainsTables, MessagesTables, IdempotencyTables, CampaignsTables, SuppressionLogTables, ContactsTables, ListsTables, TemplatesTables, EventsTables, WebhooksTables, SequencesTables, SubmissionTables, InboundTables, AddressesTables, BatchesTables, AuditTables {
   settings: SettingsTable;
 }

@@ -9,7 +9,7 @@ import { loadConfig } from '../config.ts';
 import type { Database } from '../db/database.ts';
 import { createSendJob } from '../workers/send-job.ts';
 import { dueForRenewal } from './lease-heartbeat.ts';
-import { createSmtpTransport } from './smtp-transport.ts';
+import { createSmtpTransport } from './smtp/transport.ts';
 
 describe('dueForRenewal', () => {
   const lease = 30_000;

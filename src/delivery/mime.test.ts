@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { simpleParser } from 'mailparser';
 import { compileContent, composeMessage, rewriteLinks } from './compose.ts';
 import { bodyHash, relaxedBody, relaxedHeader } from './dkim.ts';
-import { dotStuff } from './smtp-connection.ts';
+import { dotStuff } from './smtp/connection.ts';
 import { encodedWords, encodeTextBody, formatAddress, htmlToText, quotedPrintable } from './mime-encoding.ts';
 
 const content = {

@@ -22,6 +22,8 @@ export interface ClaimedMessage {
   first_attempt_at: Date;
   /** The campaign a bulk message belongs to, if any. */
   campaign_id: string | null;
+  /** The batch a message belongs to, if any (absent in hand-off rows, which are campaign messages). */
+  batch_id?: string | null;
 }
 
 /**
@@ -54,7 +56,7 @@ export async function claimDue(db: Kysely<DB>, lane: number, limit: number, now:
     -- An id array keeps this a primary-key probe per row; a join with the CTE was planned as a
     -- hash join over a sequential scan of the whole table.
     where m.id = any (array(select id from due))
-    returning m.id, m.key_id, m.content_id, m.channel, m.lane, m.to_email, m.to_name, m.personalization, m.attempts, m.first_attempt_at, m.campaign_id`.execute(db);
+    returning m.id, m.key_id, m.content_id, m.channel, m.lane, m.to_email, m.to_name, m.personalization, m.attempts, m.first_attempt_at, m.campaign_id, m.batch_id`.execute(db);
   return rows.map(toClaimed);
 }
 
@@ -107,6 +109,8 @@ export interface Outcome {
   response: string | null;
   sentAt: Date | null;
   event: { type: string; data: Record<string, unknown> } | null;
+  /** The provider the attempt went to (none when it was never handed to one). */
+  provider?: string | null;
 }
 
 /**
@@ -169,18 +173,20 @@ export function outcomeStatement(outcomes: Outcome[], now: Date) {
       sent_at: o.sentAt?.toISOString() ?? null,
       event_type: o.event?.type ?? null,
       event_data: o.event?.data ?? null,
+      provider: o.provider ?? null,
     })),
   );
   return sql<OutcomeRow>`${PREPARED}
     with v as (
       select * from jsonb_to_recordset(${rows}::jsonb)
-        as v(id text, attempts int, status text, due_at timestamptz, last_response text, sent_at timestamptz, event_type text, event_data jsonb)
+        as v(id text, attempts int, status text, due_at timestamptz, last_response text, sent_at timestamptz, event_type text, event_data jsonb, provider text)
     ), updated as (
       update messages m
       set status = v.status, lease_until = null, updated_at = ${now},
           due_at = coalesce(v.due_at, m.due_at),
           last_response = coalesce(v.last_response, m.last_response),
           sent_at = coalesce(v.sent_at, m.sent_at),
+          provider = coalesce(v.provider, m.provider),
           attempts = case when v.status in ('queued', 'deferred') and v.last_response is null then m.attempts - 1 else m.attempts end
       from v
       -- The id array makes it a primary-key probe per row rather than a walk of every message in flight.

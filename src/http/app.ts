@@ -21,6 +21,8 @@ import { trackingRoutes } from '../modules/tracking/routes.ts';
 import { templatesRoutes } from '../modules/templates/routes.ts';
 import { webhooksRoutes } from '../modules/webhooks/routes.ts';
 import { inboundRoutes } from '../modules/inbound/routes.ts';
+import { batchesRoutes, batchReadRoutes } from '../modules/batches/routes.ts';
+import { auditRoutes } from '../modules/audit/routes.ts';
 import { openApiWebhooks } from '../modules/events/catalog.ts';
 import { requireApiKey } from './auth.ts';
 import { installErrorHandling } from './errors.ts';
@@ -102,6 +104,9 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     await authed.register(sequencesRoutes, { sequences: services.sequences, idempotency: services.idempotency });
     await authed.register(webhooksRoutes, { webhooks: services.webhooks, idempotency: services.idempotency });
     await authed.register(inboundRoutes, { inbound: services.inbound });
+    await authed.register(batchesRoutes, { batches: services.batches });
+    await authed.register(batchReadRoutes, { batches: services.batches });
+    await authed.register(auditRoutes, { audit: services.audit });
   });
 
   return app;

@@ -6,7 +6,7 @@ import { describeEachEngine } from '../../test/support/engines.ts';
 import { startHarness, type Harness } from '../../test/support/harness.ts';
 import { startSmtpSink, type SmtpSink } from '../../test/support/smtp-sink.ts';
 import { createHandOff, type HandOff } from '../delivery/hand-off.ts';
-import { createSmtpTransport } from '../delivery/smtp-transport.ts';
+import { createSmtpTransport } from '../delivery/smtp/transport.ts';
 import { NEVER } from '../modules/campaigns/repo.ts';
 import { createCampaignDispatcher } from './campaign-dispatcher.ts';
 import { createSendJob } from './send-job.ts';

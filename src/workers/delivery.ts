@@ -7,17 +7,20 @@ import { createSigningPool, type SigningPool } from '../delivery/dkim-pool.ts';
 import type { DkimKey, RsaSigner } from '../delivery/dkim.ts';
 import { createHandOff, handOffCapacity, type HandOff } from '../delivery/hand-off.ts';
 import type { MessageLinks } from '../delivery/links.ts';
-import { createOutboxTransport } from '../delivery/outbox-transport.ts';
-import { createSmtpTransport } from '../delivery/smtp-transport.ts';
+import { createProviderSet, singleProvider, type ProviderConfig, type ProviderSet } from '../delivery/providers.ts';
+import type { MessageRouter } from '../delivery/routing.ts';
 import type { Transport } from '../delivery/transport.ts';
 import { createSendJob } from './send-job.ts';
 
-/** The transport the configuration names: the relay of MAILERDASH_SMTP_URL, else the outbox directory. */
-export function transportFromConfig(config: Config): Transport {
-  if (config.smtpUrl) {
-    return createSmtpTransport({ url: config.smtpUrl, clientName: config.hostname, maxConnections: config.smtpConnections ?? Math.max(4, Math.min(32, config.bulkConcurrency)) });
-  }
-  return createOutboxTransport(path.join(config.dataDir, 'outbox'));
+/**
+ * The providers the configuration names (MAILERDASH_PROVIDERS). Without them, one default provider:
+ * the relay of MAILERDASH_SMTP_URL (named "smtp"), else the outbox directory (named "outbox").
+ */
+export function providersFromConfig(config: Config): ProviderSet {
+  const context = { hostname: config.hostname, dataDir: config.dataDir, smtpConnections: config.smtpConnections ?? Math.max(4, Math.min(32, config.bulkConcurrency)) };
+  if (config.providers) return createProviderSet(config.providers, config.defaultProvider ?? Object.keys(config.providers)[0]!, context);
+  const single: Record<string, ProviderConfig> = config.smtpUrl ? { smtp: { type: 'smtp', url: config.smtpUrl } } : { outbox: { type: 'outbox', dir: path.join(config.dataDir, 'outbox') } };
+  return createProviderSet(single, Object.keys(single)[0]!, context);
 }
 
 /** The hand-off between this process's campaign dispatcher and its delivery job, sized to the bulk rate. */
@@ -43,14 +46,17 @@ export function createDeliveryJob(deps: {
   logger: Logger;
   signingKeyFor: (keyId: string, fromAddress: string) => Promise<DkimKey | null>;
   links?: MessageLinks & { ready?: () => Promise<void> };
+  /** Instead of the configured providers: one transport, or a set of named ones. */
   transport?: Transport;
+  providers?: ProviderSet;
+  router?: MessageRouter;
   handOff?: HandOff;
 }) {
   const { config } = deps;
   const signer = lazySigner();
   const job = createSendJob({
     db: deps.db,
-    transport: deps.transport ?? transportFromConfig(config),
+    providers: deps.providers ?? (deps.transport ? singleProvider(deps.transport) : providersFromConfig(config)),
     logger: deps.logger,
     hostname: config.hostname,
     bounceDomain: config.bounceDomain,
@@ -59,6 +65,7 @@ export function createDeliveryJob(deps: {
     links: deps.links,
     linksReady: deps.links?.ready,
     handOff: deps.handOff,
+    router: deps.router,
     bulkRate: config.bulkRate,
     bulkConcurrency: config.bulkConcurrency,
     leaseMs: config.sendLeaseMs,

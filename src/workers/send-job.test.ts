@@ -14,7 +14,7 @@ import { startHarness, type Harness } from '../../test/support/harness.ts';
 import { queueTestMessages } from '../../test/support/outgoing.ts';
 import { startSmtpSink, type SmtpSink } from '../../test/support/smtp-sink.ts';
 import { createSigningPool, type SigningPool } from '../delivery/dkim-pool.ts';
-import { createSmtpTransport } from '../delivery/smtp-transport.ts';
+import { createSmtpTransport } from '../delivery/smtp/transport.ts';
 import { createSendJob, type SendJobOptions } from './send-job.ts';
 
 describeEachEngine('send job', (engine) => {

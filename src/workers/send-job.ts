@@ -12,6 +12,8 @@ import { nextRetry } from '../delivery/retry-schedule.ts';
 import { isRecipientBounce, type SendResult } from '../delivery/smtp-outcome.ts';
 import { suppressionBlocks } from '../delivery/suppression-rule.ts';
 import { fullBucket, take, type Bucket } from '../delivery/token-bucket.ts';
+import { singleProvider, type ProviderSet } from '../delivery/providers.ts';
+import { isProviderFailure, type MessageRouter, type RouteChoice } from '../delivery/routing.ts';
 import type { Transport } from '../delivery/transport.ts';
 import { NEVER } from '../modules/campaigns/repo.ts';
 import { suppressAddress } from '../modules/addresses/standing.ts';
@@ -20,7 +22,10 @@ import type { Job } from './runner.ts';
 
 export interface SendJobOptions {
   db: Kysely<DB>;
-  transport: Transport;
+  /** Where mail goes: the named providers (every message without a route takes the default)… */
+  providers?: ProviderSet;
+  /** …or one transport as the only provider. */
+  transport?: Transport;
   logger: Logger;
   /** MAILERDASH_HOSTNAME: the Message-ID domain. */
   hostname: string;
@@ -30,6 +35,8 @@ export interface SendJobOptions {
   signingKeyFor?: (keyId: string, fromAddress: string) => Promise<DkimKey | null>;
   signer?: RsaSigner;
   links?: MessageLinks;
+  /** Chooses providers for messages with a routing policy (batches); without it every message takes the default provider. */
+  router?: MessageRouter;
   /** Bulk messages the campaign dispatcher of this process created already claimed for this job. */
   handOff?: HandOff;
   /** Awaited before each round that renders (the link signer loads its secret once). */
@@ -65,7 +72,8 @@ const SUPPRESSION_RETRY_MS = 30_000;
  * content's compiled skeleton, signs it, hands it to the transport and records the outcome.
  */
 export function createSendJob(options: SendJobOptions): Job & { stop(): void; close(): Promise<void>; renewLeases(): Promise<number> } {
-  const { db, transport, logger } = options;
+  const { db, logger } = options;
+  const providers = options.providers ?? singleProvider(options.transport!);
   const clock = options.now ?? (() => new Date());
   const random = options.random ?? Math.random;
   const batchSize = options.batchSize ?? 500;
@@ -154,7 +162,7 @@ export function createSendJob(options: SendJobOptions): Job & { stop(): void; cl
         }
       }
       heartbeat.stop();
-      await transport.close();
+      await providers.close();
     },
     async runOnce() {
       if (stopping) return 0;
@@ -193,6 +201,7 @@ export function createSendJob(options: SendJobOptions): Job & { stop(): void; cl
         else timer ??= setTimeout(flush, FLUSH_DELAY_MS);
       };
 
+      const routes = new Map<string, RouteChoice>();
       const suppressed = new Map<string, string>();
       const unchecked = new Set<string>();
       const halted = new Map<string, 'paused' | 'cancelled'>();
@@ -221,6 +230,14 @@ export function createSendJob(options: SendJobOptions): Job & { stop(): void; cl
         } catch (error) {
           logger.error({ err: error }, 'campaign status check failed; messages wait');
           for (const m of claimed) if (m.campaign_id) unchecked.add(m.id);
+        }
+        if (options.router && claimed.some((m) => m.batch_id)) {
+          try {
+            for (const [id, choice] of await options.router.plan(claimed.filter((m) => m.batch_id), now)) routes.set(id, choice);
+          } catch (error) {
+            logger.error({ err: error }, 'routing batch messages failed; they wait');
+            for (const m of claimed) if (m.batch_id) unchecked.add(m.id);
+          }
         }
         const byKey = new Map<string, queue.ClaimedMessage[]>();
         for (const m of claimed) byKey.set(m.key_id, [...(byKey.get(m.key_id) ?? []), m]);
@@ -251,6 +268,15 @@ export function createSendJob(options: SendJobOptions): Job & { stop(): void; cl
           record({ ...base, status: 'dropped', response: 'campaign cancelled', event: { type: 'dropped', data: { reason: 'campaign cancelled' } } });
           return;
         }
+        const route = routes.get(message.id);
+        if (route?.kind === 'wait') {
+          record(release(message, route.until));
+          return;
+        }
+        if (route?.kind === 'drop') {
+          record({ ...base, status: 'dropped', response: route.reason, event: { type: 'dropped', data: { reason: route.reason } } });
+          return;
+        }
         const content = contents.get(message.content_id);
         if (!content || content instanceof Error) {
           const reason = content ? `content cannot be rendered: ${content.message}` : 'content not found';
@@ -271,8 +297,17 @@ export function createSendJob(options: SendJobOptions): Job & { stop(): void; cl
           record({ ...base, status: 'failed', response, event: { type: 'failed', data: { response } } });
           return;
         }
-        const result = await transport.send({ id: message.id, envelopeFrom: options.links ? options.links.returnPath(message.id) : verpAddress(message.id, options.bounceDomain), recipient: asciiAddress(message.to_email), raw });
-        const outcome = outcomeOf(message, result, clock());
+        const outgoing = { id: message.id, envelopeFrom: options.links ? options.links.returnPath(message.id) : verpAddress(message.id, options.bounceDomain), recipient: asciiAddress(message.to_email), raw };
+        let provider = route?.provider ?? providers.defaultName;
+        let result = await providers.get(provider).send(outgoing);
+        // A routed message the provider failed for its own reasons moves to the next provider with room, at once.
+        while (options.router && route && isProviderFailure(result)) {
+          const next = await options.router.failover(message, provider, result, clock());
+          if (!next) break;
+          provider = next;
+          result = await providers.get(provider).send(outgoing);
+        }
+        const outcome = { ...outcomeOf(message, result, clock()), provider };
         if (outcome.status === 'bounced') bounces.push({ message, reply: result.reply });
         record(outcome);
       };
@@ -325,6 +360,13 @@ export function createSendJob(options: SendJobOptions): Job & { stop(): void; cl
       enqueue(first);
       while (running.size || refill) await Promise.all([...running, refill]);
       await flush();
+      if (options.router) {
+        try {
+          await options.router.flush(clock());
+        } catch (error) {
+          logger.error({ err: error }, 'writing routing decisions failed');
+        }
+      }
       for (const { message, reply } of bounces) {
         try {
           await suppressAddress(db, { keyId: message.key_id, email: message.to_email, reason: 'bounce', sourceType: 'message', sourceId: message.id, detail: reply });

@@ -2,7 +2,7 @@
 // sending to SMTP_URL. Prints "ready" once running; SIGTERM stops it gracefully.
 import pino from 'pino';
 import { openDatabase } from '../../src/db/database.ts';
-import { createSmtpTransport } from '../../src/delivery/smtp-transport.ts';
+import { createSmtpTransport } from '../../src/delivery/smtp/transport.ts';
 import { createSendJob } from '../../src/workers/send-job.ts';
 import { createWorkerRunner } from '../../src/workers/runner.ts';
 

@@ -63,6 +63,19 @@ const SequenceStepData = (description: string) =>
     description,
   );
 
+const BatchData = (description: string) =>
+  Type.Object(
+    {
+      batch_id: Type.String({ description: 'The batch (`batch_…`).' }),
+      key_id: Type.String(),
+      status: Type.String({ description: 'accepted, canary, awaiting_approval, sending, completed or cancelled.' }),
+      outcome: Nullable(Type.String({ description: 'Once completed: success, partial (some recipients finally failed) or failed.' })),
+      counts: Type.Record(Type.String(), Type.Integer(), { description: 'submitted, accepted, rejected, and messages by state (queued, sending, deferred, sent, bounced, failed, dropped).' }),
+      hold: Nullable(Type.Object({ reason: Type.String(), bounce_rate: Type.Number(), complaint_rate: Type.Number() }, { additionalProperties: true })),
+    },
+    { description },
+  );
+
 export const EVENT_TYPES = {
   'message.sent': MessageData({ response: smtpReply }, 'The next hop (relay or receiving server) accepted the message with a 2xx.'),
   'message.delivered': MessageData({ response: smtpReply, ...feedbackFields }, 'A provider or a success DSN confirmed delivery.'),
@@ -105,6 +118,8 @@ export const EVENT_TYPES = {
     },
     'The subscription was cancelled: nothing more is sent to it. Also sent for a subscription created already cancelled (a suppressed address).',
   ),
+  'batch.progress': BatchData('A batch changed status, or its counts moved (to webhooks at most once every 10 s between status changes).'),
+  'batch.completed': BatchData('A batch has no message left to send (status completed, with its outcome), or was cancelled.'),
   'webhook.test': Type.Object({ webhook_id: Type.String(), key_id: Type.String(), message: Type.String() }),
 } satisfies Record<string, TSchema>;
 

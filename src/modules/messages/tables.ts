@@ -54,6 +54,10 @@ export interface MessagesTable {
   sent_at: Date | null;
   created_at: Generated<Date>;
   updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  /** The provider that took the message (MAILERDASH_PROVIDERS), once an attempt was made. */
+  provider: ColumnType<string | null, string | null | undefined, string | null>;
+  /** The batch the message was made for, if any. */
+  batch_id: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface MessageEventsTable {

@@ -1,7 +1,7 @@
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { SendResult } from './smtp-outcome.ts';
-import type { OutgoingMessage, Transport } from './transport.ts';
+import type { SendResult } from '../smtp-outcome.ts';
+import type { OutgoingMessage, Transport } from '../transport.ts';
 
 /**
  * The transport when no relay is configured: each message becomes <dir>/<message id>.eml, with

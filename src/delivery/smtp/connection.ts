@@ -1,8 +1,8 @@
 import net from 'node:net';
 import tls from 'node:tls';
-import { outcomeOfCode, type SendResult } from './smtp-outcome.ts';
+import { outcomeOfCode, type SendResult } from '../smtp-outcome.ts';
 
-/** Where and how to connect: parsed from MAILERDASH_SMTP_URL by smtp-transport.ts. */
+/** Where and how to connect: parsed from MAILERDASH_SMTP_URL by smtp/transport.ts. */
 export interface SmtpTarget {
   host: string;
   port: number;

@@ -1,7 +1,7 @@
 import type tls from 'node:tls';
-import { SmtpConnection, SmtpConnectionError, type SmtpTarget } from './smtp-connection.ts';
-import type { SendResult } from './smtp-outcome.ts';
-import type { OutgoingMessage, Transport } from './transport.ts';
+import { SmtpConnection, SmtpConnectionError, type SmtpTarget } from './connection.ts';
+import type { SendResult } from '../smtp-outcome.ts';
+import type { OutgoingMessage, Transport } from '../transport.ts';
 
 export interface SmtpTransportOptions {
   /** smtp://user:pass@host:port (STARTTLS when offered) or smtps://… (implicit TLS); ?tls_verify=false accepts any certificate. */

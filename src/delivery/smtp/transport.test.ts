@@ -3,9 +3,9 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { startSmtpSink } from '../../test/support/smtp-sink.ts';
-import { createOutboxTransport } from './outbox-transport.ts';
-import { createSmtpTransport } from './smtp-transport.ts';
+import { startSmtpSink } from '../../../test/support/smtp-sink.ts';
+import { createOutboxTransport } from '../outbox/transport.ts';
+import { createSmtpTransport } from './transport.ts';
 
 const raw = (n: number) => Buffer.from(`From: a@example.test\r\nTo: b@example.test\r\nSubject: m${n}\r\n\r\n.leading dot\r\nbody ${n}\r\n`);
 

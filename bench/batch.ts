@@ -1,0 +1,112 @@
+// Benchmark (not a test): one batch of BENCH_RECIPIENTS (100,000) recipients submitted through the
+// service (the body streamed in 64 KB chunks, as the HTTP route reads it), then sent by the real
+// workers (delivery job with the batch router, batch monitor) into Postfix's smtp-sink on loopback.
+// In the same run and into the same sink: Postfix's smtp-source (the SMTP ceiling) and the campaign
+// of bench:campaign to as many list members (the goal: a batch sends at least as fast as a campaign).
+// Prints submission time, msg/s and RSS during submission and sending. Each engine runs in a child
+// process of its own.
+//   npm run bench:batch   (BENCH_RECIPIENTS, BENCH_ENGINES=postgres,pglite, BENCH_DATABASE_URL)
+import { spawnSync } from 'node:child_process';
+import os from 'node:os';
+import { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { CONNECTIONS, seedCampaign, campaignBenchConfig, openBenchEngine } from './support/campaign-seed.ts';
+import { ensurePostfixTools, smtpSourceRate, startSmtpSink } from './support/postfix.ts';
+import { startDnsServer } from '../test/support/dns-server.ts';
+import { createContext, createLogger } from '../src/composition.ts';
+import { migrateToLatest } from '../src/db/migrate.ts';
+import { createWorkerRunner } from '../src/workers/runner.ts';
+
+const RECIPIENTS = Number(process.env.BENCH_RECIPIENTS ?? 100_000);
+
+/** RSS sampled every 250 ms while `run` runs: its peak in MB. */
+async function withRss<T>(run: () => Promise<T>): Promise<{ value: T; peakMb: number; seconds: number }> {
+  let peak = process.memoryUsage().rss;
+  const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 250);
+  const start = process.hrtime.bigint();
+  try {
+    const value = await run();
+    return { value, peakMb: Math.round(peak / 1048576), seconds: Number(process.hrtime.bigint() - start) / 1e9 };
+  } finally {
+    clearInterval(sampler);
+  }
+}
+
+/** The batch body as the network would deliver it: generated piece by piece, never one string. */
+function batchBody(templateId: string): Readable {
+  async function* pieces(): AsyncGenerator<Buffer> {
+    yield Buffer.from(`{"from":{"email":"news@bench.example","name":"Bench"},"template_id":"${templateId}","recipients":[`);
+    let chunk = '';
+    for (let i = 1; i <= RECIPIENTS; i++) {
+      chunk += `${i > 1 ? ',' : ''}{"email":"batch${i}@example.org","name":"Reader ${i}","variables":{"plan":"${i % 2 ? 'free' : 'pro'}"}}`;
+      if (chunk.length >= 65536) {
+        yield Buffer.from(chunk);
+        chunk = '';
+      }
+    }
+    yield Buffer.from(`${chunk}]}`);
+  }
+  return Readable.from(pieces());
+}
+
+async function child(engine: string): Promise<void> {
+  const database = await openBenchEngine(engine);
+  const sink = await startSmtpSink();
+  const dns = await startDnsServer({ 'example.org': [{ type: 'MX', exchange: 'mx.example.org', priority: 10 }] });
+  try {
+    await migrateToLatest(database.db);
+    const config = campaignBenchConfig(sink.port, { MAILERDASH_DNS_SERVERS: dns.address });
+    const logger = createLogger('silent');
+    const context = createContext(config, database, logger);
+    const { key } = await context.services.keys.createKey({ name: 'bench', domains: ['bench.example'] });
+    const principal = { keyId: key.id, name: 'bench', admin: false };
+    const { listId, templateId } = await seedCampaign(database, key.id, RECIPIENTS);
+    const ceiling = smtpSourceRate(sink.port, RECIPIENTS, CONNECTIONS);
+    // The same jobs as `mailerdash worker` (campaign dispatcher, delivery with the batch router, batch monitor, …).
+    const runner = createWorkerRunner({ jobs: context.jobs, pollMs: config.workerPollMs, logger });
+    context.onQueued(() => runner.wake());
+    runner.start();
+
+    const campaign = await context.services.campaigns.create(principal, { name: 'Bench', list_id: listId, template_id: templateId, from_email: 'news@bench.example', tracking: false });
+    const campaignRun = await withRss(async () => {
+      await context.services.campaigns.act(principal, campaign.id, 'send');
+      while ((await context.services.campaigns.get(principal, campaign.id)).status !== 'sent') await new Promise((r) => setTimeout(r, 100));
+    });
+
+    const submission = await withRss(() => context.services.batches.submit(principal, batchBody(templateId), null));
+    const batchId = (submission.value.body as { id: string }).id;
+    const sending = await withRss(async () => {
+      while ((await context.services.batches.get(principal, batchId)).status !== 'completed') await new Promise((r) => setTimeout(r, 100));
+    });
+    await runner.stop();
+    const batch = await context.services.batches.get(principal, batchId);
+
+    const n = (x: number) => Math.round(x).toLocaleString('en-US');
+    const batchRate = RECIPIENTS / sending.seconds;
+    const campaignRate = RECIPIENTS / campaignRun.seconds;
+    console.log(`\n[${engine}] batch of ${n(RECIPIENTS)} recipients (template of bench:campaign), unsigned, ${os.availableParallelism()} cores`);
+    console.log(`  submission (stream, pre-check, accept): ${submission.seconds.toFixed(2)} s; RSS peak ${submission.peakMb} MB`);
+    console.log(`  smtp-source -> smtp-sink (ceiling):     ${n(ceiling)} msg/s`);
+    console.log(`  campaign (dispatch + send):             ${n(campaignRate)} msg/s = ${Math.round((100 * campaignRate) / ceiling)}% of smtp-source`);
+    console.log(`  batch (accepted -> completed):          ${n(batchRate)} msg/s = ${Math.round((100 * batchRate) / ceiling)}% of smtp-source, ${Math.round((100 * batchRate) / campaignRate)}% of the campaign; RSS peak ${sending.peakMb} MB`);
+    console.log(`  batch counts: sent ${batch.counts.sent}, failed ${batch.counts.failed}, rejected ${batch.counts.rejected}; outcome ${batch.outcome}`);
+  } finally {
+    sink.child.kill();
+    await dns.close();
+    await database.close();
+    await database.drop();
+  }
+}
+
+const engineArg = process.argv.indexOf('--engine');
+if (engineArg > 0) {
+  await child(process.argv[engineArg + 1]!);
+  process.exit(0);
+} else {
+  ensurePostfixTools();
+  console.log(`machine: ${os.cpus().length} × ${os.cpus()[0]?.model}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`);
+  for (const engine of (process.env.BENCH_ENGINES ?? 'postgres,pglite').split(',')) {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--engine', engine], { stdio: 'inherit' });
+    if (r.status !== 0) process.exitCode = 1;
+  }
+}
