@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import { simpleParser, type AddressObject } from 'mailparser';
+import type { SendResult } from '../smtp-outcome.ts';
 import type { OutgoingMessage } from '../transport.ts';
+import { rejected } from './results.ts';
 
 /**
  * Our prepared messages are complete MIME. Providers whose send API takes JSON or form fields
@@ -85,4 +87,24 @@ export function groupByContent<T extends { parts: MessageParts }>(items: T[]): T
     else groups.set(item.parts.contentKey, [item]);
   }
   return [...groups.values()];
+}
+
+/** A message of a batch with its parts and its place in the batch's results. */
+export interface PartedMessage {
+  index: number;
+  message: OutgoingMessage;
+  parts: MessageParts;
+}
+
+/** Takes every message apart; one that cannot be read back is refused in `results` and left out. */
+export async function partedMessages(provider: string, messages: OutgoingMessage[], results: SendResult[]): Promise<PartedMessage[]> {
+  const items: PartedMessage[] = [];
+  for (const [index, message] of messages.entries()) {
+    try {
+      items.push({ index, message, parts: await messageParts(message) });
+    } catch (error) {
+      results[index] = rejected(`${provider}: the message could not be read back: ${(error as Error).message}`);
+    }
+  }
+  return items;
 }

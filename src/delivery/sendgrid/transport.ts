@@ -2,7 +2,7 @@ import { Client } from '@sendgrid/client';
 import { Type, type Static } from 'typebox';
 import type { SendResult } from '../smtp-outcome.ts';
 import type { OutgoingMessage } from '../transport.ts';
-import { groupByContent, messageParts, type MessageParts } from '../esp/message-parts.ts';
+import { groupByContent, partedMessages, type PartedMessage } from '../esp/message-parts.ts';
 import { bounced, chunks, deferred, parseProviderConfig, rejected, replyLine, sent, type ProviderTransport } from '../esp/results.ts';
 
 /**
@@ -55,11 +55,7 @@ export function refusedPersonalizations(body: SendgridErrorBody | undefined): Ma
   return refused;
 }
 
-interface Item {
-  index: number;
-  message: OutgoingMessage;
-  parts: MessageParts;
-}
+type Item = PartedMessage;
 
 function mailBody(group: Item[]) {
   const { parts } = group[0]!;
@@ -121,14 +117,7 @@ export function createSendgridTransport(config: SendgridConfig): ProviderTranspo
 
   async function sendBatch(messages: OutgoingMessage[]): Promise<SendResult[]> {
     const results = new Array<SendResult>(messages.length);
-    const items: Item[] = [];
-    for (const [index, message] of messages.entries()) {
-      try {
-        items.push({ index, message, parts: await messageParts(message) });
-      } catch (error) {
-        results[index] = rejected(`sendgrid: the message could not be read back: ${(error as Error).message}`);
-      }
-    }
+    const items = await partedMessages('sendgrid', messages, results);
     const calls = groupByContent(items).flatMap((group) => chunks(group, SENDGRID_PERSONALIZATIONS_LIMIT));
     await Promise.all(calls.map((group) => sendGroup(group, results)));
     return results;
