@@ -22,6 +22,7 @@ import { createTrackingService, type TrackingService } from './modules/tracking/
 import { createSealedBox, type SealedBox } from './lib/sealed-box.ts';
 import { createOutboundGuard } from './lib/ssrf.ts';
 import { createWebhooksService, type WebhooksService } from './modules/webhooks/service.ts';
+import { createProvidersService, type ProvidersService } from './modules/providers/service.ts';
 import { createWebhookSender } from './modules/webhooks/sender.ts';
 import { installWebhookMetrics } from './modules/webhooks/metrics.ts';
 import { loadLinkSecret } from './modules/tracking/links.ts';
@@ -52,6 +53,8 @@ export interface Services {
   campaigns: CampaignsService;
   sequences: SequencesService;
   webhooks: WebhooksService;
+  /** Per-key email service providers (SES, SendGrid, Mailgun, Postmark). */
+  providers: ProvidersService;
 }
 
 export interface AppContext {
@@ -112,7 +115,8 @@ export function createContext(config: Config, database: Database, logger: Logger
   const sequences = createSequencesService({ db, isFromAllowed: domains.isFromAllowed });
   const guard = createOutboundGuard({ allowHosts: config.webhookAllowHosts, resolver: config.dnsServers.length ? resolver : undefined });
   const webhooks = createWebhooksService({ db, guard, secrets: webhookSecrets, onDue: () => queuedListeners.forEach((listener) => listener()) });
-  const services: Services = { keys, domains, suppressions, links, tracking, idempotency, send, messages, contacts, lists, templates, campaigns, sequences, webhooks };
+  const providers = createProvidersService({ db, guard, secrets: createSealedBox(serverSecret, 'provider-credentials') });
+  const services: Services = { keys, domains, suppressions, links, tracking, idempotency, send, messages, contacts, lists, templates, campaigns, sequences, webhooks, providers };
   const jobs: Job[] = [idempotency.expiryJob(), sealingJob(domains)];
   // The dispatcher creates campaign messages already claimed by this process's sender.
   const handOff = handOffFromConfig(config);

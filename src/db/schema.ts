@@ -10,6 +10,7 @@ import type { TemplatesTables } from '../modules/templates/tables.ts';
 import type { EventsTables } from '../modules/events/tables.ts';
 import type { WebhooksTables } from '../modules/webhooks/tables.ts';
 import type { SequencesTables } from '../modules/sequences/tables.ts';
+import type { ProvidersTables } from '../modules/providers/tables.ts';
 
 export interface SettingsTable {
   name: string;
@@ -17,6 +18,6 @@ export interface SettingsTable {
 }
 
 /** The whole database as Kysely sees it: each feature declares its own tables. */
-export interface DB extends KeysTables, DomainsTables, MessagesTables, IdempotencyTables, CampaignsTables, SuppressionLogTables, ContactsTables, ListsTables, TemplatesTables, EventsTables, WebhooksTables, SequencesTables {
+export interface DB extends KeysTables, DomainsTables, MessagesTables, IdempotencyTables, CampaignsTables, SuppressionLogTables, ContactsTables, ListsTables, TemplatesTables, EventsTables, WebhooksTables, SequencesTables, ProvidersTables {
   settings: SettingsTable;
 }

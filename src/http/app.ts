@@ -20,6 +20,7 @@ import { suppressionsRoutes } from '../modules/suppressions/routes.ts';
 import { trackingRoutes } from '../modules/tracking/routes.ts';
 import { templatesRoutes } from '../modules/templates/routes.ts';
 import { webhooksRoutes } from '../modules/webhooks/routes.ts';
+import { providersRoutes } from '../modules/providers/routes.ts';
 import { openApiWebhooks } from '../modules/events/catalog.ts';
 import { requireApiKey } from './auth.ts';
 import { installErrorHandling } from './errors.ts';
@@ -100,6 +101,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     await authed.register(campaignsRoutes, { campaigns: services.campaigns, idempotency: services.idempotency });
     await authed.register(sequencesRoutes, { sequences: services.sequences, idempotency: services.idempotency });
     await authed.register(webhooksRoutes, { webhooks: services.webhooks, idempotency: services.idempotency });
+    await authed.register(providersRoutes, { providers: services.providers });
   });
 
   return app;
