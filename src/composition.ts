@@ -23,6 +23,9 @@ import { createSealedBox, type SealedBox } from './lib/sealed-box.ts';
 import { createOutboundGuard } from './lib/ssrf.ts';
 import { createWebhooksService, type WebhooksService } from './modules/webhooks/service.ts';
 import { createProvidersService, type ProvidersService } from './modules/providers/service.ts';
+import { createProviderEventsService, type ProviderEventsService } from './modules/provider-events/service.ts';
+import type { ApplyFeedback } from './modules/provider-events/feedback.ts';
+import { DomainError } from './errors.ts';
 import { createWebhookSender } from './modules/webhooks/sender.ts';
 import { installWebhookMetrics } from './modules/webhooks/metrics.ts';
 import { loadLinkSecret } from './modules/tracking/links.ts';
@@ -55,6 +58,8 @@ export interface Services {
   webhooks: WebhooksService;
   /** Per-key email service providers (SES, SendGrid, Mailgun, Postmark). */
   providers: ProvidersService;
+  /** The providers' event webhooks (/v1/events/{type}/{provider}). */
+  providerEvents: ProviderEventsService;
 }
 
 export interface AppContext {
@@ -75,7 +80,15 @@ export function createLogger(level: string): Logger {
   return pino({ level, redact: ['req.headers.authorization', '*.secret', '*.key', '*.password'] });
 }
 
-export function createContext(config: Config, database: Database, logger: Logger = createLogger(config.logLevel)): AppContext {
+/**
+ * Until the effects path of inbound feedback (applyFeedback, src/modules/addresses/) is wired here,
+ * verified provider events are answered 503: the providers retry them, so none is lost meanwhile.
+ */
+const feedbackPathMissing: ApplyFeedback = async () => {
+  throw new DomainError('unavailable', 'feedback_path_unavailable', 'provider events cannot be applied yet; the provider will retry');
+};
+
+export function createContext(config: Config, database: Database, logger: Logger = createLogger(config.logLevel), options: { applyFeedback?: ApplyFeedback } = {}): AppContext {
   const { db } = database;
   const resolver = createResolver(config.dnsServers);
   // Stored secrets (webhook signing secrets, DKIM private keys) are sealed under keys derived from the
@@ -116,7 +129,8 @@ export function createContext(config: Config, database: Database, logger: Logger
   const guard = createOutboundGuard({ allowHosts: config.webhookAllowHosts, resolver: config.dnsServers.length ? resolver : undefined });
   const webhooks = createWebhooksService({ db, guard, secrets: webhookSecrets, onDue: () => queuedListeners.forEach((listener) => listener()) });
   const providers = createProvidersService({ db, guard, secrets: createSealedBox(serverSecret, 'provider-credentials') });
-  const services: Services = { keys, domains, suppressions, links, tracking, idempotency, send, messages, contacts, lists, templates, campaigns, sequences, webhooks, providers };
+  const providerEvents = createProviderEventsService({ db, providers, applyFeedback: options.applyFeedback ?? feedbackPathMissing, snsUrlPattern: config.snsUrlPattern });
+  const services: Services = { keys, domains, suppressions, links, tracking, idempotency, send, messages, contacts, lists, templates, campaigns, sequences, webhooks, providers, providerEvents };
   const jobs: Job[] = [idempotency.expiryJob(), sealingJob(domains)];
   // The dispatcher creates campaign messages already claimed by this process's sender.
   const handOff = handOffFromConfig(config);

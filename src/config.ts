@@ -1,3 +1,4 @@
+import { SNS_HOST_PATTERN } from './modules/provider-events/signatures.ts';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -25,6 +26,8 @@ export interface Config {
   workerPollMs: number;
   dkimSelector: string;
   webhookAllowHosts: string[];
+  /** SNS SigningCertURL and SubscribeURL must match it. */
+  snsUrlPattern: RegExp;
   webhookConcurrency: number;
 }
 
@@ -256,6 +259,19 @@ export const VARIABLES = [
     defaultText: '16',
     description: 'Most webhook requests in flight at once to one endpoint from each worker process.',
     parse: integer('MAILERDASH_WEBHOOK_CONCURRENCY', 16, 1, 256),
+  }),
+  spec({
+    name: 'MAILERDASH_SNS_CERT_URL_PATTERN',
+    key: 'snsUrlPattern',
+    defaultText: '^https://sns\\.[a-z0-9-]+\\.amazonaws\\.com(\\.cn)?/',
+    description: 'Regular expression that the SigningCertURL and SubscribeURL of an SES event post (SNS) must match before they are fetched (tests point it at a local server).',
+    parse: (raw) => {
+      try {
+        return new RegExp(optional(raw) ?? SNS_HOST_PATTERN);
+      } catch {
+        throw new ConfigError('MAILERDASH_SNS_CERT_URL_PATTERN', 'must be a regular expression');
+      }
+    },
   }),
 ] as const;
 

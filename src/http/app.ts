@@ -21,6 +21,7 @@ import { trackingRoutes } from '../modules/tracking/routes.ts';
 import { templatesRoutes } from '../modules/templates/routes.ts';
 import { webhooksRoutes } from '../modules/webhooks/routes.ts';
 import { providersRoutes } from '../modules/providers/routes.ts';
+import { providerEventsRoutes } from '../modules/provider-events/routes.ts';
 import { openApiWebhooks } from '../modules/events/catalog.ts';
 import { requireApiKey } from './auth.ts';
 import { installErrorHandling } from './errors.ts';
@@ -88,6 +89,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
 
   const { services } = options;
   await app.register(trackingRoutes, { tracking: services.tracking });
+  await app.register(providerEventsRoutes, { events: services.providerEvents });
   await app.register(async (authed) => {
     requireApiKey(authed, services.keys);
     await authed.register(keysRoutes, { keys: services.keys });

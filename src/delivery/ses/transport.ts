@@ -18,6 +18,7 @@ export const SesConfig = Type.Object(
     session_token: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
     configuration_set: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$', description: 'Configuration set whose event destination is our SNS topic.' })),
     base_url: Type.Optional(Type.String({ pattern: '^https?://', maxLength: 2048, description: 'Endpoint override (tests, VPC endpoints).' })),
+    sns_topic_arn: Type.Optional(Type.String({ pattern: '^arn:aws[a-z-]*:sns:', maxLength: 256, description: 'When set, only this topic\'s notifications are taken in.' })),
   },
   { additionalProperties: false },
 );
