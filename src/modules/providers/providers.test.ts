@@ -101,3 +101,19 @@ describeEachEngine('per-key providers API', (engine) => {
     assert.equal((await h.call({ method: 'GET', url: `/v1/providers/${pm.id}`, auth: tenant.secret })).statusCode, 404);
   });
 });
+
+describeEachEngine('provider events before the feedback path is wired', (engine) => {
+  it('answers a verified post 503 (the provider retries) and records nothing', async () => {
+    const h = await startHarness(engine);
+    try {
+      const tenant = await h.newKey('t');
+      const created = await h.call({ method: 'POST', url: '/v1/providers', auth: tenant.secret, payload: { name: 'pm', type: 'postmark', config: { server_token: 'x', webhook_token: 'postmark-token-0123456789' } } });
+      const response = await h.call({ method: 'POST', url: `/v1/events/postmark/${created.json().id}`, auth: null, headers: { 'content-type': 'application/json', 'x-webhook-token': 'postmark-token-0123456789' }, payload: JSON.stringify({ RecordType: 'Open', Recipient: 'a@example.test' }) });
+      assert.equal(response.statusCode, 503, response.body);
+      const receipts = await h.database.db.selectFrom('provider_event_receipts').selectAll().execute();
+      assert.equal(receipts.length, 0);
+    } finally {
+      await h.close();
+    }
+  });
+});

@@ -15,7 +15,7 @@ export interface MailgunDelivery {
  * a wrong key is 401 "Forbidden" as Mailgun answers it. 400 {"message"} for a refused address,
  * 404 for an unknown domain, 429 when throttled.
  */
-export async function startMailgunFake(options: { keys: Set<string>; domains: Set<string>; invalid?: Set<string> }) {
+export async function startMailgunFake(options: { keys: Set<string>; domains: Set<string>; invalid?: Set<string>; record?: boolean }) {
   const state = { throttle: false, calls: 0 };
   const deliveries: MailgunDelivery[] = [];
   const server = await startFakeHttp(
@@ -57,7 +57,7 @@ export async function startMailgunFake(options: { keys: Set<string>; domains: Se
       }
       return { status: 200, body: { id, message: 'Queued. Thank you.' } };
     },
-    { record: false },
+    { record: options.record ?? false },
   );
   return { ...server, deliveries, state };
 }

@@ -7,7 +7,7 @@ import { startFakeHttp } from './fake-http.ts';
  * codes as Postmark documents them: 10 bad token (401), 406 inactive recipient, 410 too many
  * batch messages (422), 429 rate limit (429).
  */
-export async function startPostmarkFake(options: { tokens: Set<string>; inactive?: Set<string> }) {
+export async function startPostmarkFake(options: { tokens: Set<string>; inactive?: Set<string>; record?: boolean }) {
   const state = { throttle: false, calls: 0 };
   const sent: Array<Record<string, unknown> & { MessageID: string }> = [];
   const server = await startFakeHttp(
@@ -44,7 +44,7 @@ export async function startPostmarkFake(options: { tokens: Set<string>; inactive
         }),
       };
     },
-    { record: false },
+    { record: options.record ?? false },
   );
   return { ...server, sent, state };
 }

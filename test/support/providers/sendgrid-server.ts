@@ -15,7 +15,7 @@ export interface SendgridMail {
  * and GET /v3/scopes, authenticated by `Authorization: Bearer <api key>`. Errors as SendGrid writes
  * them: {"errors":[{"message","field","help"}]} with 400, 401, 413 and 429.
  */
-export async function startSendgridFake(options: { keys: Set<string>; invalid?: Set<string> }) {
+export async function startSendgridFake(options: { keys: Set<string>; invalid?: Set<string>; record?: boolean }) {
   const state = { throttle: false, calls: 0 };
   const accepted: Array<{ messageId: string; mail: SendgridMail }> = [];
   const error = (status: number, message: string, field: string | null = null) => ({ status, body: { errors: [{ message, field, help: null }] } });
@@ -42,7 +42,7 @@ export async function startSendgridFake(options: { keys: Set<string>; invalid?: 
       accepted.push({ messageId, mail });
       return { status: 202, headers: { 'x-message-id': messageId }, body: '' };
     },
-    { record: false },
+    { record: options.record ?? false },
   );
   return { ...server, accepted, state };
 }

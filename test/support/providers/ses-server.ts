@@ -12,6 +12,8 @@ export interface SesFakeOptions {
   credentials: Record<string, string>;
   /** Recipients SES refuses with MessageRejected (the sandbox's unverified addresses). */
   rejected?: Set<string>;
+  /** Keep every request (benchmarks replay one as their ceiling). */
+  record?: boolean;
 }
 
 export interface SentRawEmail {
@@ -96,7 +98,7 @@ export async function startSesFake(options: SesFakeOptions) {
       sent.push({ id, raw: Buffer.from(data, 'base64'), to, tags: body.EmailTags ?? [] });
       return { status: 200, body: { MessageId: id } };
     },
-    { record: false },
+    { record: options.record ?? false },
   );
   return { ...server, sent, state };
 }
