@@ -17,7 +17,7 @@ import { startPostmarkFake } from '../test/support/providers/postmark-server.ts'
 import { startSendgridFake } from '../test/support/providers/sendgrid-server.ts';
 import { startSesFake } from '../test/support/providers/ses-server.ts';
 import type { ProviderTransport } from '../src/delivery/esp/results.ts';
-import { mapLimited } from '../src/delivery/esp/results.ts';
+import { CALLS_IN_FLIGHT, mapLimited } from '../src/delivery/esp/results.ts';
 import { createProviderTransport } from '../src/delivery/provider-types.ts';
 import type { OutgoingMessage } from '../src/delivery/transport.ts';
 
@@ -34,7 +34,7 @@ interface Fake {
   close(): Promise<void>;
 }
 
-async function drive(transport: ProviderTransport, messages: OutgoingMessage[]): Promise<{ seconds: number; accepted: number }> {
+async function drive(transport: ProviderTransport, messages: OutgoingMessage[]): Promise<{ seconds: number; accepted: number; failure?: string }> {
   const started = process.hrtime.bigint();
   let results;
   if (transport.sendBatch) {
@@ -45,7 +45,7 @@ async function drive(transport: ProviderTransport, messages: OutgoingMessage[]):
     results = await mapLimited(messages, SEND_CONCURRENCY, (m) => transport.send(m));
   }
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  return { seconds, accepted: results.filter((r) => r.outcome === 'accepted').length };
+  return { seconds, accepted: results.filter((r) => r.outcome === 'accepted').length, failure: results.find((r) => r.outcome !== 'accepted')?.reply };
 }
 
 /** Replays `request` `calls` times with `inFlight` at once through a bare undici Pool: calls per second. */
@@ -80,11 +80,13 @@ async function measure(provider: string, workload: 'own' | 'shared', fake: Fake,
   // Warm the client (connections, lazy imports) outside the measurement.
   await (transport.sendBatch ? transport.sendBatch(messages.slice(0, 2)) : transport.send(messages[0]!));
   fake.requests.length = 0;
-  const { seconds, accepted } = await drive(transport, messages);
-  if (accepted !== MESSAGES) throw new Error(`${provider} ${workload}: ${accepted} of ${MESSAGES} accepted`);
+  const { seconds, accepted, failure } = await drive(transport, messages);
+  if (accepted !== MESSAGES) throw new Error(`${provider} ${workload}: ${accepted} of ${MESSAGES} accepted (${failure})`);
+
   const calls = fake.requests.length;
   const largest = fake.requests.reduce((a, b) => (b.body.length > a.body.length ? b : a));
-  const inFlight = transport.sendBatch ? BATCHES_IN_FLIGHT : SEND_CONCURRENCY;
+  // As many requests in flight as the transport had: SES's send concurrency, or each batch's calls in flight.
+  const inFlight = !transport.sendBatch ? SEND_CONCURRENCY : Math.min(calls, BATCHES_IN_FLIGHT * Math.min(CALLS_IN_FLIGHT, Math.ceil(calls / Math.ceil(MESSAGES / BATCH))));
   const callsPerSecond = await replayCeiling(fake.url, largest, Math.max(20, Math.min(calls, 2000)), inFlight);
   fake.requests.length = 0;
   await transport.close();

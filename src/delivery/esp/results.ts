@@ -52,6 +52,9 @@ export function chunks<T>(items: T[], size: number): T[][] {
   return out;
 }
 
+/** Provider calls one transport has in flight at once (a batch of own-content messages is one call each). */
+export const CALLS_IN_FLIGHT = 16;
+
 /** Runs `work` over every item with at most `limit` in flight; results in input order. */
 export async function mapLimited<T, R>(items: T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
   const results = new Array<R>(items.length);

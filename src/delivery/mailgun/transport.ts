@@ -3,7 +3,7 @@ import { Type, type Static } from 'typebox';
 import type { SendResult } from '../smtp-outcome.ts';
 import type { OutgoingMessage } from '../transport.ts';
 import { groupByContent, partedMessages, type PartedMessage } from '../esp/message-parts.ts';
-import { bounced, chunks, deferred, parseProviderConfig, rejected, replyLine, sent, type ProviderTransport } from '../esp/results.ts';
+import { bounced, CALLS_IN_FLIGHT, chunks, deferred, mapLimited, parseProviderConfig, rejected, replyLine, sent, type ProviderTransport } from '../esp/results.ts';
 
 /**
  * Mailgun's messages API through the official mailgun.js (its `url` option picks the US or EU
@@ -109,7 +109,7 @@ export function createMailgunTransport(config: MailgunConfig): ProviderTransport
     } catch (error) {
       const outcome = failureOf(error, false);
       // A 400 for a batch does not say which recipient: each goes alone, so only that one bounces.
-      if ((error as MailgunFailure).status === 400) await Promise.all(group.map((item) => sendMime(item, results)));
+      if ((error as MailgunFailure).status === 400) await mapLimited(group, CALLS_IN_FLIGHT, (item) => sendMime(item, results));
       else for (const item of group) results[item.index] = outcome;
     }
   }
@@ -124,7 +124,7 @@ export function createMailgunTransport(config: MailgunConfig): ProviderTransport
       const first = group.filter((item) => !seen.has(item.message.recipient) && seen.add(item.message.recipient));
       calls.push(...chunks(first, MAILGUN_BATCH_LIMIT), ...group.filter((item) => !first.includes(item)).map((item) => [item]));
     }
-    await Promise.all(calls.map((group) => sendGroup(group, results)));
+    await mapLimited(calls, CALLS_IN_FLIGHT, (group) => sendGroup(group, results));
     return results;
   }
 

@@ -3,7 +3,7 @@ import { Type, type Static } from 'typebox';
 import type { SendResult } from '../smtp-outcome.ts';
 import type { OutgoingMessage } from '../transport.ts';
 import { groupByContent, partedMessages, type PartedMessage } from '../esp/message-parts.ts';
-import { bounced, chunks, deferred, parseProviderConfig, rejected, replyLine, sent, type ProviderTransport } from '../esp/results.ts';
+import { bounced, CALLS_IN_FLIGHT, chunks, deferred, mapLimited, parseProviderConfig, rejected, replyLine, sent, type ProviderTransport } from '../esp/results.ts';
 
 /**
  * SendGrid v3 /v3/mail/send through the official @sendgrid/client. One call carries up to 1,000
@@ -119,7 +119,7 @@ export function createSendgridTransport(config: SendgridConfig): ProviderTranspo
     const results = new Array<SendResult>(messages.length);
     const items = await partedMessages('sendgrid', messages, results);
     const calls = groupByContent(items).flatMap((group) => chunks(group, SENDGRID_PERSONALIZATIONS_LIMIT));
-    await Promise.all(calls.map((group) => sendGroup(group, results)));
+    await mapLimited(calls, CALLS_IN_FLIGHT, (group) => sendGroup(group, results));
     return results;
   }
 
