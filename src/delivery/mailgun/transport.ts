@@ -1,4 +1,6 @@
-import Mailgun from 'mailgun.js';
+import type Mailgun from 'mailgun.js';
+
+type MailgunClient = ReturnType<Mailgun['client']>;
 import { Type, type Static } from 'typebox';
 import type { SendResult } from '../smtp-outcome.ts';
 import type { OutgoingMessage } from '../transport.ts';
@@ -85,7 +87,9 @@ export const mailgunBaseUrl = (config: MailgunConfig) => (config.base_url ?? MAI
 
 export function createMailgunTransport(config: MailgunConfig): ProviderTransport {
   const url = mailgunBaseUrl(config);
-  const client = new Mailgun(FormData).client({ username: 'api', key: config.api_key, url, timeout: 30_000 });
+  // The client loads on first use: processes that never send through Mailgun never import it.
+  let loading: Promise<MailgunClient> | null = null;
+  const ready = () => (loading ??= import('mailgun.js').then(({ default: MailgunClass }) => new MailgunClass(FormData).client({ username: 'api', key: config.api_key, url, timeout: 30_000 })));
 
   const failureOf = (error: unknown, single: boolean) => {
     const failure = error as MailgunFailure;
@@ -94,7 +98,7 @@ export function createMailgunTransport(config: MailgunConfig): ProviderTransport
 
   async function sendMime(item: Item, results: SendResult[]): Promise<void> {
     try {
-      const answer = await client.messages.create(config.domain, { to: item.message.recipient, message: item.message.raw, [`v:${MAILGUN_MESSAGE_VARIABLE}`]: item.message.id });
+      const answer = await (await ready()).messages.create(config.domain, { to: item.message.recipient, message: item.message.raw, [`v:${MAILGUN_MESSAGE_VARIABLE}`]: item.message.id });
       results[item.index] = answer.id ? sent(answer.id, replyLine('mailgun', answer.status, undefined, `${answer.message} ${answer.id}`)) : deferred('mailgun answered without an id', 'data');
     } catch (error) {
       results[item.index] = failureOf(error, true);
@@ -104,7 +108,7 @@ export function createMailgunTransport(config: MailgunConfig): ProviderTransport
   async function sendGroup(group: Item[], results: SendResult[]): Promise<void> {
     if (group.length === 1) return sendMime(group[0]!, results);
     try {
-      const answer = await client.messages.create(config.domain, batchData(group) as never);
+      const answer = await (await ready()).messages.create(config.domain, batchData(group) as never);
       for (const item of group) results[item.index] = answer.id ? sent(answer.id, replyLine('mailgun', answer.status, undefined, `${answer.message} ${answer.id}`)) : deferred('mailgun answered without an id', 'data');
     } catch (error) {
       const outcome = failureOf(error, false);
@@ -136,7 +140,7 @@ export function createMailgunTransport(config: MailgunConfig): ProviderTransport
     sendBatch,
     async check() {
       try {
-        const domain = await client.domains.get(config.domain);
+        const domain = await (await ready()).domains.get(config.domain);
         return { ok: true, detail: `mailgun ${config.region ?? 'us'} domain ${domain.name}: ${domain.state}` };
       } catch (error) {
         return { ok: false, detail: failureOf(error, false).reply };

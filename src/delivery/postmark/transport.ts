@@ -1,4 +1,4 @@
-import { ServerClient, type Models } from 'postmark';
+import type { Models, ServerClient } from 'postmark';
 import { Type, type Static } from 'typebox';
 import type { SendResult } from '../smtp-outcome.ts';
 import type { OutgoingMessage } from '../transport.ts';
@@ -70,7 +70,9 @@ interface PostmarkFailure {
 
 export function createPostmarkTransport(config: PostmarkConfig): ProviderTransport {
   const base = config.base_url ? new URL(config.base_url) : null;
-  const client = new ServerClient(config.server_token, base ? { useHttps: base.protocol === 'https:', requestHost: base.host, timeout: 30 } : { timeout: 30 });
+  // The client loads on first use: processes that never send through Postmark never import it.
+  let loading: Promise<ServerClient> | null = null;
+  const ready = () => (loading ??= import('postmark').then(({ ServerClient }) => new ServerClient(config.server_token, base ? { useHttps: base.protocol === 'https:', requestHost: base.host, timeout: 30 } : { timeout: 30 })));
   const stream = config.message_stream ?? 'outbound';
 
   async function sendChunk(messages: OutgoingMessage[]): Promise<SendResult[]> {
@@ -81,7 +83,7 @@ export function createPostmarkTransport(config: PostmarkConfig): ProviderTranspo
       return messages.map(() => rejected(`postmark: the message could not be read back: ${(error as Error).message}`));
     }
     try {
-      const answers = await client.sendEmailBatch(bodies);
+      const answers = await (await ready()).sendEmailBatch(bodies);
       return messages.map((_, i) => {
         const answer = answers[i];
         if (!answer) return deferred('postmark 200 answered fewer results than messages', 'data');
@@ -107,7 +109,7 @@ export function createPostmarkTransport(config: PostmarkConfig): ProviderTranspo
     },
     async check() {
       try {
-        const server = await client.getServer();
+        const server = await (await ready()).getServer();
         return { ok: true, detail: `postmark server ${server.ID} ${server.Name}` };
       } catch (error) {
         const failure = error as PostmarkFailure;

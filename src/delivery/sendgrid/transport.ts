@@ -1,4 +1,4 @@
-import { Client } from '@sendgrid/client';
+import type { Client } from '@sendgrid/client';
 import { Type, type Static } from 'typebox';
 import type { SendResult } from '../smtp-outcome.ts';
 import type { OutgoingMessage } from '../transport.ts';
@@ -84,15 +84,21 @@ function mailBody(group: Item[]) {
 }
 
 export function createSendgridTransport(config: SendgridConfig): ProviderTransport {
-  const client = new Client();
-  client.setApiKey(config.api_key);
-  if (config.region === 'eu') client.setDataResidency('eu');
-  if (config.base_url) client.setDefaultRequest('baseUrl', config.base_url.replace(/\/$/, ''));
+  // The client loads on first use: processes that never send through SendGrid never import it.
+  let loading: Promise<Client> | null = null;
+  const ready = () =>
+    (loading ??= import('@sendgrid/client').then((module) => {
+      const client = new (module as unknown as { Client: new () => Client }).Client();
+      client.setApiKey(config.api_key);
+      if (config.region === 'eu') client.setDataResidency('eu');
+      if (config.base_url) client.setDefaultRequest('baseUrl', config.base_url.replace(/\/$/, ''));
+      return client;
+    }));
 
   /** One call for one group; a 400 naming some personalizations bounces those and sends the rest once more. */
   async function sendGroup(group: Item[], results: SendResult[], retried = false): Promise<number> {
     try {
-      const [response] = await client.request({ method: 'POST', url: '/v3/mail/send', body: mailBody(group) });
+      const [response] = await (await ready()).request({ method: 'POST', url: '/v3/mail/send', body: mailBody(group) });
       const headers = response.headers as Record<string, string | undefined>;
       const id = headers['x-message-id'] ?? '';
       for (const item of group) results[item.index] = id ? sent(id, `sendgrid ${response.statusCode} X-Message-Id ${id}`) : deferred(`sendgrid ${response.statusCode} without X-Message-Id`, 'data');
@@ -131,7 +137,7 @@ export function createSendgridTransport(config: SendgridConfig): ProviderTranspo
     sendBatch,
     async check() {
       try {
-        const [response, body] = await client.request({ method: 'GET', url: '/v3/scopes' });
+        const [response, body] = await (await ready()).request({ method: 'GET', url: '/v3/scopes' });
         const scopes = (body as { scopes?: string[] }).scopes ?? [];
         return { ok: true, detail: `sendgrid ${response.statusCode}: ${scopes.length} scopes${scopes.includes('mail.send') ? ', mail.send among them' : ', mail.send missing'}` };
       } catch (error) {

@@ -1,4 +1,4 @@
-import { GetAccountCommand, SESv2Client, SendEmailCommand } from '@aws-sdk/client-sesv2';
+import type { SESv2Client } from '@aws-sdk/client-sesv2';
 import { Type, type Static } from 'typebox';
 import type { SendResult } from '../smtp-outcome.ts';
 import type { OutgoingMessage } from '../transport.ts';
@@ -57,19 +57,26 @@ export function sesOutcome(error: AwsError): SendResult {
 }
 
 export function createSesTransport(config: SesConfig, deps: { maxAttempts?: number } = {}): ProviderTransport {
-  const client = new SESv2Client({
-    region: config.region,
-    endpoint: config.base_url,
-    credentials: { accessKeyId: config.access_key_id, secretAccessKey: config.secret_access_key, sessionToken: config.session_token },
-    // Retries belong to our queue (and to failover): a throttled message is deferred, not slept on.
-    maxAttempts: deps.maxAttempts ?? 1,
-  });
+  // The SDK loads on first use: processes that never send through SES never pay for importing it.
+  let loading: Promise<{ client: SESv2Client; sdk: typeof import('@aws-sdk/client-sesv2') }> | null = null;
+  const ready = () =>
+    (loading ??= import('@aws-sdk/client-sesv2').then((sdk) => ({
+      sdk,
+      client: new sdk.SESv2Client({
+        region: config.region,
+        endpoint: config.base_url,
+        credentials: { accessKeyId: config.access_key_id, secretAccessKey: config.secret_access_key, sessionToken: config.session_token },
+        // Retries belong to our queue (and to failover): a throttled message is deferred, not slept on.
+        maxAttempts: deps.maxAttempts ?? 1,
+      }),
+    })));
   return {
     name: 'ses',
     async send(message: OutgoingMessage): Promise<SendResult> {
       try {
+        const { client, sdk } = await ready();
         const answer = await client.send(
-          new SendEmailCommand({
+          new sdk.SendEmailCommand({
             Content: { Raw: { Data: message.raw } },
             Destination: { ToAddresses: [message.recipient] },
             EmailTags: [{ Name: SES_MESSAGE_TAG, Value: message.id.replace(/[^A-Za-z0-9_-]/g, '_') }],
@@ -84,7 +91,8 @@ export function createSesTransport(config: SesConfig, deps: { maxAttempts?: numb
     },
     async check() {
       try {
-        const account = await client.send(new GetAccountCommand({}));
+        const { client, sdk } = await ready();
+        const account = await client.send(new sdk.GetAccountCommand({}));
         const quota = account.SendQuota;
         return { ok: true, detail: `ses ${config.region}: sending ${account.SendingEnabled ? 'enabled' : 'disabled'}, ${quota?.SentLast24Hours ?? 0}/${quota?.Max24HourSend ?? '?'} in 24 h, ${quota?.MaxSendRate ?? '?'}/s` };
       } catch (error) {
@@ -92,7 +100,7 @@ export function createSesTransport(config: SesConfig, deps: { maxAttempts?: numb
       }
     },
     async close() {
-      client.destroy();
+      if (loading) (await loading).client.destroy();
     },
   };
 }
