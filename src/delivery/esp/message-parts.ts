@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { simpleParser, type AddressObject } from 'mailparser';
+import type { AddressObject } from 'mailparser';
 import type { SendResult } from '../smtp-outcome.ts';
 import type { OutgoingMessage } from '../transport.ts';
 import { rejected } from './results.ts';
@@ -45,6 +45,8 @@ function addresses(value: AddressObject | AddressObject[] | undefined): string[]
 }
 
 export async function messageParts(message: OutgoingMessage): Promise<MessageParts> {
+  // Loaded on first use: only processes sending through SendGrid, Mailgun or Postmark take MIME apart.
+  const { simpleParser } = await import('mailparser');
   const parsed = await simpleParser(message.raw, { skipHtmlToText: true, skipTextToHtml: true, skipTextLinks: true, skipImageLinks: true });
   const sharedHeaders: Record<string, string> = {};
   const ownHeaders: Record<string, string> = {};

@@ -1,4 +1,4 @@
-import { Value } from 'typebox/value';
+import { Ajv, type ValidateFunction } from 'ajv';
 import type { TSchema, Static } from 'typebox';
 import { DomainError } from '../../errors.ts';
 import type { SendResult, SmtpStage } from '../smtp-outcome.ts';
@@ -35,12 +35,18 @@ export function replyLine(provider: string, status: number | string | undefined,
 }
 
 /** Parses a provider configuration against its TypeBox schema; every failing field is named. */
+// Ajv, which the HTTP layer loads anyway (typebox/value would add its own weight to every process start).
+const ajv = new Ajv({ strict: false, allErrors: true });
+const validators = new WeakMap<TSchema, ValidateFunction>();
+
 export function parseProviderConfig<T extends TSchema>(schema: T, input: unknown, type: string): Static<T> {
-  if (Value.Check(schema, input)) return input as Static<T>;
-  const details = [...Value.Errors(schema, input)].slice(0, 10).map((error) => ({
+  let validate = validators.get(schema);
+  if (!validate) validators.set(schema, (validate = ajv.compile(schema)));
+  if (validate(input)) return input as Static<T>;
+  const details = (validate.errors ?? []).slice(0, 10).map((error) => ({
     code: 'invalid_provider_config',
     field: error.instancePath.replace(/^\//, '').replace(/\//g, '.') || null,
-    message: `${type} provider: ${error.instancePath || 'config'} ${error.message}`,
+    message: `${type} provider: ${error.instancePath || 'config'} ${error.message ?? 'is invalid'}`,
   }));
   throw details.length ? DomainError.invalid(details) : new DomainError('invalid', 'invalid_provider_config', `${type} provider configuration is invalid`);
 }
