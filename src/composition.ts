@@ -23,6 +23,10 @@ import { createTrackingService, type TrackingService } from './modules/tracking/
 import { createSealedBox, type SealedBox } from './lib/sealed-box.ts';
 import { createOutboundGuard } from './lib/ssrf.ts';
 import { createWebhooksService, type WebhooksService } from './modules/webhooks/service.ts';
+import { createProvidersService, type ProvidersService } from './modules/providers/service.ts';
+import { createProviderEventsService, type ProviderEventsService } from './modules/provider-events/service.ts';
+import type { ApplyFeedback } from './modules/provider-events/feedback.ts';
+import { DomainError } from './errors.ts';
 import { createWebhookSender } from './modules/webhooks/sender.ts';
 import { installWebhookMetrics } from './modules/webhooks/metrics.ts';
 import { loadLinkSecret } from './modules/tracking/links.ts';
@@ -37,6 +41,7 @@ import { createBatchRouter } from './modules/batches/router.ts';
 import { createBatchMonitor } from './workers/batch-monitor.ts';
 import { createAuditService, type AuditService } from './modules/audit/repo.ts';
 import type { Job } from './workers/runner.ts';
+import { applyFeedback } from './modules/addresses/feedback.ts';
 // Inbound feedback loop.
 import { createInboundListener, readTlsFiles, type InboundListener } from './modules/inbound/listener.ts';
 import { createInboundService, type InboundService } from './modules/inbound/service.ts';
@@ -68,6 +73,10 @@ export interface Services {
   inbound: InboundService;
   batches: BatchesService;
   audit: AuditService;
+  /** Per-key email service providers (SES, SendGrid, Mailgun, Postmark). */
+  providers: ProvidersService;
+  /** The providers' event webhooks (/v1/events/{type}/{provider}). */
+  providerEvents: ProviderEventsService;
 }
 
 export interface AppContext {
@@ -90,7 +99,7 @@ export function createLogger(level: string): Logger {
   return pino({ level, redact: ['req.headers.authorization', '*.secret', '*.key', '*.password'] });
 }
 
-export function createContext(config: Config, database: Database, logger: Logger = createLogger(config.logLevel)): AppContext {
+export function createContext(config: Config, database: Database, logger: Logger = createLogger(config.logLevel), options: { applyFeedback?: ApplyFeedback } = {}): AppContext {
   const { db } = database;
   const resolver = createResolver(config.dnsServers);
   // Stored secrets (webhook signing secrets, DKIM private keys) are sealed under keys derived from the
@@ -141,23 +150,32 @@ export function createContext(config: Config, database: Database, logger: Logger
   });
   const inbound = createInboundService({ db });
   // Batches: named providers (MAILERDASH_PROVIDERS), routed per batch policy.
-  const providers = providersFromConfig(config);
+  const providerRegistry = providersFromConfig(config);
   const batches = createBatchesService({
     db,
     mx: createMxChecker({ resolver }),
     idempotency,
     domains,
     templates,
-    providerNames: () => providers.names,
+    providerNames: () => providerRegistry.names,
     onQueued: () => queuedListeners.forEach((listener) => listener()),
   });
-  const services: Services = { keys, domains, suppressions, links, tracking, idempotency, send, messages, contacts, lists, templates, campaigns, sequences, webhooks, submission, inbound, batches, audit: createAuditService({ db }) };
+  const providers = createProvidersService({ db, guard, secrets: createSealedBox(serverSecret, 'provider-credentials') });
+  // Provider events take the one feedback path of every other report (src/modules/addresses).
+  const feedbackRules = { softBounceLimit: config.softBounceLimit, softBounceWindowDays: config.softBounceWindowDays };
+  const providerEvents = createProviderEventsService({
+    db,
+    providers,
+    applyFeedback: options.applyFeedback ?? ((trx, reports, now) => applyFeedback(trx, reports, now, feedbackRules)),
+    snsUrlPattern: config.snsUrlPattern,
+  });
+  const services: Services = { keys, domains, suppressions, links, tracking, idempotency, send, messages, contacts, lists, templates, campaigns, sequences, webhooks, submission, inbound, batches, audit: createAuditService({ db }), providers, providerEvents };
   const jobs: Job[] = [idempotency.expiryJob(), sealingJob(domains)];
   // The dispatcher and the sequence scheduler create their messages already claimed by this process's sender.
   const handOff = handOffFromConfig(config);
   jobs.push(createCampaignDispatcher({ db, logger, handOff, onQueued: () => queuedListeners.forEach((listener) => listener()) }));
   jobs.push(createSequenceScheduler({ db, logger, handOff, onQueued: () => queuedListeners.forEach((listener) => listener()) }));
-  jobs.push(createDeliveryJob({ config, db, logger, signingKeyFor: domains.signingKeyFor, links, handOff, providers, router: createBatchRouter({ db, defaultProvider: providers.defaultName }) }));
+  jobs.push(createDeliveryJob({ config, db, logger, signingKeyFor: domains.signingKeyFor, links, handOff, providers: providerRegistry, router: createBatchRouter({ db, defaultProvider: providerRegistry.defaultName }) }));
   jobs.push(createBatchMonitor({ db, logger, onQueued: () => queuedListeners.forEach((listener) => listener()) }));
   const metrics = createMetricsRegistry();
   const webhookMetrics = installWebhookMetrics(metrics, db);

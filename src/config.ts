@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { SNS_HOST_PATTERN } from './modules/provider-events/signatures.ts';
 import os from 'node:os';
 import path from 'node:path';
 import { ProviderConfigError, validateProviders, type ProviderConfig } from './delivery/providers.ts';
@@ -28,6 +29,8 @@ export interface Config {
   workerPollMs: number;
   dkimSelector: string;
   webhookAllowHosts: string[];
+  /** SNS SigningCertURL and SubscribeURL must match it. */
+  snsUrlPattern: RegExp;
   webhookConcurrency: number;
   submissionPort: number;
   tlsCert: string | null;
@@ -393,6 +396,19 @@ export const VARIABLES = [
         throw new ConfigError(value === null ? 'MAILERDASH_PROVIDERS' : 'MAILERDASH_DEFAULT_PROVIDER', (error as Error).message);
       }
       return name;
+    },
+  }),
+  spec({
+    name: 'MAILERDASH_SNS_CERT_URL_PATTERN',
+    key: 'snsUrlPattern',
+    defaultText: '^https://sns\\.[a-z0-9-]+\\.amazonaws\\.com(\\.cn)?/',
+    description: 'Regular expression that the SigningCertURL and SubscribeURL of an SES event post (SNS) must match before they are fetched (tests point it at a local server).',
+    parse: (raw) => {
+      try {
+        return new RegExp(optional(raw) ?? SNS_HOST_PATTERN);
+      } catch {
+        throw new ConfigError('MAILERDASH_SNS_CERT_URL_PATTERN', 'must be a regular expression');
+      }
     },
   }),
 ] as const;

@@ -15,6 +15,7 @@ import type { InboundTables } from '../modules/inbound/tables.ts';
 import type { AddressesTables } from '../modules/addresses/tables.ts';
 import type { BatchesTables } from '../modules/batches/tables.ts';
 import type { AuditTables } from '../modules/audit/tables.ts';
+import type { ProvidersTables } from '../modules/providers/tables.ts';
 
 export interface SettingsTable {
   name: string;
@@ -22,6 +23,6 @@ export interface SettingsTable {
 }
 
 /** The whole database as Kysely sees it: each feature declares its own tables. */
-export interface DB extends KeysTables, DomainsTables, MessagesTables, IdempotencyTables, CampaignsTables, SuppressionLogTables, ContactsTables, ListsTables, TemplatesTables, EventsTables, WebhooksTables, SequencesTables, SubmissionTables, InboundTables, AddressesTables, BatchesTables, AuditTables {
+export interface DB extends KeysTables, DomainsTables, MessagesTables, IdempotencyTables, CampaignsTables, SuppressionLogTables, ContactsTables, ListsTables, TemplatesTables, EventsTables, WebhooksTables, SequencesTables, SubmissionTables, InboundTables, AddressesTables, BatchesTables, AuditTables, ProvidersTables {
   settings: SettingsTable;
 }

@@ -9,6 +9,8 @@ export interface SendResult {
   /** The server's reply as one line (code, enhanced code, text), or a description of the local failure. */
   reply: string;
   stage: SmtpStage;
+  /** The id an email service provider gave the accepted message (kept so its events can be matched). */
+  providerMessageId?: string;
 }
 
 /** 2xx accepted, 5xx permanent, anything else (4xx, garbled, none) temporary: when in doubt, retry. */

@@ -16,5 +16,10 @@ export interface OutgoingMessage {
 export interface Transport {
   readonly name: string;
   send(message: OutgoingMessage): Promise<SendResult>;
+  /**
+   * Optional: several messages in as few provider calls as the provider allows (one result per
+   * message, in order). Transports without it are driven message by message through send().
+   */
+  sendBatch?(messages: OutgoingMessage[]): Promise<SendResult[]>;
   close(): Promise<void>;
 }

@@ -23,6 +23,8 @@ import { webhooksRoutes } from '../modules/webhooks/routes.ts';
 import { inboundRoutes } from '../modules/inbound/routes.ts';
 import { batchesRoutes, batchReadRoutes } from '../modules/batches/routes.ts';
 import { auditRoutes } from '../modules/audit/routes.ts';
+import { providersRoutes } from '../modules/providers/routes.ts';
+import { providerEventsRoutes } from '../modules/provider-events/routes.ts';
 import { openApiWebhooks } from '../modules/events/catalog.ts';
 import { requireApiKey } from './auth.ts';
 import { installErrorHandling } from './errors.ts';
@@ -90,6 +92,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
 
   const { services } = options;
   await app.register(trackingRoutes, { tracking: services.tracking });
+  await app.register(providerEventsRoutes, { events: services.providerEvents });
   await app.register(async (authed) => {
     requireApiKey(authed, services.keys);
     await authed.register(keysRoutes, { keys: services.keys });
@@ -107,6 +110,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     await authed.register(batchesRoutes, { batches: services.batches });
     await authed.register(batchReadRoutes, { batches: services.batches });
     await authed.register(auditRoutes, { audit: services.audit });
+    await authed.register(providersRoutes, { providers: services.providers });
   });
 
   return app;

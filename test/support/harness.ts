@@ -25,13 +25,13 @@ export interface Harness {
 }
 
 /** A whole MailerDash (API + workers, not listening) on a fresh database of the given engine. */
-export async function startHarness(engine: TestEngine, env: Record<string, string> = {}): Promise<Harness> {
+export async function startHarness(engine: TestEngine, env: Record<string, string> = {}, options: Parameters<typeof createContext>[3] = {}): Promise<Harness> {
   const database = await engine.open();
   // The outbox transport writes under the data directory: keep each suite's files out of the checkout.
   const dataDir = mkdtempSync(path.join(tmpdir(), 'mailerdash-test-'));
   const config = loadConfig({ MAILERDASH_ADMIN_KEY: ADMIN_SECRET, MAILERDASH_HOSTNAME: 'mta.test', MAILERDASH_DATA_DIR: dataDir, ...env });
   const logger = createLogger(process.env.TEST_LOG_LEVEL ?? 'silent');
-  const context = createContext(config, database, logger);
+  const context = createContext(config, database, logger, options);
   await context.services.keys.ensureAdminKey(ADMIN_SECRET);
   const app = await buildApi({ services: context.services, logger, metrics: context.metrics, bodyLimitBytes: config.bodyLimitBytes, ping: database.ping });
   const workers = createWorkerRunner({ jobs: context.jobs, pollMs: config.workerPollMs, logger });
