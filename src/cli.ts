@@ -1,8 +1,15 @@
 import { parseArgs } from 'node:util';
-import { createContext, createLogger } from './composition.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
-import { migrateToLatest } from './db/migrate.ts';
-import { openConfiguredDatabase, runProcess, stopOnSignals } from './server.ts';
+
+// The server, the database and every service load only when a command needs them, so `--help`
+// and a typo answer at once instead of after importing the whole application.
+const loadServer = () => import('./server.ts');
+const loadMigrations = () => import('./db/migrate.ts');
+/** The configured database without the HTTP server's modules (the CLI's own commands need no Fastify). */
+async function openConfiguredDatabase(config: Config) {
+  const { openDatabase } = await import('./db/database.ts');
+  return openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+}
 
 const USAGE = `Usage: mailerdash <command>
 
@@ -33,15 +40,17 @@ export async function main(argv: string[]): Promise<void> {
   try {
     switch (command) {
       case 'start':
-        return stopOnSignals(await runProcess(config, { api: true, workers: true, submission: true, inbound: true }));
       case 'api':
-        return stopOnSignals(await runProcess(config, { api: true, workers: false }));
       case 'worker':
-        return stopOnSignals(await runProcess(config, { api: false, workers: true }));
       case 'submission':
-        return stopOnSignals(await runProcess(config, { api: false, workers: false, submission: true }));
-      case 'inbound':
-        return stopOnSignals(await runProcess(config, { api: false, workers: false, inbound: true }));
+      case 'inbound': {
+        const { runProcess, stopOnSignals } = await loadServer();
+        const roles =
+          command === 'start'
+            ? { api: true, workers: true, submission: true, inbound: true }
+            : { api: command === 'api', workers: command === 'worker', submission: command === 'submission', inbound: command === 'inbound' };
+        return stopOnSignals(await runProcess(config, roles));
+      }
       case 'migrate':
         return await migrate(config);
       case 'keys':
@@ -57,6 +66,7 @@ export async function main(argv: string[]): Promise<void> {
 }
 
 async function migrate(config: Config): Promise<void> {
+  const { migrateToLatest } = await loadMigrations();
   const database = await openConfiguredDatabase(config);
   try {
     const { applied } = await migrateToLatest(database.db);
@@ -73,6 +83,7 @@ async function keysCommand(config: Config, args: string[]): Promise<void> {
     allowPositionals: true,
     options: { name: { type: 'string' }, admin: { type: 'boolean', default: false }, domain: { type: 'string', multiple: true } },
   });
+  const [{ migrateToLatest }, { createContext, createLogger }] = await Promise.all([loadMigrations(), import('./composition.ts')]);
   const database = await openConfiguredDatabase(config);
   try {
     await migrateToLatest(database.db);

@@ -3,15 +3,20 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 
+const MIGRATION_FILE = /^(\d{4}_[\w-]+)\.(?:ts|js)$/;
 const MIGRATIONS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations');
 
-/** Each file in src/db/migrations exports up() (and optionally down()); names sort in apply order. */
+/**
+ * Each file in src/db/migrations exports up() (and optionally down()); names sort in apply order.
+ * The compiled build (dist/db/migrations) has the same names ending in .js: a migration's name
+ * is the file name without its extension, so a database migrated from either is the same.
+ */
 class DirectoryMigrationProvider implements MigrationProvider {
   async getMigrations(): Promise<Record<string, Migration>> {
-    const files = (await readdir(MIGRATIONS_DIR)).filter((f) => /^\d{4}_[\w-]+\.ts$/.test(f)).sort();
+    const files = (await readdir(MIGRATIONS_DIR)).filter((f) => MIGRATION_FILE.test(f)).sort();
     const migrations: Record<string, Migration> = {};
     for (const file of files) {
-      migrations[file.replace(/\.ts$/, '')] = await import(pathToFileURL(path.join(MIGRATIONS_DIR, file)).href);
+      migrations[file.replace(MIGRATION_FILE, '$1')] = await import(pathToFileURL(path.join(MIGRATIONS_DIR, file)).href);
     }
     return migrations;
   }

@@ -98,6 +98,8 @@ export function createDomainsService(deps: DomainsServiceDeps) {
 
   return {
     async add(principal: Principal, domain: string): Promise<DomainView> {
+      // A repeated add answers 409 before paying for an RSA key pair; the insert still guards the race.
+      if (await repo.findDomain(db, principal.keyId, domain.toLowerCase())) throw conflict('domain_exists', `${domain} is already added to this key`, 'domain');
       const pair = await newKeyPair();
       const row = await repo.insertDomain(db, {
         key_id: principal.keyId,
