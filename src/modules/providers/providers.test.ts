@@ -102,16 +102,19 @@ describeEachEngine('per-key providers API', (engine) => {
   });
 });
 
-describeEachEngine('provider events before the feedback path is wired', (engine) => {
-  it('answers a verified post 503 (the provider retries) and records nothing', async () => {
+describeEachEngine('provider events through the one feedback path', (engine) => {
+  it('a verified post is applied by the real applyFeedback and its receipt kept; a forged one is a 401 that records nothing', async () => {
     const h = await startHarness(engine);
     try {
       const tenant = await h.newKey('t');
       const created = await h.call({ method: 'POST', url: '/v1/providers', auth: tenant.secret, payload: { name: 'pm', type: 'postmark', config: { server_token: 'x', webhook_token: 'postmark-token-0123456789' } } });
-      const response = await h.call({ method: 'POST', url: `/v1/events/postmark/${created.json().id}`, auth: null, headers: { 'content-type': 'application/json', 'x-webhook-token': 'postmark-token-0123456789' }, payload: JSON.stringify({ RecordType: 'Open', Recipient: 'a@example.test' }) });
-      assert.equal(response.statusCode, 503, response.body);
-      const receipts = await h.database.db.selectFrom('provider_event_receipts').selectAll().execute();
-      assert.equal(receipts.length, 0);
+      const post = (token: string) =>
+        h.call({ method: 'POST', url: `/v1/events/postmark/${created.json().id}`, auth: null, headers: { 'content-type': 'application/json', 'x-webhook-token': token }, payload: JSON.stringify({ RecordType: 'Open', Recipient: 'a@example.test' }) });
+      assert.equal((await post('forged-token-0123456789abc')).statusCode, 401);
+      assert.equal((await h.database.db.selectFrom('provider_event_receipts').selectAll().execute()).length, 0);
+      const response = await post('postmark-token-0123456789');
+      assert.ok(response.statusCode >= 200 && response.statusCode < 300, response.body);
+      assert.equal((await h.database.db.selectFrom('provider_event_receipts').selectAll().execute()).length, 1);
     } finally {
       await h.close();
     }
