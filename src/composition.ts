@@ -23,7 +23,7 @@ import { createTrackingService, type TrackingService } from './modules/tracking/
 import { createSealedBox, type SealedBox } from './lib/sealed-box.ts';
 import { createOutboundGuard } from './lib/ssrf.ts';
 import { createWebhooksService, type WebhooksService } from './modules/webhooks/service.ts';
-import { createProvidersService, type ProvidersService } from './modules/providers/service.ts';
+import { createProvidersService, operatorEventSources, type ProvidersService } from './modules/providers/service.ts';
 import { createProviderEventsService, type ProviderEventsService } from './modules/provider-events/service.ts';
 import type { ApplyFeedback } from './modules/provider-events/feedback.ts';
 import { DomainError } from './errors.ts';
@@ -163,9 +163,11 @@ export function createContext(config: Config, database: Database, logger: Logger
   const providers = createProvidersService({ db, guard, secrets: createSealedBox(serverSecret, 'provider-credentials') });
   // Provider events take the one feedback path of every other report (src/modules/addresses).
   const feedbackRules = { softBounceLimit: config.softBounceLimit, softBounceWindowDays: config.softBounceWindowDays };
+  // Event posts name an operator provider (MAILERDASH_PROVIDERS) by its name, a key's by its id.
+  const operatorSource = operatorEventSources(config.providers);
   const providerEvents = createProviderEventsService({
     db,
-    providers,
+    providers: { forEvents: async (id) => operatorSource(id) ?? providers.forEvents(id) },
     applyFeedback: options.applyFeedback ?? ((trx, reports, now) => applyFeedback(trx, reports, now, feedbackRules)),
     snsUrlPattern: config.snsUrlPattern,
   });

@@ -2,6 +2,9 @@ import path from 'node:path';
 import { createOutboxTransport } from './outbox/transport.ts';
 import { createSmtpTransport } from './smtp/transport.ts';
 import type { Transport } from './transport.ts';
+import { coalescing } from './batching.ts';
+import { DomainError } from '../errors.ts';
+import { createProviderTransport, PROVIDER_KINDS, PROVIDER_TYPES as ESP_TYPES, type ProviderConfig as EspConfig, type ProviderType as EspType } from './provider-types.ts';
 
 /** One named provider as the operator configured it (MAILERDASH_PROVIDERS): a type plus its own settings. */
 export interface ProviderConfig {
@@ -46,11 +49,25 @@ function smtpConnections(name: string, config: ProviderConfig, fallback: number)
   return connections;
 }
 
-/**
- * The provider types and how each becomes a transport. An HTTP provider (ses, sendgrid, mailgun,
- * postmark) is one more entry here, its transport in src/delivery/<type>/.
- */
+/** An email service provider's settings, checked against the same schema as a per-key provider's. */
+export function espConfig(name: string, config: ProviderConfig): EspConfig {
+  try {
+    return PROVIDER_KINDS[config.type as EspType].parse(config);
+  } catch (error) {
+    if (!(error instanceof DomainError)) throw error;
+    const fields = error.details.map((d) => d.message).join('; ');
+    throw new ProviderConfigError(name, fields || error.message);
+  }
+}
+
+/** The email service providers (src/delivery/<type>/), configured by the operator as by a key. */
+const ESP_PROVIDER_TYPES: Record<string, ProviderType> = Object.fromEntries(
+  ESP_TYPES.map((type) => [type, { validate: (name, config) => void espConfig(name, config), create: (name, config) => createProviderTransport(espConfig(name, config)) } satisfies ProviderType]),
+);
+
+/** The provider types and how each becomes a transport. */
 export const PROVIDER_TYPES: Record<string, ProviderType> = {
+  ...ESP_PROVIDER_TYPES,
   smtp: {
     validate(name, config) {
       if (!/^smtps?:\/\//.test(stringSetting(name, config, 'url'))) throw new ProviderConfigError(name, '"url" must start with smtp:// or smtps://');
@@ -105,7 +122,9 @@ export function createProviderSet(providers: Record<string, ProviderConfig>, def
       if (!transport) {
         const config = providers[chosen];
         if (!config) throw new ProviderConfigError(chosen, 'is not a configured provider');
-        transport = PROVIDER_TYPES[config.type]!.create(chosen, config, context);
+        const made = PROVIDER_TYPES[config.type]!.create(chosen, config, context);
+        // A provider with a batch endpoint gets the send job's one-at-a-time hand-overs gathered into its calls.
+        transport = made.sendBatch ? coalescing(made as Parameters<typeof coalescing>[0]) : made;
         open.set(chosen, transport);
       }
       return transport;

@@ -14,7 +14,8 @@ import { suppressionBlocks } from '../delivery/suppression-rule.ts';
 import { fullBucket, take, type Bucket } from '../delivery/token-bucket.ts';
 import { singleProvider, type ProviderSet } from '../delivery/providers.ts';
 import { isProviderFailure, type MessageRouter, type RouteChoice } from '../delivery/routing.ts';
-import type { Transport } from '../delivery/transport.ts';
+import type { OutgoingMessage, Transport } from '../delivery/transport.ts';
+import { isCoalescing } from '../delivery/batching.ts';
 import { NEVER } from '../modules/campaigns/repo.ts';
 import { suppressAddress } from '../modules/addresses/standing.ts';
 import { findSuppressions } from '../modules/suppressions/repo.ts';
@@ -64,6 +65,8 @@ const FLUSH_BATCH = 500;
 /** Batches one round may chain before it returns (so the runner's other work is not starved). */
 const MAX_BATCHES_PER_ROUND = 20;
 const KEY_CACHE_MS = 60_000;
+/** Most rendered messages one job holds waiting for a gathering provider's batch call. */
+const MAX_GATHERED = 1000;
 /** How long a message waits when its suppression check could not be made. */
 const SUPPRESSION_RETRY_MS = 30_000;
 
@@ -298,16 +301,25 @@ export function createSendJob(options: SendJobOptions): Job & { stop(): void; cl
           return;
         }
         const outgoing = { id: message.id, envelopeFrom: options.links ? options.links.returnPath(message.id) : verpAddress(message.id, options.bounceDomain), recipient: asciiAddress(message.to_email), raw };
-        let provider = route?.provider ?? providers.defaultName;
+        const first = route?.provider ?? providers.defaultName;
+        const delivery = deliver(message, outgoing, first, route !== undefined);
+        // A provider that gathers messages into batch calls answers only once its call is made: the
+        // lane goes on rendering meanwhile, so a call can carry more than the lanes' number of messages.
+        if (isCoalescing(providers.get(first))) return { delivery };
+        await delivery;
+      };
+
+      const deliver = async (message: queue.ClaimedMessage, outgoing: OutgoingMessage, first: string, routed: boolean) => {
+        let provider = first;
         let result = await providers.get(provider).send(outgoing);
         // A routed message the provider failed for its own reasons moves to the next provider with room, at once.
-        while (options.router && route && isProviderFailure(result)) {
+        while (options.router && routed && isProviderFailure(result)) {
           const next = await options.router.failover(message, provider, result, clock());
           if (!next) break;
           provider = next;
           result = await providers.get(provider).send(outgoing);
         }
-        const outcome = { ...outcomeOf(message, result, clock()), provider };
+        const outcome = { ...outcomeOf(message, result, clock()), provider, providerMessageId: result.providerMessageId ?? null };
         if (outcome.status === 'bounced') bounces.push({ message, reply: result.reply });
         record(outcome);
       };
@@ -342,13 +354,23 @@ export function createSendJob(options: SendJobOptions): Job & { stop(): void; cl
           refill = null;
         });
       };
+      /** Deliveries waiting on a gathering provider's call, bounded so claimed messages are not all rendered at once. */
+      const gathered = new Set<Promise<void>>();
+      const detach = async (delivery: Promise<void>) => {
+        const tracked = delivery.finally(() => gathered.delete(tracked));
+        gathered.add(tracked);
+        running.add(tracked);
+        void tracked.finally(() => running.delete(tracked)).catch(() => {});
+        while (gathered.size >= MAX_GATHERED) await Promise.race(gathered);
+      };
       function startLane(lane: (typeof lanes)[number]): void {
         lane.active++;
         const run = (async () => {
           try {
             for (let m = lane.waiting.shift(); m; m = lane.waiting.shift()) {
               topUp();
-              await handle(m);
+              const detached = await handle(m);
+              if (detached) await detach(detached.delivery);
             }
           } finally {
             lane.active--;
