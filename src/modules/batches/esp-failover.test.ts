@@ -5,12 +5,14 @@ import { describeEachEngine } from '../../../test/support/engines.ts';
 import { startHarness, type Harness } from '../../../test/support/harness.ts';
 import { mailgunSignature, startSnsTopic } from '../../../test/support/providers/event-signers.ts';
 import { startMailgunFake } from '../../../test/support/providers/mailgun-server.ts';
+import { startPostmarkFake } from '../../../test/support/providers/postmark-server.ts';
+import { startSendgridFake } from '../../../test/support/providers/sendgrid-server.ts';
 import { startSesFake } from '../../../test/support/providers/ses-server.ts';
 import { SEND_ZONE, clone } from '../send/test-fixtures.ts';
 
-const RECIPIENTS = Number(process.env.ESP_BATCH_TEST_RECIPIENTS ?? 300);
+const RECIPIENTS = Number(process.env.ESP_BATCH_TEST_RECIPIENTS ?? 200);
 /** SES accepts this many, then throttles every call. */
-const SES_TAKES = 60;
+const SES_TAKES = 50;
 /** Refused by both providers: a permanent per-recipient failure, whichever provider it meets. */
 const INVALID = 'r7@example.com';
 const AWS = { key: 'AKIAIOSFODNN7EXAMPLE', secret: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY' };
@@ -24,6 +26,8 @@ describeEachEngine('batch failover between SES and Mailgun (operator providers)'
   let ses: Awaited<ReturnType<typeof startSesFake>>;
   let mailgun: Awaited<ReturnType<typeof startMailgunFake>>;
   let sns: Awaited<ReturnType<typeof startSnsTopic>>;
+  let sendgrid: Awaited<ReturnType<typeof startSendgridFake>>;
+  let postmark: Awaited<ReturnType<typeof startPostmarkFake>>;
   let key: { id: string; secret: string };
   let rows: Array<Record<string, string>> = [];
 
@@ -32,7 +36,14 @@ describeEachEngine('batch failover between SES and Mailgun (operator providers)'
     sns = await startSnsTopic();
     ses = await startSesFake({ region: 'eu-west-1', credentials: { [AWS.key]: AWS.secret }, rejected: new Set([INVALID]), throttleAfter: SES_TAKES });
     mailgun = await startMailgunFake({ keys: new Set(['key-mg']), domains: new Set(['mg.tu-dominio.com']), invalid: new Set([INVALID]) });
+    sendgrid = await startSendgridFake({ keys: new Set(['SG.good']) });
+    sendgrid.state.throttle = true;
+    postmark = await startPostmarkFake({ tokens: new Set(['pm-good']) });
     const providers = {
+      // The chain of the first test: a throttling SendGrid, then a Postmark and a Mailgun with bad credentials.
+      'sendgrid-t': { type: 'sendgrid', api_key: 'SG.good', base_url: sendgrid.url },
+      'postmark-x': { type: 'postmark', server_token: 'pm-revoked', base_url: postmark.url },
+      'mailgun-x': { type: 'mailgun', api_key: 'key-revoked', domain: 'mg.tu-dominio.com', base_url: mailgun.url },
       'ses-a': { type: 'ses', region: 'eu-west-1', access_key_id: AWS.key, secret_access_key: AWS.secret, base_url: ses.url, sns_topic_arn: sns.topicArn },
       'mailgun-b': { type: 'mailgun', api_key: 'key-mg', domain: 'mg.tu-dominio.com', base_url: mailgun.url, webhook_signing_key: MAILGUN_KEY },
       outbox: { type: 'outbox' },
@@ -48,24 +59,43 @@ describeEachEngine('batch failover between SES and Mailgun (operator providers)'
   });
   after(async () => {
     await h.close();
-    await Promise.all([ses.close(), mailgun.close(), sns.close(), dns.close()]);
+    await Promise.all([ses.close(), mailgun.close(), sendgrid.close(), postmark.close(), sns.close(), dns.close()]);
   });
 
-  it('fails over from the throttling SES to Mailgun, logs it, and exports provider and provider message id per recipient', async () => {
-    const recipients = Array.from({ length: RECIPIENTS }, (_, i) => ({ email: `r${i}@example.com` }));
-    const res = await h.call({
+  const submit = (idempotencyKey: string, emails: string[], providers: string[]) =>
+    h.call({
       method: 'POST',
       url: '/v1/batches',
-      headers: { 'content-type': 'application/json', 'idempotency-key': 'esp-failover' },
+      headers: { 'content-type': 'application/json', 'idempotency-key': idempotencyKey },
       payload: JSON.stringify({
         from: { email: 'news@tu-dominio.com' },
         subject: 'Novedades',
         content: [{ type: 'text/plain', value: 'Las novedades de la semana' }],
-        recipients,
-        provider_policy: { providers: ['ses-a', 'mailgun-b'], strategy: 'failover' },
+        recipients: emails.map((email) => ({ email })),
+        provider_policy: { providers, strategy: 'failover' },
       }),
       auth: key.secret,
     });
+  const decisionsOf = async (id: string) =>
+    (await h.call({ method: 'GET', url: `/v1/batches/${id}/decisions`, auth: key.secret })).json().data as Array<{ provider: string; reason: string; detail: string | null; count: number }>;
+
+  it('a throttling SendGrid, then Postmark and Mailgun with bad credentials: each defers, and the message moves on to the next provider', async () => {
+    const res = await submit('esp-chain', Array.from({ length: 10 }, (_, i) => `chain${i}@example.com`), ['sendgrid-t', 'postmark-x', 'mailgun-x', 'outbox']);
+    assert.equal(res.statusCode, 202, res.body);
+    await h.workers.drain(1000);
+    const batch = (await h.call({ method: 'GET', url: `/v1/batches/${res.json().id}`, auth: key.secret })).json();
+    assert.deepEqual([batch.status, batch.counts.sent], ['completed', 10]);
+    const failovers = (await decisionsOf(res.json().id)).filter((d) => d.reason === 'failover');
+    const into = (provider: string) => failovers.find((d) => d.provider === provider)?.detail ?? '';
+    assert.match(into('postmark-x'), /^sendgrid-t: sendgrid 429/);
+    assert.match(into('mailgun-x'), /^postmark-x: postmark 401 10 /);
+    assert.match(into('outbox'), /^mailgun-x: mailgun 401 /);
+    assert.ok(sendgrid.state.calls > 0 && postmark.state.calls > 0);
+    assert.equal(mailgun.deliveries.length, 0);
+  });
+
+  it('fails over from the throttling SES to Mailgun, logs it, and exports provider and provider message id per recipient', async () => {
+    const res = await submit('esp-failover', Array.from({ length: RECIPIENTS }, (_, i) => `r${i}@example.com`), ['ses-a', 'mailgun-b']);
     assert.equal(res.statusCode, 202, res.body);
     const id = res.json().id as string;
     await h.workers.drain(10_000);
@@ -82,7 +112,7 @@ describeEachEngine('batch failover between SES and Mailgun (operator providers)'
     const mailgunIds = new Map(mailgun.deliveries.map((d) => [d.to, d.id]));
     for (const row of rows.filter((r) => r.email !== INVALID)) {
       assert.equal(row.status, 'sent', JSON.stringify(row));
-      const expected = row.provider === 'ses-a' ? sesIds.get(row.email) : row.provider === 'mailgun-b' ? mailgunIds.get(row.email) : undefined;
+      const expected = row.provider === 'ses-a' ? sesIds.get(row.email!) : row.provider === 'mailgun-b' ? mailgunIds.get(row.email!) : undefined;
       assert.ok(expected, JSON.stringify(row));
       assert.equal(row.provider_message_id, expected);
     }
@@ -91,7 +121,7 @@ describeEachEngine('batch failover between SES and Mailgun (operator providers)'
     assert.match(invalid.smtp_reply ?? '', invalid.provider === 'ses-a' ? /MessageRejected/ : /not a valid address/);
     const onMailgun = rows.filter((r) => r.provider === 'mailgun-b').length;
 
-    const decisions = (await h.call({ method: 'GET', url: `/v1/batches/${id}/decisions`, auth: key.secret })).json().data as Array<{ provider: string; reason: string; detail: string | null; count: number }>;
+    const decisions = await decisionsOf(id);
     assert.deepEqual([decisions[0]!.provider, decisions[0]!.reason], ['ses-a', 'primary']);
     const failover = decisions.find((d) => d.reason === 'failover' && d.provider === 'mailgun-b');
     assert.ok(failover, JSON.stringify(decisions));
