@@ -89,8 +89,13 @@ export interface ProviderSet {
   readonly defaultName: string;
   readonly names: readonly string[];
   has(name: string): boolean;
-  /** The transport of a named provider (the default when name is null). */
-  get(name: string | null): Transport;
+  /**
+   * The transport of a named provider (the default when name is null). With a key: a name that is
+   * not the operator's is that key's own provider, opened by prepare() first.
+   */
+  get(name: string | null, keyId?: string): Transport;
+  /** Opens the key's own providers among `names` (those not the operator's) for get(). */
+  prepare?(keyId: string, names: readonly string[]): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -107,6 +112,9 @@ export function validateProviders(providers: Record<string, ProviderConfig>, def
   if (!providers[defaultName]) throw new ProviderConfigError(defaultName, 'the default provider is not among the named providers');
 }
 
+/** A provider with a batch endpoint gets the send job's one-at-a-time hand-overs gathered into its calls. */
+export const gathered = (made: Transport): Transport => (made.sendBatch ? coalescing(made as Parameters<typeof coalescing>[0]) : made);
+
 /** Transports are made on first use, so a process that never sends to a provider never connects to it. */
 export function createProviderSet(providers: Record<string, ProviderConfig>, defaultName: string, context: ProviderContext): ProviderSet {
   validateProviders(providers, defaultName);
@@ -122,9 +130,7 @@ export function createProviderSet(providers: Record<string, ProviderConfig>, def
       if (!transport) {
         const config = providers[chosen];
         if (!config) throw new ProviderConfigError(chosen, 'is not a configured provider');
-        const made = PROVIDER_TYPES[config.type]!.create(chosen, config, context);
-        // A provider with a batch endpoint gets the send job's one-at-a-time hand-overs gathered into its calls.
-        transport = made.sendBatch ? coalescing(made as Parameters<typeof coalescing>[0]) : made;
+        transport = gathered(PROVIDER_TYPES[config.type]!.create(chosen, config, context));
         open.set(chosen, transport);
       }
       return transport;

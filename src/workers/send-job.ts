@@ -130,6 +130,23 @@ export function createSendJob(options: SendJobOptions): Job & { stop(): void; cl
     return Buffer.concat([Buffer.from(signature, 'latin1'), head, CRLF, body.body]);
   }
 
+  /** A provider's transport for a message of a key (the key's own providers once prepared); null when it has none of that name. */
+  function transportOf(name: string, keyId: string): Transport | null {
+    try {
+      return providers.get(name, keyId);
+    } catch {
+      return null;
+    }
+  }
+
+  /** Opens the keys' own providers that routing chose (a batch policy may name them). */
+  async function prepareKeyProviders(choices: Array<[string, RouteChoice | undefined]>): Promise<void> {
+    if (!providers.prepare) return;
+    const byKey = new Map<string, string[]>();
+    for (const [keyId, choice] of choices) if (choice?.kind === 'send' && !providers.has(choice.provider)) byKey.set(keyId, [...(byKey.get(keyId) ?? []), choice.provider]);
+    for (const [keyId, names] of byKey) await providers.prepare(keyId, names);
+  }
+
   function outcomeOf(message: queue.ClaimedMessage, result: SendResult, now: Date): queue.Outcome {
     const base = { id: message.id, attempts: message.attempts, response: result.reply, dueAt: null, sentAt: null };
     // The message log derives the sent event from sent_at and the reply: no event row.
@@ -236,7 +253,9 @@ export function createSendJob(options: SendJobOptions): Job & { stop(): void; cl
         }
         if (options.router && claimed.some((m) => m.batch_id)) {
           try {
-            for (const [id, choice] of await options.router.plan(claimed.filter((m) => m.batch_id), now)) routes.set(id, choice);
+            const routed = claimed.filter((m) => m.batch_id);
+            for (const [id, choice] of await options.router.plan(routed, now)) routes.set(id, choice);
+            await prepareKeyProviders(routed.map((m) => [m.key_id, routes.get(m.id)]));
           } catch (error) {
             logger.error({ err: error }, 'routing batch messages failed; they wait');
             for (const m of claimed) if (m.batch_id) unchecked.add(m.id);
@@ -305,19 +324,26 @@ export function createSendJob(options: SendJobOptions): Job & { stop(): void; cl
         const delivery = deliver(message, outgoing, first, route !== undefined);
         // A provider that gathers messages into batch calls answers only once its call is made: the
         // lane goes on rendering meanwhile, so a call can carry more than the lanes' number of messages.
-        if (isCoalescing(providers.get(first))) return { delivery };
+        const firstTransport = transportOf(first, message.key_id);
+        if (firstTransport && isCoalescing(firstTransport)) return { delivery };
         await delivery;
       };
 
       const deliver = async (message: queue.ClaimedMessage, outgoing: OutgoingMessage, first: string, routed: boolean) => {
+        const sendVia = async (name: string): Promise<SendResult> => {
+          const transport = transportOf(name, message.key_id);
+          return transport ? transport.send(outgoing) : { outcome: 'temporary', reply: `provider ${name} is not configured (any more)`, stage: 'connect' };
+        };
         let provider = first;
-        let result = await providers.get(provider).send(outgoing);
+        let result = await sendVia(provider);
         // A routed message the provider failed for its own reasons moves to the next provider with room, at once.
         while (options.router && routed && isProviderFailure(result)) {
           const next = await options.router.failover(message, provider, result, clock());
           if (!next) break;
           provider = next;
-          result = await providers.get(provider).send(outgoing);
+          // Not opened: the send below finds no such provider and defers the message.
+          await prepareKeyProviders([[message.key_id, { kind: 'send', provider }]]).catch((error) => logger.error({ err: error, provider }, 'opening a key\'s provider failed'));
+          result = await sendVia(provider);
         }
         const outcome = { ...outcomeOf(message, result, clock()), provider, providerMessageId: result.providerMessageId ?? null };
         if (outcome.status === 'bounced') bounces.push({ message, reply: result.reply });

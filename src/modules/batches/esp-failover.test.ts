@@ -54,6 +54,8 @@ describeEachEngine('batch failover between SES and Mailgun (operator providers)'
       MAILERDASH_DEFAULT_PROVIDER: 'mailgun-b',
       MAILERDASH_SNS_CERT_URL_PATTERN: `^${sns.url.replace(/[.]/g, '\\.')}/`,
       MAILERDASH_BULK_CONCURRENCY: '16',
+      // A key's own provider's base_url is SSRF-checked: the loopback fakes are allowed.
+      MAILERDASH_WEBHOOK_ALLOW_HOSTS: '127.0.0.1',
     });
     key = await h.newKey('bulk', ['tu-dominio.com']);
   });
@@ -189,5 +191,33 @@ describeEachEngine('batch failover between SES and Mailgun (operator providers)'
     assert.equal(mailgun.deliveries.length, before + 1);
     const [sent] = (await h.call({ method: 'GET', url: `/v1/messages?request_id=${res.headers['x-message-id']}`, auth: key.secret })).json().data;
     assert.deepEqual([sent.status, sent.provider, sent.provider_message_id], ['sent', 'mailgun-b', mailgun.deliveries.at(-1)!.id]);
+  });
+
+  it('a key\'s own provider (/v1/providers) routes in its batches, for that key only, and its events match by MessageID', async () => {
+    const token = 'postmark-token-0123456789abcdef';
+    const created = await h.call({ method: 'POST', url: '/v1/providers', auth: key.secret, payload: { name: 'my-pm', type: 'postmark', config: { server_token: 'pm-good', base_url: postmark.url, webhook_token: token } } });
+    assert.equal(created.statusCode, 201, created.body);
+    const other = await h.newKey('other', ['tu-dominio.com']);
+    const refused = await h.call({
+      method: 'POST',
+      url: '/v1/batches',
+      headers: { 'content-type': 'application/json', 'idempotency-key': 'not-mine' },
+      payload: JSON.stringify({ from: { email: 'news@tu-dominio.com' }, subject: 'x', content: [{ type: 'text/plain', value: 'x' }], recipients: [{ email: 'a@example.com' }], provider_policy: { providers: ['my-pm'], strategy: 'failover' } }),
+      auth: other.secret,
+    });
+    assert.equal(refused.statusCode, 400, refused.body);
+    assert.equal(refused.json().errors[0].code, 'unknown_provider');
+
+    const res = await submit('own-provider', Array.from({ length: 5 }, (_, i) => `own${i}@example.com`), ['my-pm']);
+    assert.equal(res.statusCode, 202, res.body);
+    await h.workers.drain(1000);
+    const exported = (await h.call({ method: 'GET', url: `/v1/batches/${res.json().id}/recipients?format=ndjson`, auth: key.secret })).body.trim().split('\n').map((line) => JSON.parse(line));
+    const sentTo = new Map(postmark.sent.map((m) => [m.To, m.MessageID]));
+    for (const row of exported) assert.deepEqual([row.status, row.provider, row.provider_message_id], ['sent', 'my-pm', sentTo.get(row.email)]);
+
+    const bounce = JSON.stringify({ RecordType: 'Bounce', ID: 7, Type: 'HardBounce', Email: exported[0].email, MessageID: exported[0].provider_message_id, Details: 'smtp;550 5.1.1 unknown' });
+    const posted = await h.call({ method: 'POST', url: `/v1/events/postmark/${created.json().id}`, auth: null, headers: { 'content-type': 'application/json', 'x-webhook-token': token }, payload: bounce });
+    assert.deepEqual([posted.statusCode, posted.json()], [200, { received: 1 }]);
+    assert.equal((await h.call({ method: 'GET', url: `/v1/messages/${exported[0].message_id}`, auth: key.secret })).json().status, 'bounced');
   });
 });

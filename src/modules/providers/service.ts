@@ -160,6 +160,15 @@ export function createProvidersService(deps: ProvidersServiceDeps) {
       return row ? opened(row) : null;
     },
 
+    /** The names of a key's providers (a batch policy may name them). */
+    namesOf: (keyId: string) => repo.providerNamesOf(db, keyId),
+
+    /** A key's provider by name, secrets opened, with its version (updated_at), for sending through it; null: none. */
+    async openedByName(keyId: string, name: string): Promise<{ config: ProviderConfig; version: string } | null> {
+      const row = await repo.findProviderByName(db, keyId, name);
+      return row ? { config: (await opened(row)).config, version: new Date(row.updated_at).toISOString() } : null;
+    },
+
     /** A key's provider, secrets opened, for sending through it. */
     async opened(principal: Principal, id: string): Promise<OpenedProvider> {
       return opened(await own(principal, id));
