@@ -10,9 +10,9 @@ import { startSendgridFake } from '../../../test/support/providers/sendgrid-serv
 import { startSesFake } from '../../../test/support/providers/ses-server.ts';
 import { SEND_ZONE, clone } from '../send/test-fixtures.ts';
 
-const RECIPIENTS = Number(process.env.ESP_BATCH_TEST_RECIPIENTS ?? 200);
+const RECIPIENTS = Number(process.env.ESP_BATCH_TEST_RECIPIENTS ?? 120);
 /** SES accepts this many, then throttles every call. */
-const SES_TAKES = 50;
+const SES_TAKES = 30;
 /** Refused by both providers: a permanent per-recipient failure, whichever provider it meets. */
 const INVALID = 'r7@example.com';
 const AWS = { key: 'AKIAIOSFODNN7EXAMPLE', secret: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY' };
