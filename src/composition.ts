@@ -23,7 +23,7 @@ import { createTrackingService, type TrackingService } from './modules/tracking/
 import { createSealedBox, type SealedBox } from './lib/sealed-box.ts';
 import { createOutboundGuard } from './lib/ssrf.ts';
 import { createWebhooksService, type WebhooksService } from './modules/webhooks/service.ts';
-import { createProvidersService, type ProvidersService } from './modules/providers/service.ts';
+import { createProvidersService, operatorEventSources, type ProvidersService } from './modules/providers/service.ts';
 import { createProviderEventsService, type ProviderEventsService } from './modules/provider-events/service.ts';
 import type { ApplyFeedback } from './modules/provider-events/feedback.ts';
 import { DomainError } from './errors.ts';
@@ -35,6 +35,7 @@ import { createSequenceScheduler } from './workers/sequence-scheduler.ts';
 import { createWebhookDeliveryJob } from './workers/webhook-delivery.ts';
 import { createWebhookFanOutJob } from './workers/webhook-fan-out.ts';
 import { createDeliveryJob, handOffFromConfig, providersFromConfig } from './workers/delivery.ts';
+import { withKeyProviders } from './delivery/key-providers.ts';
 // Batches (issue 12)
 import { createBatchesService, type BatchesService } from './modules/batches/service.ts';
 import { createBatchRouter } from './modules/batches/router.ts';
@@ -149,23 +150,25 @@ export function createContext(config: Config, database: Database, logger: Logger
     onQueued: () => queuedListeners.forEach((listener) => listener()),
   });
   const inbound = createInboundService({ db });
-  // Batches: named providers (MAILERDASH_PROVIDERS), routed per batch policy.
-  const providerRegistry = providersFromConfig(config);
+  const providers = createProvidersService({ db, guard, secrets: createSealedBox(serverSecret, 'provider-credentials') });
+  // Batches: named providers (MAILERDASH_PROVIDERS, and each key's own from /v1/providers), routed per batch policy.
+  const providerRegistry = withKeyProviders(providersFromConfig(config), (keyId, name) => providers.openedByName(keyId, name));
   const batches = createBatchesService({
     db,
     mx: createMxChecker({ resolver }),
     idempotency,
     domains,
     templates,
-    providerNames: () => providerRegistry.names,
+    providerNames: async (keyId) => [...new Set([...providerRegistry.names, ...(await providers.namesOf(keyId))])],
     onQueued: () => queuedListeners.forEach((listener) => listener()),
   });
-  const providers = createProvidersService({ db, guard, secrets: createSealedBox(serverSecret, 'provider-credentials') });
   // Provider events take the one feedback path of every other report (src/modules/addresses).
   const feedbackRules = { softBounceLimit: config.softBounceLimit, softBounceWindowDays: config.softBounceWindowDays };
+  // Event posts name an operator provider (MAILERDASH_PROVIDERS) by its name, a key's by its id.
+  const operatorSource = operatorEventSources(config.providers);
   const providerEvents = createProviderEventsService({
     db,
-    providers,
+    providers: { forEvents: async (id) => operatorSource(id) ?? providers.forEvents(id) },
     applyFeedback: options.applyFeedback ?? ((trx, reports, now) => applyFeedback(trx, reports, now, feedbackRules)),
     snsUrlPattern: config.snsUrlPattern,
   });

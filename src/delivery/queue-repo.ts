@@ -111,6 +111,8 @@ export interface Outcome {
   event: { type: string; data: Record<string, unknown> } | null;
   /** The provider the attempt went to (none when it was never handed to one). */
   provider?: string | null;
+  /** The id the provider gave the accepted message (email service providers). */
+  providerMessageId?: string | null;
 }
 
 /**
@@ -174,12 +176,13 @@ export function outcomeStatement(outcomes: Outcome[], now: Date) {
       event_type: o.event?.type ?? null,
       event_data: o.event?.data ?? null,
       provider: o.provider ?? null,
+      provider_message_id: o.providerMessageId ?? null,
     })),
   );
   return sql<OutcomeRow>`${PREPARED}
     with v as (
       select * from jsonb_to_recordset(${rows}::jsonb)
-        as v(id text, attempts int, status text, due_at timestamptz, last_response text, sent_at timestamptz, event_type text, event_data jsonb, provider text)
+        as v(id text, attempts int, status text, due_at timestamptz, last_response text, sent_at timestamptz, event_type text, event_data jsonb, provider text, provider_message_id text)
     ), updated as (
       update messages m
       set status = v.status, lease_until = null, updated_at = ${now},
@@ -187,6 +190,7 @@ export function outcomeStatement(outcomes: Outcome[], now: Date) {
           last_response = coalesce(v.last_response, m.last_response),
           sent_at = coalesce(v.sent_at, m.sent_at),
           provider = coalesce(v.provider, m.provider),
+          provider_message_id = coalesce(v.provider_message_id, m.provider_message_id),
           attempts = case when v.status in ('queued', 'deferred') and v.last_response is null then m.attempts - 1 else m.attempts end
       from v
       -- The id array makes it a primary-key probe per row rather than a walk of every message in flight.

@@ -14,7 +14,8 @@ import { suppressionBlocks } from '../delivery/suppression-rule.ts';
 import { fullBucket, take, type Bucket } from '../delivery/token-bucket.ts';
 import { singleProvider, type ProviderSet } from '../delivery/providers.ts';
 import { isProviderFailure, type MessageRouter, type RouteChoice } from '../delivery/routing.ts';
-import type { Transport } from '../delivery/transport.ts';
+import type { OutgoingMessage, Transport } from '../delivery/transport.ts';
+import { isCoalescing } from '../delivery/batching.ts';
 import { NEVER } from '../modules/campaigns/repo.ts';
 import { suppressAddress } from '../modules/addresses/standing.ts';
 import { findSuppressions } from '../modules/suppressions/repo.ts';
@@ -64,6 +65,8 @@ const FLUSH_BATCH = 500;
 /** Batches one round may chain before it returns (so the runner's other work is not starved). */
 const MAX_BATCHES_PER_ROUND = 20;
 const KEY_CACHE_MS = 60_000;
+/** Most rendered messages one job holds waiting for a gathering provider's batch call. */
+const MAX_GATHERED = 1000;
 /** How long a message waits when its suppression check could not be made. */
 const SUPPRESSION_RETRY_MS = 30_000;
 
@@ -125,6 +128,23 @@ export function createSendJob(options: SendJobOptions): Job & { stop(): void; cl
     body.bodyHash ??= bodyHash(body.body);
     const signature = await dkimSignatureField(key, composed.headers, body.bodyHash, options.signer!, now);
     return Buffer.concat([Buffer.from(signature, 'latin1'), head, CRLF, body.body]);
+  }
+
+  /** A provider's transport for a message of a key (the key's own providers once prepared); null when it has none of that name. */
+  function transportOf(name: string, keyId: string): Transport | null {
+    try {
+      return providers.get(name, keyId);
+    } catch {
+      return null;
+    }
+  }
+
+  /** Opens the keys' own providers that routing chose (a batch policy may name them). */
+  async function prepareKeyProviders(choices: Array<[string, RouteChoice | undefined]>): Promise<void> {
+    if (!providers.prepare) return;
+    const byKey = new Map<string, string[]>();
+    for (const [keyId, choice] of choices) if (choice?.kind === 'send' && !providers.has(choice.provider)) byKey.set(keyId, [...(byKey.get(keyId) ?? []), choice.provider]);
+    for (const [keyId, names] of byKey) await providers.prepare(keyId, names);
   }
 
   function outcomeOf(message: queue.ClaimedMessage, result: SendResult, now: Date): queue.Outcome {
@@ -233,7 +253,9 @@ export function createSendJob(options: SendJobOptions): Job & { stop(): void; cl
         }
         if (options.router && claimed.some((m) => m.batch_id)) {
           try {
-            for (const [id, choice] of await options.router.plan(claimed.filter((m) => m.batch_id), now)) routes.set(id, choice);
+            const routed = claimed.filter((m) => m.batch_id);
+            for (const [id, choice] of await options.router.plan(routed, now)) routes.set(id, choice);
+            await prepareKeyProviders(routed.map((m) => [m.key_id, routes.get(m.id)]));
           } catch (error) {
             logger.error({ err: error }, 'routing batch messages failed; they wait');
             for (const m of claimed) if (m.batch_id) unchecked.add(m.id);
@@ -298,16 +320,32 @@ export function createSendJob(options: SendJobOptions): Job & { stop(): void; cl
           return;
         }
         const outgoing = { id: message.id, envelopeFrom: options.links ? options.links.returnPath(message.id) : verpAddress(message.id, options.bounceDomain), recipient: asciiAddress(message.to_email), raw };
-        let provider = route?.provider ?? providers.defaultName;
-        let result = await providers.get(provider).send(outgoing);
+        const first = route?.provider ?? providers.defaultName;
+        const delivery = deliver(message, outgoing, first, route !== undefined);
+        // A provider that gathers messages into batch calls answers only once its call is made: the
+        // lane goes on rendering meanwhile, so a call can carry more than the lanes' number of messages.
+        const firstTransport = transportOf(first, message.key_id);
+        if (firstTransport && isCoalescing(firstTransport)) return { delivery };
+        await delivery;
+      };
+
+      const deliver = async (message: queue.ClaimedMessage, outgoing: OutgoingMessage, first: string, routed: boolean) => {
+        const sendVia = async (name: string): Promise<SendResult> => {
+          const transport = transportOf(name, message.key_id);
+          return transport ? transport.send(outgoing) : { outcome: 'temporary', reply: `provider ${name} is not configured (any more)`, stage: 'connect' };
+        };
+        let provider = first;
+        let result = await sendVia(provider);
         // A routed message the provider failed for its own reasons moves to the next provider with room, at once.
-        while (options.router && route && isProviderFailure(result)) {
+        while (options.router && routed && isProviderFailure(result)) {
           const next = await options.router.failover(message, provider, result, clock());
           if (!next) break;
           provider = next;
-          result = await providers.get(provider).send(outgoing);
+          // Not opened: the send below finds no such provider and defers the message.
+          await prepareKeyProviders([[message.key_id, { kind: 'send', provider }]]).catch((error) => logger.error({ err: error, provider }, 'opening a key\'s provider failed'));
+          result = await sendVia(provider);
         }
-        const outcome = { ...outcomeOf(message, result, clock()), provider };
+        const outcome = { ...outcomeOf(message, result, clock()), provider, providerMessageId: result.providerMessageId ?? null };
         if (outcome.status === 'bounced') bounces.push({ message, reply: result.reply });
         record(outcome);
       };
@@ -342,13 +380,23 @@ export function createSendJob(options: SendJobOptions): Job & { stop(): void; cl
           refill = null;
         });
       };
+      /** Deliveries waiting on a gathering provider's call, bounded so claimed messages are not all rendered at once. */
+      const gathered = new Set<Promise<void>>();
+      const detach = async (delivery: Promise<void>) => {
+        const tracked = delivery.finally(() => gathered.delete(tracked));
+        gathered.add(tracked);
+        running.add(tracked);
+        void tracked.finally(() => running.delete(tracked)).catch(() => {});
+        while (gathered.size >= MAX_GATHERED) await Promise.race(gathered);
+      };
       function startLane(lane: (typeof lanes)[number]): void {
         lane.active++;
         const run = (async () => {
           try {
             for (let m = lane.waiting.shift(); m; m = lane.waiting.shift()) {
               topUp();
-              await handle(m);
+              const detached = await handle(m);
+              if (detached) await detach(detached.delivery);
             }
           } finally {
             lane.active--;

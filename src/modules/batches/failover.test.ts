@@ -78,7 +78,7 @@ describeEachEngine('batch failover between two providers', (engine) => {
 
     const exported = await h.call({ method: 'GET', url: `/v1/batches/${id}/recipients?format=csv`, auth: key.secret });
     const lines = exported.body.trim().split('\r\n');
-    assert.equal(lines[0], 'index,email,status,rejection_reason,provider,message_id,smtp_reply,accepted_at,sent_at,updated_at');
+    assert.equal(lines[0], 'index,email,status,rejection_reason,provider,provider_message_id,message_id,smtp_reply,accepted_at,sent_at,updated_at');
     const byProvider = new Map<string, Set<string>>([['smtp-main', new Set()], ['smtp-backup', new Set()]]);
     for (const line of lines.slice(1)) {
       const [, email, status, , provider] = line.split(',');

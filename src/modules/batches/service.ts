@@ -27,8 +27,8 @@ export interface BatchesServiceDeps {
   idempotency: IdempotencyService;
   domains: { isFromAllowed(keyId: string, fromAddress: string): Promise<boolean> };
   templates?: { get(principal: Principal, id: string): Promise<{ subject: string; html: string | null; body_text: string | null }> };
-  /** The names of the configured providers (a policy naming another is a 400). */
-  providerNames: () => readonly string[];
+  /** The names of the providers a key's batches may name: the operator's and the key's own (another is a 400). */
+  providerNames: (keyId: string) => readonly string[] | Promise<readonly string[]>;
   onQueued?: () => void;
   now?: () => Date;
 }
@@ -143,7 +143,7 @@ export function createBatchesService(deps: BatchesServiceDeps) {
           await repo.stageRecipients(db, id, rows);
         });
         const { header } = streamed;
-        const policy = checkPolicy(header.provider_policy, deps.providerNames());
+        const policy = checkPolicy(header.provider_policy, await deps.providerNames(principal.keyId));
         const content = await contentOf(principal, header);
         const fromCheck = checkAddress(header.from.email);
         if (!fromCheck.ok) throw invalid('invalid_email', `from.email ${fromCheck.reason}`, 'from.email');
