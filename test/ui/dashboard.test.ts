@@ -12,6 +12,8 @@ import { startHarness, type Harness } from '../support/harness.ts';
 const CHROMIUM = '/usr/bin/chromium';
 const BUILD = fileURLToPath(new URL('../../dist/ui', import.meta.url));
 const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+/** Rows of the imported CSV (the issue's size). */
+const CONTACTS = 1000;
 const chromiumMissing = existsSync(CHROMIUM) ? false : `Chromium is not installed at ${CHROMIUM} (apt-get install -y chromium): the browser test is skipped`;
 
 describeEachEngine('dashboard in the browser', (engine) => {
@@ -42,7 +44,7 @@ describeEachEngine('dashboard in the browser', (engine) => {
     if (profile) rmSync(profile, { recursive: true, force: true });
   });
 
-  it('signs in, creates a list, a template (with its preview) and a campaign, and sees the overview', { skip: chromiumMissing }, async () => {
+  it('signs in, creates a list, a template (with its preview) and a campaign, imports a CSV, removes a suppression, sees the overview', { skip: chromiumMissing }, async () => {
     const key = await h.newKey('marketing', ['tu-dominio.com']);
     await page.goto(`${base}/ui/`);
     await page.getByLabel('API key').fill('md_wrong_key');
@@ -90,6 +92,23 @@ describeEachEngine('dashboard in the browser', (engine) => {
       stored.json().data.map((c: { name: string; status: string; from_email: string }) => [c.name, c.status, c.from_email]),
       [['December news', 'draft', 'news@tu-dominio.com']],
     );
+
+    // A CSV of CONTACTS rows through the import form (its upload progress, then the 207 summary).
+    await page.getByRole('link', { name: 'Contacts' }).click();
+    await page.getByText('Import CSV').click();
+    const csv = ['email,name,plan', ...Array.from({ length: CONTACTS }, (_, i) => `c${i}@example.com,Contact ${i},pro`)].join('\n');
+    await page.getByLabel('CSV file').setInputFiles({ name: 'contacts.csv', mimeType: 'text/csv', buffer: Buffer.from(csv) });
+    await page.locator('[data-import-result]').filter({ hasText: `${CONTACTS} created, 0 updated, 0 failed` }).waitFor();
+    await page.getByText(`1–50 of ${CONTACTS}`).waitFor();
+
+    // Removing a suppression asks first, then the entry is gone from the API too.
+    await h.call({ method: 'POST', url: '/v1/suppressions', payload: { email: 'gone@example.com' }, auth: key.secret });
+    await page.getByRole('link', { name: 'Suppressions' }).click();
+    await page.getByRole('cell', { name: 'gone@example.com' }).waitFor();
+    page.once('dialog', (dialog) => void dialog.accept());
+    await page.getByRole('button', { name: 'Remove' }).click();
+    await page.getByText('No suppressed addresses.').waitFor();
+    assert.equal((await h.call({ method: 'GET', url: '/v1/suppressions/gone%40example.com', auth: key.secret })).statusCode, 404);
 
     await page.getByRole('link', { name: 'Overview' }).click();
     await page.getByRole('heading', { name: 'Queue' }).waitFor();
