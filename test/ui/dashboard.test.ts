@@ -44,8 +44,9 @@ describeEachEngine('dashboard in the browser', (engine) => {
     if (profile) rmSync(profile, { recursive: true, force: true });
   });
 
-  it('signs in, creates a list, a template (with its preview) and a campaign, imports a CSV, removes a suppression, sees the overview', { skip: chromiumMissing }, async () => {
+  it('signs in, creates a list, a template (with its preview) and a campaign, sends it and watches its statistics, finds a message in the log, imports a CSV, removes a suppression, sees the overview', { skip: chromiumMissing }, async () => {
     const key = await h.newKey('marketing', ['tu-dominio.com']);
+    const members = ['ana@example.com', 'ben@example.com', 'cai@example.com'];
     await page.goto(`${base}/ui/`);
     await page.getByLabel('API key').fill('md_wrong_key');
     await page.getByRole('button', { name: 'Sign in' }).click();
@@ -93,13 +94,30 @@ describeEachEngine('dashboard in the browser', (engine) => {
       [['December news', 'draft', 'news@tu-dominio.com']],
     );
 
+    // Sending (confirmed) into the outbox transport; the page's live statistics follow the workers.
+    const listId = (await h.call({ method: 'GET', url: '/v1/bulk/lists', auth: key.secret })).json().data[0].id as string;
+    assert.equal((await h.call({ method: 'POST', url: `/v1/bulk/lists/${listId}/contacts`, payload: { emails: members }, auth: key.secret })).statusCode, 207);
+    page.once('dialog', (dialog) => void dialog.accept());
+    await page.getByRole('button', { name: 'Send now' }).click();
+    await page.getByRole('button', { name: 'Pause' }).waitFor();
+    await h.workers.drain();
+    await page.locator('[data-stat="sent"]').filter({ hasText: String(members.length) }).waitFor({ timeout: 15_000 });
+
+    // The message log finds one of them by recipient, with its timeline and last reply.
+    await page.getByRole('link', { name: 'Messages' }).click();
+    await page.getByLabel('Recipient').fill('ben@example.com');
+    await page.getByRole('button', { name: 'Search' }).click();
+    await page.getByRole('link', { name: 'ben@example.com' }).click();
+    await page.getByRole('heading', { name: 'Timeline' }).waitFor();
+    await page.locator('.timeline').getByText('sent', { exact: true }).waitFor();
+
     // A CSV of CONTACTS rows through the import form (its upload progress, then the 207 summary).
     await page.getByRole('link', { name: 'Contacts' }).click();
     await page.getByText('Import CSV').click();
     const csv = ['email,name,plan', ...Array.from({ length: CONTACTS }, (_, i) => `c${i}@example.com,Contact ${i},pro`)].join('\n');
     await page.getByLabel('CSV file').setInputFiles({ name: 'contacts.csv', mimeType: 'text/csv', buffer: Buffer.from(csv) });
     await page.locator('[data-import-result]').filter({ hasText: `${CONTACTS} created, 0 updated, 0 failed` }).waitFor();
-    await page.getByText(`1–50 of ${CONTACTS}`).waitFor();
+    await page.getByText(`1–50 of ${CONTACTS + members.length}`).waitFor(); // with the campaign's list members
 
     // Removing a suppression asks first, then the entry is gone from the API too.
     await h.call({ method: 'POST', url: '/v1/suppressions', payload: { email: 'gone@example.com' }, auth: key.secret });
