@@ -34,7 +34,7 @@ function AllLists() {
               columns={[
                 { title: 'Name', cell: (l) => <Link href={`/ui/lists/${l.id}`}>{l.name}</Link> },
                 { title: 'ID', cell: (l) => <code>{l.id}</code> },
-                { title: 'Members', cell: (l) => JSON.stringify((l as { counts?: unknown }).counts ?? '') },
+                { title: 'Members', cell: (l) => `${l.member_counts.total} (${l.member_counts.active} active, ${l.member_counts.unsubscribed} unsubscribed, ${l.member_counts.bounced} bounced, ${l.member_counts.complained} complained)` },
                 { title: 'Created', cell: (l) => when(l.created_at) },
               ]}
             />
