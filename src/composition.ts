@@ -42,6 +42,7 @@ import { createBatchRouter } from './modules/batches/router.ts';
 import { createBatchMonitor } from './workers/batch-monitor.ts';
 import { createAuditService, type AuditService } from './modules/audit/repo.ts';
 import type { Job } from './workers/runner.ts';
+import { createUiSessions, type UiSessions } from './modules/ui/session.ts';
 import { applyFeedback } from './modules/addresses/feedback.ts';
 // Inbound feedback loop.
 import { createInboundListener, readTlsFiles, type InboundListener } from './modules/inbound/listener.ts';
@@ -78,6 +79,8 @@ export interface Services {
   providers: ProvidersService;
   /** The providers' event webhooks (/v1/events/{type}/{provider}). */
   providerEvents: ProviderEventsService;
+  /** The dashboard at /ui: its sessions and where its build is (read by the API at start). */
+  dashboard: { sessions: UiSessions; assetsDir: string };
 }
 
 export interface AppContext {
@@ -172,7 +175,8 @@ export function createContext(config: Config, database: Database, logger: Logger
     applyFeedback: options.applyFeedback ?? ((trx, reports, now) => applyFeedback(trx, reports, now, feedbackRules)),
     snsUrlPattern: config.snsUrlPattern,
   });
-  const services: Services = { keys, domains, suppressions, links, tracking, idempotency, send, messages, contacts, lists, templates, campaigns, sequences, webhooks, submission, inbound, batches, audit: createAuditService({ db }), providers, providerEvents };
+  const services: Services = { keys, domains, suppressions, links, tracking, idempotency, send, messages, contacts, lists, templates, campaigns, sequences, webhooks, submission, inbound, batches, audit: createAuditService({ db }), providers, providerEvents,
+    dashboard: { sessions: createUiSessions({ keys, box: createSealedBox(serverSecret, 'ui-sessions'), ttlMs: config.uiSessionMs }), assetsDir: config.uiDir } };
   const jobs: Job[] = [idempotency.expiryJob(), sealingJob(domains)];
   // The dispatcher and the sequence scheduler create their messages already claimed by this process's sender.
   const handOff = handOffFromConfig(config);

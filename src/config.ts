@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { SNS_HOST_PATTERN } from './modules/provider-events/signatures.ts';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ProviderConfigError, validateProviders, type ProviderConfig } from './delivery/providers.ts';
 
 /**
@@ -52,6 +53,9 @@ export interface Config {
   /** Named providers (MAILERDASH_PROVIDERS); null: the one provider of MAILERDASH_SMTP_URL or the outbox. */
   providers: Record<string, ProviderConfig> | null;
   defaultProvider: string | null;
+  /** The dashboard (src/modules/ui): built assets served at /ui, and how long a sign-in lasts. */
+  uiDir: string;
+  uiSessionMs: number;
 }
 
 export class ConfigError extends Error {
@@ -410,6 +414,20 @@ export const VARIABLES = [
         throw new ConfigError('MAILERDASH_SNS_CERT_URL_PATTERN', 'must be a regular expression');
       }
     },
+  }),
+  spec({
+    name: 'MAILERDASH_UI_DIR',
+    key: 'uiDir',
+    defaultText: 'dist/ui of the installation',
+    description: 'Directory of the built dashboard served at /ui (npm ci builds it; npm run build redoes it).',
+    parse: (raw) => optional(raw) ?? fileURLToPath(new URL('../dist/ui', import.meta.url)),
+  }),
+  spec({
+    name: 'MAILERDASH_UI_SESSION_HOURS',
+    key: 'uiSessionMs',
+    defaultText: '12',
+    description: 'How long a dashboard sign-in lasts before the session cookie expires.',
+    parse: (raw) => integer('MAILERDASH_UI_SESSION_HOURS', 12, 1, 24 * 30)(raw) * 3_600_000,
   }),
 ] as const;
 

@@ -25,6 +25,8 @@ import { batchesRoutes, batchReadRoutes } from '../modules/batches/routes.ts';
 import { auditRoutes } from '../modules/audit/routes.ts';
 import { providersRoutes } from '../modules/providers/routes.ts';
 import { providerEventsRoutes } from '../modules/provider-events/routes.ts';
+import { dashboardRoutes } from '../modules/ui/routes.ts';
+import { loadUiAssets } from '../modules/ui/assets.ts';
 import { openApiWebhooks } from '../modules/events/catalog.ts';
 import { requireApiKey } from './auth.ts';
 import { installErrorHandling } from './errors.ts';
@@ -79,8 +81,14 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
         version: '1',
         description: 'Transactional and bulk email. Every error answers `{"errors":[{"message","field","code"}]}`.',
       },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
-      security: [{ bearer: [] }],
+      components: {
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer' },
+          // The dashboard's session (POST /ui/session); a mutation must also send X-CSRF-Token.
+          session: { type: 'apiKey', in: 'cookie', name: 'mailerdash_session' },
+        },
+      },
+      security: [{ bearer: [] }, { session: [] }],
       // Every event type's body, as receivers get it (OpenAPI 3.1 webhooks).
       webhooks: openApiWebhooks(),
     } as Record<string, unknown>,
@@ -93,8 +101,9 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   const { services } = options;
   await app.register(trackingRoutes, { tracking: services.tracking });
   await app.register(providerEventsRoutes, { events: services.providerEvents });
+  await app.register(dashboardRoutes, { sessions: services.dashboard.sessions, assets: loadUiAssets(services.dashboard.assetsDir) });
   await app.register(async (authed) => {
-    requireApiKey(authed, services.keys);
+    requireApiKey(authed, services.keys, services.dashboard.sessions);
     await authed.register(keysRoutes, { keys: services.keys });
     await authed.register(domainsRoutes, { domains: services.domains });
     await authed.register(contactsRoutes, { contacts: services.contacts, idempotency: services.idempotency });

@@ -77,6 +77,18 @@ export function createKeysService(deps: KeysServiceDeps) {
       return principal;
     },
 
+    /** The key behind a dashboard session, by id, revoked keys refused (cached like authenticate). */
+    async principalById(id: string): Promise<Principal | null> {
+      const cacheKey = `id:${id}`;
+      const cached = cache.get(cacheKey);
+      if (cached && cached.until > now()) return cached.principal;
+      const row = await repo.findKeyById(db, id);
+      const principal = row && !row.revoked_at ? { keyId: row.id, name: row.name, admin: row.admin } : null;
+      if (cache.size > 10_000) cache.clear();
+      cache.set(cacheKey, { principal, until: now() + cacheMs });
+      return principal;
+    },
+
     /** Like authenticate, asking the database every time: for sessions that outlive the cache (SMTP). */
     async authenticateNow(secret: string): Promise<Principal | null> {
       const row = await repo.findActiveKeyByHash(db, hashSecret(secret));
