@@ -8,7 +8,8 @@ import { sql, type Kysely } from 'kysely';
  * to mark it fanned out (an update that could not be HOT, the partial index's predicate changing).
  * Which endpoints subscribe is read from the `webhooks` table by the inserting statement itself, so
  * it is never stale. `webhook.test` events are left out: each is written with its one delivery, for the
- * endpoint it tests only.
+ * endpoint it tests only. A new delivery's next_attempt_at is null: due at once, on whatever clock the
+ * delivery worker keeps (the event's own time may be ahead of it).
  */
 export async function up(db: Kysely<any>): Promise<void> {
   // Events written before the upgrade and not yet fanned out get their deliveries now.
@@ -27,7 +28,7 @@ export async function up(db: Kysely<any>): Promise<void> {
     create function events_fan_out() returns trigger language plpgsql as $$
     begin
       insert into webhook_deliveries (key_id, endpoint_id, event_seq, event_type, next_attempt_at, created_at)
-      select n.key_id, w.id, n.seq, n.type, n.at, n.at
+      select n.key_id, w.id, n.seq, n.type, null, n.at
       from new_events n join webhooks w on w.key_id = n.key_id and w.enabled
         and w.events && array['*', n.type, split_part(n.type, '.', 1) || '.*']
       where n.type <> 'webhook.test'

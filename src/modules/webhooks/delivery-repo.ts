@@ -24,7 +24,7 @@ export async function claimEndpoints(db: Kysely<DB>, owner: string, now: Date, l
     where id = any (array(
       select w.id from webhooks w
       where w.enabled and (w.lease_until is null or w.lease_until < ${now})
-        and exists (select 1 from webhook_deliveries d where d.endpoint_id = w.id and d.status = 'pending' and d.next_attempt_at <= ${now})
+        and exists (select 1 from webhook_deliveries d where d.endpoint_id = w.id and d.status = 'pending' and (d.next_attempt_at is null or d.next_attempt_at <= ${now}))
       limit ${limit}
       for update skip locked))
     returning ${ENDPOINT_COLUMNS}`.execute(db);
@@ -67,7 +67,8 @@ export async function takeDeliveries(db: Kysely<DB>, endpointId: string, now: Da
     return sql<TakenDelivery>`
       select d.id, d.attempts, d.event_seq, e.id as event_id, e.type as event_type, e.at as event_at, e.data::text as data
       from webhook_deliveries d join events e on e.seq = d.event_seq
-      where d.endpoint_id = ${endpointId} and d.status = 'pending' and d.event_seq > ${afterSeq}::bigint and d.next_attempt_at <= ${now}
+      where d.endpoint_id = ${endpointId} and d.status = 'pending' and d.event_seq > ${afterSeq}::bigint
+        and (d.next_attempt_at is null or d.next_attempt_at <= ${now})
       order by d.event_seq
       limit ${limit}`.execute(trx);
   });
