@@ -15,7 +15,7 @@ export async function up(db: Kysely<any>): Promise<void> {
   // Events written before the upgrade and not yet fanned out get their deliveries now.
   await sql`
     insert into webhook_deliveries (key_id, endpoint_id, event_seq, event_type, next_attempt_at, created_at)
-    select e.key_id, w.id, e.seq, e.type, now(), now()
+    select e.key_id, w.id, e.seq, e.type, null, now()
     from events e join webhooks w on w.key_id = e.key_id and w.enabled
       and w.events && array['*', e.type, split_part(e.type, '.', 1) || '.*']
     where not e.fanned_out and e.type <> 'webhook.test'
