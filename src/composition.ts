@@ -33,7 +33,6 @@ import { loadLinkSecret } from './modules/tracking/links.ts';
 import { createCampaignDispatcher } from './workers/campaign-dispatcher.ts';
 import { createSequenceScheduler } from './workers/sequence-scheduler.ts';
 import { createWebhookDeliveryJob } from './workers/webhook-delivery.ts';
-import { createWebhookFanOutJob } from './workers/webhook-fan-out.ts';
 import { createDeliveryJob, handOffFromConfig, providersFromConfig } from './workers/delivery.ts';
 import { withKeyProviders } from './delivery/key-providers.ts';
 // Batches (issue 12)
@@ -186,7 +185,6 @@ export function createContext(config: Config, database: Database, logger: Logger
   jobs.push(createBatchMonitor({ db, logger, onQueued: () => queuedListeners.forEach((listener) => listener()) }));
   const metrics = createMetricsRegistry();
   const webhookMetrics = installWebhookMetrics(metrics, db);
-  jobs.push(createWebhookFanOutJob({ db, onDeliveries: () => queuedListeners.forEach((listener) => listener()) }));
   jobs.push(
     createWebhookDeliveryJob({
       db,

@@ -68,7 +68,8 @@ function deliveryView(row: repo.DeliveryRow) {
     last_status: row.last_status,
     last_error: row.last_error,
     last_body: row.last_body,
-    next_attempt_at: row.status === 'pending' ? iso(row.next_attempt_at) : null,
+    // Never attempted (null): due since it was made.
+    next_attempt_at: row.status === 'pending' ? iso(row.next_attempt_at ?? row.created_at) : null,
     last_attempt_at: iso(row.last_attempt_at),
     delivered_at: iso(row.delivered_at),
     created_at: iso(row.created_at)!,
