@@ -10,6 +10,15 @@ import type { DB } from '../../db/schema.ts';
 
 const FINAL = sql`('sent', 'bounced', 'failed', 'dropped')`;
 
+/**
+ * A content that a campaign, batch or sequence step names is theirs (a step's serves every future
+ * subscriber): kept, body and all, while they are. One per campaign, batch or step.
+ */
+const OWNED = (content: ReturnType<typeof sql.ref>) => sql`(
+  exists (select 1 from campaigns o where o.content_id = ${content})
+  or exists (select 1 from batches o where o.content_id = ${content})
+  or exists (select 1 from sequence_steps o where o.content_id = ${content}))`;
+
 /** Takes the job's lease when it is free (expired); true when this holder has it now. */
 export async function claimLease(db: Kysely<DB>, name: string, holder: string, now: Date, until: Date): Promise<boolean> {
   const { rows } = await sql`
@@ -57,7 +66,7 @@ export async function removeUnusedContents(db: Kysely<DB>, before: Date, limit: 
   const result = await sql`
     delete from message_contents where id = any (array(
       select c.id from message_contents c
-      where c.created_at < ${before} and not exists (select 1 from messages m where m.content_id = c.id)
+      where c.created_at < ${before} and not exists (select 1 from messages m where m.content_id = c.id) and not ${OWNED(sql.ref('c.id'))}
       order by c.created_at
       limit ${limit}
       for update skip locked))`.execute(db);
@@ -76,6 +85,7 @@ export async function stripContents(db: Kysely<DB>, before: Date, limit: number,
       select c.id from message_contents c
       where c.body_removed_at is null and c.created_at < ${before}
         and not exists (select 1 from messages m where m.content_id = c.id and m.status in ('queued', 'sending', 'deferred'))
+        and not ${OWNED(sql.ref('c.id'))}
       order by c.created_at
       limit ${limit}
       for update skip locked))`.execute(db);
