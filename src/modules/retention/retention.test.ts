@@ -105,6 +105,8 @@ describeEachEngine('retention and the statistics that outlive it', (engine) => {
     assert.equal((await get(`/v1/stats?key_id=${key.id}`, bob.secret)).status, 403);
     const admin = await h.call({ method: 'GET', url: `/v1/stats?key_id=${key.id}&interval=hour` });
     assert.equal(admin.json().totals.sent, 4);
+    assert.equal((await get('/v1/batches/batch_nope/stats')).status, 404);
+    assert.equal((await get('/v1/bulk/sequences/nope-a1b2c3/stats')).status, 404);
     const everyone = await h.call({ method: 'GET', url: '/v1/stats?interval=hour' });
     assert.equal(everyone.json().totals.sent, 4);
   });

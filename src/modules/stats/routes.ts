@@ -60,7 +60,7 @@ export const statsRoutes: FastifyPluginAsyncTypebox<{ stats: StatsService }> = a
     async (request) => stats.ofScope(request.principal, 'batch', request.params.id),
   );
   app.get(
-    '/v1/sequences/:id/stats',
+    '/v1/bulk/sequences/:id/stats',
     { schema: { tags: ['sequences'], summary: "The sequence's event counts over its life, from the aggregates", params: Id, response: { 200: ScopeStats('sequence_id'), ...errorResponses(401, 404) } } },
     async (request) => stats.ofScope(request.principal, 'sequence', request.params.id),
   );
