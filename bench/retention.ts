@@ -97,6 +97,8 @@ async function child(engine: string): Promise<void> {
     console.log(`  campaign with retention:    ${n(withJob.rate)} msg/s (${withJob.seconds.toFixed(1)} s, sent ${n(withJob.sent)}) = ${((100 * withJob.rate) / without.rate).toFixed(1)} %; the job removed ${n(removedDuring)} old messages meanwhile`);
 
     const rest = await oldLeft(db);
+    // The stopped runner's job may still hold the lease (for up to 5 minutes): handed over here.
+    await sql`delete from job_leases`.execute(db);
     const job = retention(0);
     t = performance.now();
     let rounds = 0;
