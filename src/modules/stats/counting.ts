@@ -4,7 +4,7 @@ import { sql, type RawBuilder } from 'kysely';
  * Writing the aggregates (stat_counts). Each statement that changes messages adds its changes in
  * the same statement: its changed rows, grouped by key, channel and scope, become one upsert per
  * group. Many workers finishing one campaign then take its row once per statement (a few hundred
- * messages), not once per message, and always in the same order (no deadlock between them).
+ * messages), not once per message, and always in the same order (key rows first).
  */
 
 export const COUNTERS = ['sent', 'delivered', 'deferred', 'bounced', 'bounced_after_sent', 'complained', 'opened', 'clicked', 'unsubscribed', 'failed', 'dropped'] as const;
@@ -40,6 +40,8 @@ export function countInto(source: RawBuilder<unknown>, at: Date): RawBuilder<unk
     cross join lateral (values ('key', ''), ('campaign', r.campaign_id), ('batch', r.batch_id), ('sequence', r.sequence_id)) as x(scope, scope_id)
     where x.scope_id is not null
     group by x.scope, r.key_id, x.scope_id, r.channel
-    order by x.scope, r.key_id, x.scope_id, r.channel
+    -- Key rows first, then the rest, in one order everywhere: a transaction that counts several
+    -- changes (feedback reports) and an outcome statement meet first on the key's row, not crosswise.
+    order by x.scope <> 'key', r.key_id, x.scope, x.scope_id, r.channel
     on conflict (scope, key_id, scope_id, hour, channel) do update set ${sql.join(COUNTERS.map((c) => sql`${sql.ref(c)} = s.${sql.ref(c)} + excluded.${sql.ref(c)}`))}`;
 }
