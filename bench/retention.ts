@@ -89,12 +89,19 @@ async function child(engine: string): Promise<void> {
     const retention = (pauseFactor: number) =>
       createRetentionJob({ db, logger, retentionDays: config.retentionDays, contentRetentionDays: config.contentRetentionDays, batchSize: config.retentionBatch, pauseFactor, intervalMs: 1000 });
 
+    // Without, with, without again: the first run of a process is slower (cold caches, JIT), so the
+    // job's run is set against the later run and against the mean of both.
     const without = await campaign('Without retention', []);
     const leftBefore = await oldLeft(db);
     const withJob = await campaign('With retention', [retention(1)]);
     const removedDuring = leftBefore - (await oldLeft(db));
-    console.log(`  campaign without retention: ${n(without.rate)} msg/s (${without.seconds.toFixed(1)} s, sent ${n(without.sent)})`);
-    console.log(`  campaign with retention:    ${n(withJob.rate)} msg/s (${withJob.seconds.toFixed(1)} s, sent ${n(withJob.sent)}) = ${((100 * withJob.rate) / without.rate).toFixed(1)} %; the job removed ${n(removedDuring)} old messages meanwhile`);
+    await sql`delete from job_leases`.execute(db);
+    const withoutAgain = await campaign('Without retention again', []);
+    const mean = (without.rate + withoutAgain.rate) / 2;
+    console.log(`  campaign without retention:       ${n(without.rate)} msg/s (${without.seconds.toFixed(1)} s, sent ${n(without.sent)})`);
+    console.log(`  campaign with retention:          ${n(withJob.rate)} msg/s (${withJob.seconds.toFixed(1)} s, sent ${n(withJob.sent)}); the job removed ${n(removedDuring)} old messages meanwhile`);
+    console.log(`  campaign without retention again: ${n(withoutAgain.rate)} msg/s (${withoutAgain.seconds.toFixed(1)} s, sent ${n(withoutAgain.sent)})`);
+    console.log(`  with / without: ${((100 * withJob.rate) / withoutAgain.rate).toFixed(1)} % of the later run, ${((100 * withJob.rate) / mean).toFixed(1)} % of the mean (goal: loses under 5 %)`);
 
     const rest = await oldLeft(db);
     // The stopped runner's job may still hold the lease (for up to 5 minutes): handed over here.
