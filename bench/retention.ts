@@ -95,7 +95,6 @@ async function child(engine: string): Promise<void> {
     const leftBefore = await oldLeft(db);
     const withJob = await campaign('With retention', [retention(1)]);
     const removedDuring = leftBefore - (await oldLeft(db));
-    await sql`delete from job_leases`.execute(db);
     const withoutAgain = await campaign('Without retention again', []);
     const mean = (without.rate + withoutAgain.rate) / 2;
     console.log(`  campaign without retention:       ${n(without.rate)} msg/s (${without.seconds.toFixed(1)} s, sent ${n(without.sent)})`);
