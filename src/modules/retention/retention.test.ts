@@ -106,8 +106,13 @@ describeEachEngine('retention and the statistics that outlive it', (engine) => {
     assert.equal((await get(`/v1/stats?key_id=${key.id}`, bob.secret)).status, 403);
     const admin = await h.call({ method: 'GET', url: `/v1/stats?key_id=${key.id}&interval=hour` });
     assert.equal(admin.json().totals.sent, 4);
-    assert.equal((await get('/v1/batches/batch_nope/stats')).status, 404);
-    assert.equal((await get('/v1/bulk/sequences/nope-a1b2c3/stats')).status, 404);
+    for (const url of ['/v1/batches/batch_nope/stats', '/v1/bulk/sequences/nope-a1b2c3/stats']) {
+      const missing = await get(url);
+      assert.deepEqual([missing.status, missing.body.errors?.[0]?.code], [404, 'not_found'], url);
+    }
+    const sequence = await h.call({ method: 'POST', url: '/v1/bulk/sequences', headers: json, auth: key.secret, payload: { name: 'Stats seq' } });
+    const sequenceStats = await get(`/v1/bulk/sequences/${sequence.json().id}/stats`);
+    assert.deepEqual([sequence.statusCode, sequenceStats.status, sequenceStats.body.sent], [201, 200, 0]);
     const everyone = await h.call({ method: 'GET', url: '/v1/stats?interval=hour' });
     assert.equal(everyone.json().totals.sent, 4);
   });
