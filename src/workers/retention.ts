@@ -17,7 +17,8 @@ export interface RetentionJobOptions {
   intervalMs?: number;
   /**
    * After a round that removed rows, the job waits this many times the round's own duration before
-   * the next (1: it works at most half of the time), so deleting never crowds out sending.
+   * the next (default 4: it works at most a fifth of the time), so deleting does not crowd out sending.
+   * bench:retention measured a factor of 1 costing the campaign 20-40 % on two loaded cores.
    */
   pauseFactor?: number;
   now?: () => Date;
@@ -38,7 +39,7 @@ export function createRetentionJob(options: RetentionJobOptions): Job {
   const { db, logger, batchSize } = options;
   const clock = options.now ?? (() => new Date());
   const intervalMs = options.intervalMs ?? 60_000;
-  const pauseFactor = options.pauseFactor ?? 1;
+  const pauseFactor = options.pauseFactor ?? 4;
   const holder = `retention-${randomUUID()}`;
   let notBefore = 0;
   let stopping = false;
