@@ -42,6 +42,8 @@ import { createBatchMonitor } from './workers/batch-monitor.ts';
 import { createAuditService, type AuditService } from './modules/audit/repo.ts';
 import type { Job } from './workers/runner.ts';
 import { createUiSessions, type UiSessions } from './modules/ui/session.ts';
+import { createStatsService, type StatsService } from './modules/stats/service.ts';
+import { createRetentionJob } from './workers/retention.ts';
 import { applyFeedback } from './modules/addresses/feedback.ts';
 // Inbound feedback loop.
 import { createInboundListener, readTlsFiles, type InboundListener } from './modules/inbound/listener.ts';
@@ -80,6 +82,8 @@ export interface Services {
   providerEvents: ProviderEventsService;
   /** The dashboard at /ui: its sessions and where its build is (read by the API at start). */
   dashboard: { sessions: UiSessions; assetsDir: string };
+  /** Statistics from the aggregates (GET /v1/stats, batch and sequence stats). */
+  stats: StatsService;
 }
 
 export interface AppContext {
@@ -174,7 +178,7 @@ export function createContext(config: Config, database: Database, logger: Logger
     applyFeedback: options.applyFeedback ?? ((trx, reports, now) => applyFeedback(trx, reports, now, feedbackRules)),
     snsUrlPattern: config.snsUrlPattern,
   });
-  const services: Services = { keys, domains, suppressions, links, tracking, idempotency, send, messages, contacts, lists, templates, campaigns, sequences, webhooks, submission, inbound, batches, audit: createAuditService({ db }), providers, providerEvents,
+  const services: Services = { keys, domains, suppressions, links, tracking, idempotency, send, messages, contacts, lists, templates, campaigns, sequences, webhooks, submission, inbound, batches, audit: createAuditService({ db }), providers, providerEvents, stats: createStatsService({ db }),
     dashboard: { sessions: createUiSessions({ keys, box: createSealedBox(serverSecret, 'ui-sessions'), ttlMs: config.uiSessionMs }), assetsDir: config.uiDir } };
   const jobs: Job[] = [idempotency.expiryJob(), sealingJob(domains)];
   // The dispatcher and the sequence scheduler create their messages already claimed by this process's sender.
@@ -203,6 +207,7 @@ export function createContext(config: Config, database: Database, logger: Logger
   };
   // ready: the token checks run inside the job's transaction, where PGlite cannot load the secret.
   jobs.push(createInboundReportsJob({ db, logger, ...inboundDeps, ready: () => links.ready(), rules: { softBounceLimit: config.softBounceLimit, softBounceWindowDays: config.softBounceWindowDays } }));
+  jobs.push(createRetentionJob({ db, logger, retentionDays: config.retentionDays, contentRetentionDays: config.contentRetentionDays, batchSize: config.retentionBatch }));
   const createInbound = () =>
     createInboundListener({
       db,

@@ -50,6 +50,11 @@ export interface Config {
   fblAddress: string;
   softBounceLimit: number;
   softBounceWindowDays: number;
+  /** Retention (issue 16): the message log's age limit in days, and content's (never longer). */
+  retentionDays: number;
+  contentRetentionDays: number;
+  /** Rows one retention statement removes at most. */
+  retentionBatch: number;
   /** Named providers (MAILERDASH_PROVIDERS); null: the one provider of MAILERDASH_SMTP_URL or the outbox. */
   providers: Record<string, ProviderConfig> | null;
   defaultProvider: string | null;
@@ -374,6 +379,26 @@ export const VARIABLES = [
   }),
   spec({ name: 'MAILERDASH_SOFT_BOUNCE_LIMIT', key: 'softBounceLimit', defaultText: '5', description: 'Soft bounces of one address within MAILERDASH_SOFT_BOUNCE_DAYS that make it bounced.', parse: integer('MAILERDASH_SOFT_BOUNCE_LIMIT', 5, 1, 1000) }),
   spec({ name: 'MAILERDASH_SOFT_BOUNCE_DAYS', key: 'softBounceWindowDays', defaultText: '7', description: 'The soft-bounce window in days.', parse: integer('MAILERDASH_SOFT_BOUNCE_DAYS', 7, 1, 365) }),
+  // Retention (issue 16).
+  spec({
+    name: 'MAILERDASH_RETENTION_DAYS',
+    key: 'retentionDays',
+    defaultText: '30',
+    description:
+      'Days the message log is kept: messages, their contents and events (tracking included), webhook events and deliveries, inbound reports, batch recipient lists. Older rows are removed by `mailerdash worker`; messages in flight never are. Statistics (aggregates) are kept.',
+    parse: integer('MAILERDASH_RETENTION_DAYS', 30, 1, 36_500),
+  }),
+  spec({
+    name: 'MAILERDASH_CONTENT_RETENTION_DAYS',
+    key: 'contentRetentionDays',
+    defaultText: '(MAILERDASH_RETENTION_DAYS)',
+    description: 'Days message bodies (text, HTML, attachments, raw MIME) are kept, if shorter than MAILERDASH_RETENTION_DAYS; the log keeps sender and subject until the message goes.',
+    parse: (raw, env) => {
+      const days = integer('MAILERDASH_RETENTION_DAYS', 30, 1, 36_500)(env.MAILERDASH_RETENTION_DAYS);
+      return Math.min(days, integer('MAILERDASH_CONTENT_RETENTION_DAYS', days, 1, 36_500)(raw));
+    },
+  }),
+  spec({ name: 'MAILERDASH_RETENTION_BATCH', key: 'retentionBatch', defaultText: '1000', description: 'Most rows one retention statement removes (each its own short transaction).', parse: integer('MAILERDASH_RETENTION_BATCH', 1000, 10, 100_000) }),
   // Batches (issue 12): named providers.
   spec({
     name: 'MAILERDASH_PROVIDERS',

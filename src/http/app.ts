@@ -30,6 +30,7 @@ import { loadUiAssets } from '../modules/ui/assets.ts';
 import { openApiWebhooks } from '../modules/events/catalog.ts';
 import { requireApiKey } from './auth.ts';
 import { installErrorHandling } from './errors.ts';
+import { statsRoutes } from '../modules/stats/routes.ts';
 import { installInputGuards } from './input-guards.ts';
 import { installHttpMetrics } from './metrics.ts';
 
@@ -120,6 +121,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     await authed.register(batchReadRoutes, { batches: services.batches });
     await authed.register(auditRoutes, { audit: services.audit });
     await authed.register(providersRoutes, { providers: services.providers });
+    await authed.register(statsRoutes, { stats: services.stats });
   });
 
   return app;

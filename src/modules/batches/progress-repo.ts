@@ -2,6 +2,7 @@ import { sql, type Kysely } from 'kysely';
 import type { DB } from '../../db/schema.ts';
 import { NEVER } from '../campaigns/repo.ts';
 import { emitEvent, hasSubscriber, messageEventData, newEventId } from '../events/outbox.ts';
+import { countInto } from '../stats/counting.ts';
 import { messageCounts, toBatchRow, type BatchRow } from './repo.ts';
 
 /**
@@ -58,7 +59,9 @@ export async function dropUnsent(db: Kysely<DB>, batchId: string, reason: string
     with dropped as (
       update messages set status = 'dropped', last_response = ${reason}, updated_at = ${now}
       where batch_id = ${batchId} and status in ('queued', 'deferred')
-      returning id, key_id, to_email, channel, campaign_id, request_id, content_id, personalization
+      returning id, key_id, to_email, channel, campaign_id, batch_id, request_id, content_id, personalization
+    ), counted as (
+      ${countInto(sql`select key_id, channel, campaign_id, batch_id, null::text as sequence_id, 'dropped' as counter from dropped`, now)}
     )
     insert into events (id, key_id, type, at, data)
     select ${newEventId}, m.key_id, 'message.dropped', ${now}, ${messageEventData('m', 'c')} || jsonb_build_object('reason', ${reason}::text, 'response', ${reason}::text)

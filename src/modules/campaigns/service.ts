@@ -198,12 +198,13 @@ export function createCampaignsService(deps: CampaignsServiceDeps) {
     },
 
     /**
-     * Live figures. recipients: messages made for list members; skipped_suppressed: members not sent
-     * to because of their status or the suppression list (at dispatch, or dropped at send time).
+     * Live figures, from the aggregates (they answer after retention removed the messages).
+     * recipients: messages made for list members; skipped_suppressed: members not sent to because of
+     * their status or the suppression list at dispatch (dropped: at send time, or by a cancel).
      */
     async stats(principal: Principal, id: string) {
       const row = await own(db, principal, id);
-      const counts = await repo.campaignCounts(db, row.id);
+      const counts = await repo.campaignCounts(db, row);
       return {
         campaign_id: row.id,
         status: row.status,

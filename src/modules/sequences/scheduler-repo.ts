@@ -3,6 +3,7 @@ import type { DB } from '../../db/schema.ts';
 import { newId } from '../../lib/ids.ts';
 import type { Personalization } from '../../delivery/compose.ts';
 import { emitEvents } from '../events/outbox.ts';
+import { countInto } from '../stats/counting.ts';
 import { subscriberEventData } from './repo.ts';
 import { PREPARED } from '../../db/prepared.ts';
 import { claimedFromJson, type ClaimedMessage } from '../../delivery/queue-repo.ts';
@@ -200,6 +201,12 @@ export async function insertStepMessages(db: Kysely<DB>, items: NewStepMessage[]
       update sequence_subscribers s
       set current_position = v.position, next_due_at = null, lease_until = null, updated_at = ${now}
       from v where s.id = v.sub
+    ), counted as (
+      ${countInto(
+        sql`select i.key_id, i.channel, null::text as campaign_id, null::text as batch_id, s.sequence_id, 'failed' as counter
+            from inserted i join v on v.id = i.id join sequence_subscribers s on s.id = v.sub where i.status = 'failed'`,
+        now,
+      )}
     )
     select coalesce(jsonb_agg(to_jsonb(i) - 'status') filter (where i.status = 'sending'), '[]'::jsonb) as claimed from inserted i`.execute(db);
   return { ids, claimed: leased ? claimedFromJson(made[0]!.claimed) : [] };

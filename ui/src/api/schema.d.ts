@@ -309,7 +309,7 @@ export interface paths {
                 query?: never;
                 header?: never;
                 path: {
-                    /** @description The provider id (prv_…). */
+                    /** @description A per-key provider's id (prv_…), or the name of an operator provider (MAILERDASH_PROVIDERS). */
                     provider: string;
                 };
                 cookie?: never;
@@ -450,7 +450,7 @@ export interface paths {
                 query?: never;
                 header?: never;
                 path: {
-                    /** @description The provider id (prv_…). */
+                    /** @description A per-key provider's id (prv_…), or the name of an operator provider (MAILERDASH_PROVIDERS). */
                     provider: string;
                 };
                 cookie?: never;
@@ -591,7 +591,7 @@ export interface paths {
                 query?: never;
                 header?: never;
                 path: {
-                    /** @description The provider id (prv_…). */
+                    /** @description A per-key provider's id (prv_…), or the name of an operator provider (MAILERDASH_PROVIDERS). */
                     provider: string;
                 };
                 cookie?: never;
@@ -732,7 +732,7 @@ export interface paths {
                 query?: never;
                 header?: never;
                 path: {
-                    /** @description The provider id (prv_…). */
+                    /** @description A per-key provider's id (prv_…), or the name of an operator provider (MAILERDASH_PROVIDERS). */
                     provider: string;
                 };
                 cookie?: never;
@@ -4610,6 +4610,10 @@ export interface paths {
                                 attempts: number;
                                 /** @description The last SMTP reply (or transport answer). */
                                 last_response: string | null;
+                                /** @description The named provider the last attempt went to (MAILERDASH_PROVIDERS). */
+                                provider: string | null;
+                                /** @description The id the email service provider gave the accepted message (SES MessageId, SendGrid X-Message-Id, Mailgun id, Postmark MessageID); its events are matched by it. */
+                                provider_message_id: string | null;
                                 /** Format: date-time */
                                 created_at: string;
                                 /** Format: date-time */
@@ -4728,6 +4732,10 @@ export interface paths {
                             attempts: number;
                             /** @description The last SMTP reply (or transport answer). */
                             last_response: string | null;
+                            /** @description The named provider the last attempt went to (MAILERDASH_PROVIDERS). */
+                            provider: string | null;
+                            /** @description The id the email service provider gave the accepted message (SES MessageId, SendGrid X-Message-Id, Mailgun id, Postmark MessageID); its events are matched by it. */
+                            provider_message_id: string | null;
                             /** Format: date-time */
                             created_at: string;
                             /** Format: date-time */
@@ -10081,7 +10089,7 @@ export interface paths {
         };
         /**
          * Every recipient's outcome (CSV or NDJSON, streamed)
-         * @description Columns: index, email, status (rejected or the message state), rejection_reason, provider, message_id, smtp_reply, accepted_at, sent_at, updated_at. CSV cells that a spreadsheet would read as a formula are prefixed with an apostrophe.
+         * @description Columns: index, email, status (rejected or the message state), rejection_reason, provider, provider_message_id (its id at the email service provider), message_id, smtp_reply, accepted_at, sent_at, updated_at. CSV cells that a spreadsheet would read as a formula are prefixed with an apostrophe.
          */
         get: {
             parameters: {
