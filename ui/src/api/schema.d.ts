@@ -10939,6 +10939,322 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/stats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Totals and a time series of message events, from the aggregates (they outlive the message log)
+         * @description Scoped to the key; an admin key sees every key's (or one with ?key_id=). At most 1000 points: a longer range is a 400 range_too_large; from not before to is a 400 invalid_range.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description Default: 24 hours (interval=hour) or 30 days (day) before to. */
+                    from?: string;
+                    /** @description Default: now. */
+                    to?: string;
+                    interval?: "hour" | "day";
+                    /** @description Default: both. */
+                    channel?: "transactional" | "bulk";
+                    /** @description Admin only. */
+                    key_id?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /**
+                             * Format: date-time
+                             * @description The start of the first interval (from, down to a whole interval, UTC).
+                             */
+                            from: string;
+                            /**
+                             * Format: date-time
+                             * @description The end of the last interval (to, up to a whole interval).
+                             */
+                            to: string;
+                            interval: "hour" | "day";
+                            channel: "transactional" | "bulk" | null;
+                            totals: {
+                                /** @description Accepted by the next hop (relay, receiving server or provider). */
+                                sent: number;
+                                /** @description Confirmed delivered by a provider event or a success DSN. */
+                                delivered: number;
+                                /** @description Permanent failures for the recipient, at send time or reported later. */
+                                bounced: number;
+                                complained: number;
+                                /** @description First opens (unique per message). */
+                                opened: number;
+                                /** @description First clicks (unique per message). */
+                                clicked: number;
+                                unsubscribed: number;
+                                /** @description Given up: retries ran out, or a failure that is not the recipient's. */
+                                failed: number;
+                            };
+                            /** @description One point per interval in [from, to), zero-filled. */
+                            series: {
+                                /** Format: date-time */
+                                start: string;
+                                /** @description Accepted by the next hop (relay, receiving server or provider). */
+                                sent: number;
+                                /** @description Confirmed delivered by a provider event or a success DSN. */
+                                delivered: number;
+                                /** @description Permanent failures for the recipient, at send time or reported later. */
+                                bounced: number;
+                                complained: number;
+                                /** @description First opens (unique per message). */
+                                opened: number;
+                                /** @description First clicks (unique per message). */
+                                clicked: number;
+                                unsubscribed: number;
+                                /** @description Given up: retries ran out, or a failure that is not the recipient's. */
+                                failed: number;
+                            }[];
+                        };
+                    };
+                };
+                /** @description Every response with a status of 400 or more. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            errors: {
+                                message: string;
+                                field: string | null;
+                                code: string;
+                            }[];
+                        };
+                    };
+                };
+                /** @description Every response with a status of 400 or more. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            errors: {
+                                message: string;
+                                field: string | null;
+                                code: string;
+                            }[];
+                        };
+                    };
+                };
+                /** @description Every response with a status of 400 or more. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            errors: {
+                                message: string;
+                                field: string | null;
+                                code: string;
+                            }[];
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/batches/{id}/stats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The batch's event counts over its life, from the aggregates */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            batch_id: string;
+                            /** @description Accepted by the next hop (relay, receiving server or provider). */
+                            sent: number;
+                            /** @description Confirmed delivered by a provider event or a success DSN. */
+                            delivered: number;
+                            /** @description Permanent failures for the recipient, at send time or reported later. */
+                            bounced: number;
+                            complained: number;
+                            /** @description First opens (unique per message). */
+                            opened: number;
+                            /** @description First clicks (unique per message). */
+                            clicked: number;
+                            unsubscribed: number;
+                            /** @description Given up: retries ran out, or a failure that is not the recipient's. */
+                            failed: number;
+                            /** @description Temporary failures (each retry counted). */
+                            deferred: number;
+                            dropped: number;
+                        };
+                    };
+                };
+                /** @description Every response with a status of 400 or more. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            errors: {
+                                message: string;
+                                field: string | null;
+                                code: string;
+                            }[];
+                        };
+                    };
+                };
+                /** @description Every response with a status of 400 or more. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            errors: {
+                                message: string;
+                                field: string | null;
+                                code: string;
+                            }[];
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/bulk/sequences/{id}/stats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The sequence's event counts over its life, from the aggregates */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            sequence_id: string;
+                            /** @description Accepted by the next hop (relay, receiving server or provider). */
+                            sent: number;
+                            /** @description Confirmed delivered by a provider event or a success DSN. */
+                            delivered: number;
+                            /** @description Permanent failures for the recipient, at send time or reported later. */
+                            bounced: number;
+                            complained: number;
+                            /** @description First opens (unique per message). */
+                            opened: number;
+                            /** @description First clicks (unique per message). */
+                            clicked: number;
+                            unsubscribed: number;
+                            /** @description Given up: retries ran out, or a failure that is not the recipient's. */
+                            failed: number;
+                            /** @description Temporary failures (each retry counted). */
+                            deferred: number;
+                            dropped: number;
+                        };
+                    };
+                };
+                /** @description Every response with a status of 400 or more. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            errors: {
+                                message: string;
+                                field: string | null;
+                                code: string;
+                            }[];
+                        };
+                    };
+                };
+                /** @description Every response with a status of 400 or more. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            errors: {
+                                message: string;
+                                field: string | null;
+                                code: string;
+                            }[];
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export interface webhooks {
     "message.sent": {
