@@ -7,11 +7,14 @@ import { recordAudit } from './repo.ts';
 
 describeEachEngine('audit log', (engine) => {
   let h: Harness;
+  let dns: TestDnsServer;
   before(async () => {
-    h = await startHarness(engine);
+    dns = await startDnsServer({ 'hooks.example.com': [{ type: 'A', address: '93.184.216.34' }] });
+    h = await startHarness(engine, { MAILERDASH_DNS_SERVERS: dns.address });
   });
   after(async () => {
     await h.close();
+    await dns.close();
   });
 
   it("a key sees only its own entries, newest first; an admin sees every key's, or one key's with key_id", async () => {
@@ -31,19 +34,6 @@ describeEachEngine('audit log', (engine) => {
     const all = await list(undefined);
     assert.ok(all.filter((e) => e.key_id === alice.id || e.key_id === bob.id).length === 5);
     assert.deepEqual((await list(undefined, `?key_id=${bob.id}`)).map((e) => e.key_id), [bob.id, bob.id]);
-  });
-});
-
-describeEachEngine('audit log of sending identities', (engine) => {
-  let h: Harness;
-  let dns: TestDnsServer;
-  before(async () => {
-    dns = await startDnsServer({ 'hooks.example.com': [{ type: 'A', address: '93.184.216.34' }] });
-    h = await startHarness(engine, { MAILERDASH_DNS_SERVERS: dns.address });
-  });
-  after(async () => {
-    await h.close();
-    await dns.close();
   });
 
   type Entry = { key_id: string; action: string; object_type: string; object_id: string; summary: Record<string, unknown> };
