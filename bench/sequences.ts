@@ -4,13 +4,12 @@
 // same run. Unsigned, as bench:campaign. Then the cost of one scheduler round with BENCH_WAITING
 // (1,000,000) subscribers waiting on later steps. Each engine runs in a child process of its own.
 //   npm run bench:sequences   (BENCH_CONTACTS, BENCH_WAITING, BENCH_ENGINES=postgres,pglite, BENCH_DATABASE_URL)
-import { spawnSync } from 'node:child_process';
+import { ceilingLine, n, ofCeiling, runPerEngine } from './support/report.ts';
 import os from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
 import { CONNECTIONS, seedCampaign, campaignBenchConfig, openBenchEngine } from './support/campaign-seed.ts';
 import { backendCpuSeconds } from './support/pg-cpu.ts';
-import { cpuSecondsOf, ensurePostfixTools, smtpSourceRate, startSmtpSink } from './support/postfix.ts';
+import { cpuSecondsOf, smtpSourceRate, startSmtpSink } from './support/postfix.ts';
 import { createContext, createLogger } from '../src/composition.ts';
 import type { Database } from '../src/db/database.ts';
 import { migrateToLatest } from '../src/db/migrate.ts';
@@ -124,13 +123,12 @@ async function child(engine: string): Promise<void> {
     }
     rounds.sort((a, b) => a - b);
 
-    const n = (x: number) => Math.round(x).toLocaleString('en-US');
     const campaignRate = CONTACTS / campaignRun.seconds;
     const sequenceRate = CONTACTS / sequenceRun.seconds;
     console.log(`\n[${engine}] ${n(CONTACTS)} subscribers due at once, unsigned, ${os.availableParallelism()} cores`);
-    console.log(`  smtp-source -> smtp-sink (ceiling): ${n(ceiling)} msg/s`);
-    console.log(`  campaign (bench:campaign's):        ${n(campaignRate)} msg/s = ${Math.round((100 * campaignRate) / ceiling)}% of smtp-source, ${campaignRun.seconds.toFixed(1)} s; node ${campaignRun.nodeMs.toFixed(3)}, PostgreSQL ${campaignRun.dbMs.toFixed(3)} ms/msg; peak RSS ${Math.round(campaignRun.peakRss)} MB`);
-    console.log(`  sequence step 1 (scheduler + send): ${n(sequenceRate)} msg/s = ${Math.round((100 * sequenceRate) / ceiling)}% of smtp-source = ${Math.round((100 * sequenceRate) / campaignRate)}% of the campaign, ${sequenceRun.seconds.toFixed(1)} s; node ${sequenceRun.nodeMs.toFixed(3)}, PostgreSQL ${sequenceRun.dbMs.toFixed(3)} ms/msg; peak RSS ${Math.round(sequenceRun.peakRss)} MB`);
+    console.log(ceilingLine(ceiling));
+    console.log(`  campaign (bench:campaign's):        ${ofCeiling(campaignRate, ceiling)}, ${campaignRun.seconds.toFixed(1)} s; node ${campaignRun.nodeMs.toFixed(3)}, PostgreSQL ${campaignRun.dbMs.toFixed(3)} ms/msg; peak RSS ${Math.round(campaignRun.peakRss)} MB`);
+    console.log(`  sequence step 1 (scheduler + send): ${ofCeiling(sequenceRate, ceiling)} = ${Math.round((100 * sequenceRate) / campaignRate)}% of the campaign, ${sequenceRun.seconds.toFixed(1)} s; node ${sequenceRun.nodeMs.toFixed(3)}, PostgreSQL ${sequenceRun.dbMs.toFixed(3)} ms/msg; peak RSS ${Math.round(sequenceRun.peakRss)} MB`);
     console.log(`  step messages by status: ${counts.map((c) => `${c.status} ${n(c.n)}`).join(', ')}; waiting on step 2: ${n(waitingOnStep2[0]!.n)}; sink CPU ${((sinkUsed * 1000) / (2 * CONTACTS)).toFixed(3)} ms/msg`);
     console.log(`  one scheduler round with nothing due and ${n(WAITING)} subscribers waiting on later steps: median ${rounds[10]!.toFixed(2)} ms, max ${rounds[19]!.toFixed(2)} ms (20 rounds)`);
     console.log(`  goal: at least 80 % of the campaign's throughput (${Math.round((100 * sequenceRate) / campaignRate)} %: ${sequenceRate >= 0.8 * campaignRate ? 'met' : 'NOT met'})`);
@@ -141,14 +139,4 @@ async function child(engine: string): Promise<void> {
   }
 }
 
-const engineArg = process.argv.indexOf('--engine');
-if (engineArg > 0) {
-  await child(process.argv[engineArg + 1]!);
-} else {
-  ensurePostfixTools();
-  console.log(`machine: ${os.cpus().length} × ${os.cpus()[0]?.model}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`);
-  for (const engine of (process.env.BENCH_ENGINES ?? 'postgres,pglite').split(',')) {
-    const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--engine', engine], { stdio: 'inherit' });
-    if (r.status !== 0) process.exitCode = 1;
-  }
-}
+await runPerEngine(import.meta.url, child);

@@ -8,8 +8,8 @@ import { createSealedBox } from '../../src/lib/sealed-box.ts';
 import { createOutboundGuard } from '../../src/lib/ssrf.ts';
 import { loadLinkSecret } from '../../src/modules/tracking/links.ts';
 import { createWebhookSender } from '../../src/modules/webhooks/sender.ts';
-import { createWorkerRunner } from '../../src/workers/runner.ts';
 import { createWebhookDeliveryJob } from '../../src/workers/webhook-delivery.ts';
+import { serveJobs } from './worker-child.ts';
 
 const env = process.env;
 const concurrency = Number(env.CONCURRENCY ?? 8);
@@ -32,11 +32,4 @@ const jobs = [
     concurrency,
   }),
 ];
-const runner = createWorkerRunner({ jobs, pollMs: Number(env.POLL_MS ?? 20), logger });
-runner.start();
-process.once('SIGTERM', async () => {
-  await runner.stop();
-  await database.close();
-  process.exit(0);
-});
-console.log('ready');
+serveJobs(jobs, database, logger, Number(env.POLL_MS ?? 20));

@@ -66,6 +66,7 @@ describeEachEngine('batch failover between two providers', (engine) => {
     assert.equal(backup.received.length, RECIPIENTS - MAIN_TAKES);
 
     const decisions = (await h.call({ method: 'GET', url: `/v1/batches/${id}/decisions`, auth: key.secret })).json().data as Array<{ provider: string; reason: string; detail: string | null; count: number }>;
+    if (process.env.DEBUG_BATCH) console.log(JSON.stringify(decisions, null, 1));
     assert.equal(decisions[0]!.provider, 'smtp-main');
     assert.equal(decisions[0]!.reason, 'primary');
     const failover = decisions.find((d) => d.reason === 'failover');

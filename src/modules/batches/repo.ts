@@ -20,13 +20,25 @@ export async function insertReceivingBatch(db: Kysely<DB>, row: { id: string; ke
   await db.insertInto('batches').values({ id: row.id, key_id: row.keyId, status: 'receiving', channel: 'bulk', created_at: row.now, updated_at: row.now }).execute();
 }
 
-/** One statement per chunk, whatever its size (a JSON parameter unpacked by the database). */
+/**
+ * One statement per chunk, whatever its size: a column array each, unnested by the database. A
+ * recipient that passed the streaming checks gets its message id here, so acceptance never rewrites
+ * every staged row; a later rejection clears it.
+ */
 export async function stageRecipients(db: Kysely<DB>, batchId: string, rows: StagedRecipient[]): Promise<void> {
   if (!rows.length) return;
+  const seqs = rows.map((r) => r.seq);
+  const emails = rows.map((r) => r.email);
+  const names = rows.map((r) => r.name);
+  const variables = rows.map((r) => (r.variables ? JSON.stringify(r.variables) : null));
+  const keys = rows.map((r) => r.idempotency_key);
+  const rejections = rows.map((r) => r.rejection);
   await sql`
-    insert into batch_recipients (batch_id, seq, email, name, variables, idempotency_key, rejection)
-    select ${batchId}, r.seq, r.email, r.name, r.variables, r.idempotency_key, r.rejection
-    from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as r(seq int, email text, name text, variables jsonb, idempotency_key text, rejection text)`.execute(db);
+    insert into batch_recipients (batch_id, seq, email, name, variables, idempotency_key, rejection, message_id)
+    select ${batchId}, r.seq, r.email, r.name, r.variables::jsonb, r.idempotency_key, r.rejection,
+           case when r.rejection is null then 'msg_' || substr(md5(${batchId}::text || ':' || r.seq), 1, 20) end
+    from unnest(${seqs}::int[], ${emails}::text[], ${names}::text[], ${variables}::text[], ${keys}::text[], ${rejections}::text[])
+         as r(seq, email, name, variables, idempotency_key, rejection)`.execute(db);
 }
 
 /** A batch that never became visible (bad body, replay, client gone): its staged rows go with it. */
@@ -43,7 +55,7 @@ export async function discardAbandoned(db: Kysely<DB>, before: Date): Promise<nu
 export async function rejectDomains(db: Kysely<DB>, batchId: string, domains: string[], reason: string): Promise<void> {
   if (!domains.length) return;
   await sql`
-    update batch_recipients set rejection = ${reason}
+    update batch_recipients set rejection = ${reason}, message_id = null
     where batch_id = ${batchId} and rejection is null and lower(split_part(email, '@', 2)) = any(${domains}::text[])`.execute(db);
 }
 
@@ -70,22 +82,22 @@ export interface Acceptance {
 export async function acceptStaged(trx: Kysely<DB>, a: Acceptance): Promise<{ accepted: number; rejected: number; canarySize: number }> {
   const b = a.batchId;
   await sql`
-    update batch_recipients r set rejection = 'duplicate'
+    update batch_recipients r set rejection = 'duplicate', message_id = null
     from (select seq, row_number() over (partition by lower(email) order by seq) as rn from batch_recipients where batch_id = ${b} and rejection is null) d
     where r.batch_id = ${b} and r.seq = d.seq and d.rn > 1`.execute(trx);
   await sql`
-    update batch_recipients r set rejection = 'duplicate_idempotency_key'
+    update batch_recipients r set rejection = 'duplicate_idempotency_key', message_id = null
     from (select seq, row_number() over (partition by idempotency_key order by seq) as rn from batch_recipients
           where batch_id = ${b} and rejection is null and idempotency_key is not null) d
     where r.batch_id = ${b} and r.seq = d.seq and d.rn > 1`.execute(trx);
   const transactional = a.channel === 'trans';
   await sql`
-    update batch_recipients r set rejection = 'suppressed_' || s.reason
+    update batch_recipients r set rejection = 'suppressed_' || s.reason, message_id = null
     from suppressions s
     where r.batch_id = ${b} and r.rejection is null and s.key_id = ${a.keyId} and s.email = lower(r.email)
       and (not ${transactional} or s.reason in ('bounce', 'complaint'))`.execute(trx);
   await sql`
-    update batch_recipients r set rejection = 'contact_' || c.status
+    update batch_recipients r set rejection = 'contact_' || c.status, message_id = null
     from contacts c
     where r.batch_id = ${b} and r.rejection is null and c.key_id = ${a.keyId} and lower(c.email) = lower(r.email)
       and c.status in ('bounced', 'complained', 'unsubscribed') and (not ${transactional} or c.status <> 'unsubscribed')`.execute(trx);
@@ -97,7 +109,7 @@ export async function acceptStaged(trx: Kysely<DB>, a: Acceptance): Promise<{ ac
     on conflict (key_id, idempotency_key) do update set batch_id = excluded.batch_id, created_at = excluded.created_at, message_id = null
     where batch_recipient_keys.created_at < ${cutoff}`.execute(trx);
   await sql`
-    update batch_recipients r set rejection = 'duplicate_idempotency_key'
+    update batch_recipients r set rejection = 'duplicate_idempotency_key', message_id = null
     where r.batch_id = ${b} and r.rejection is null and r.idempotency_key is not null
       and not exists (select 1 from batch_recipient_keys k where k.key_id = ${a.keyId} and k.idempotency_key = r.idempotency_key and k.batch_id = ${b})`.execute(trx);
   if (a.canary) {
@@ -107,9 +119,6 @@ export async function acceptStaged(trx: Kysely<DB>, a: Acceptance): Promise<{ ac
       where batch_id = ${b} and seq in (
         select seq from batch_recipients where batch_id = ${b} and rejection is null order by md5(${a.canary.seed} || ':' || seq) limit ${a.canary.size})`.execute(trx);
   }
-  await sql`
-    update batch_recipients set message_id = 'msg_' || substr(md5(batch_id || ':' || seq), 1, 20)
-    where batch_id = ${b} and rejection is null`.execute(trx);
   const lane = transactional ? 0 : 1;
   const inserted = await sql`
     insert into messages (id, key_id, content_id, request_id, channel, lane, status, to_email, to_name, personalization, due_at, updated_at, batch_id)

@@ -133,6 +133,8 @@ export function createBatchesService(deps: BatchesServiceDeps) {
       await repo.insertReceivingBatch(db, { id, keyId: principal.keyId, now: started });
       const domains = new Set<string>();
       let claim: IdempotencyClaim | null = null;
+      // One staging write in flight while the next chunk is parsed: at most two chunks held.
+      let staging: Promise<void> = Promise.resolve();
       try {
         const streamed = await readBatchBody(body, async (chunk, first) => {
           const rows = chunk.map((r, i) => {
@@ -140,8 +142,11 @@ export function createBatchesService(deps: BatchesServiceDeps) {
             if (verdict.domain) domains.add(verdict.domain);
             return { seq: first + i, email: verdict.email, name: r.name ?? null, variables: r.variables ?? null, idempotency_key: r.idempotency_key ?? null, rejection: verdict.rejection };
           });
-          await repo.stageRecipients(db, id, rows);
+          await staging;
+          staging = repo.stageRecipients(db, id, rows);
+          staging.catch(() => {});
         });
+        await staging;
         const { header } = streamed;
         const policy = checkPolicy(header.provider_policy, await deps.providerNames(principal.keyId));
         const content = await contentOf(principal, header);
@@ -227,6 +232,7 @@ export function createBatchesService(deps: BatchesServiceDeps) {
         deps.onQueued?.();
         return response;
       } catch (error) {
+        await staging.catch(() => {});
         await repo.discardReceiving(db, id).catch(() => {});
         await claim?.release().catch(() => {});
         throw error;

@@ -2,6 +2,7 @@ import type { Kysely, Updateable } from 'kysely';
 import type { DB } from '../../db/schema.ts';
 import { conflict, forbidden, invalid, notFound } from '../../errors.ts';
 import { newId } from '../../lib/ids.ts';
+import { recordAudit } from '../audit/repo.ts';
 import { emitEvent } from '../events/outbox.ts';
 import type { Principal } from '../keys/service.ts';
 import { actionForStatus, nextStatus, type CampaignAction } from './lifecycle.ts';
@@ -70,6 +71,9 @@ function toView(row: repo.CampaignRow): CampaignView {
   };
 }
 
+/** The lifecycle actions the audit log records, by their entry's action. */
+const AUDITED: Partial<Record<CampaignAction, string>> = { send: 'campaign.send_started', pause: 'campaign.paused', resume: 'campaign.resumed', cancel: 'campaign.cancelled' };
+
 export type CampaignsService = ReturnType<typeof createCampaignsService>;
 
 export function createCampaignsService(deps: CampaignsServiceDeps) {
@@ -107,7 +111,7 @@ export function createCampaignsService(deps: CampaignsServiceDeps) {
   }
 
   /** Applies a lifecycle action inside the caller's transaction (the row is locked). */
-  async function transition(trx: Kysely<DB>, row: repo.CampaignRow, action: CampaignAction): Promise<repo.CampaignRow> {
+  async function transition(trx: Kysely<DB>, principal: Principal, row: repo.CampaignRow, action: CampaignAction): Promise<repo.CampaignRow> {
     const status = allowed(row, action);
     if (action === 'send') await checkReferences(trx, row.key_id, row);
     if (action === 'pause') await repo.holdQueuedMessages(trx, row.id);
@@ -117,6 +121,11 @@ export function createCampaignsService(deps: CampaignsServiceDeps) {
     if (action === 'pause' || action === 'cancel') {
       const type = action === 'pause' ? 'campaign.paused' : 'campaign.cancelled';
       await emitEvent(trx, { keyId: row.key_id, type, data: { campaign_id: row.id, key_id: row.key_id, name: row.name, status } }, clock());
+    }
+    const audited = AUDITED[action];
+    if (audited) {
+      const summary = { name: row.name, previous_status: row.status, status, list_id: row.list_id, from_email: row.from_email };
+      await recordAudit(trx, { keyId: principal.keyId, action: audited, objectType: 'campaign', objectId: row.id, summary }, clock());
     }
     return updated;
   }
@@ -177,7 +186,7 @@ export function createCampaignsService(deps: CampaignsServiceDeps) {
           if (input.status === undefined) await checkReferences(trx, row.key_id, next);
           row = await repo.updateCampaign(trx, row.id, changes);
         }
-        if (input.status !== undefined) row = await transition(trx, row, actionForStatus(row.status, input.status));
+        if (input.status !== undefined) row = await transition(trx, principal, row, actionForStatus(row.status, input.status));
         return row;
       });
       return notify(toView(row), row);
@@ -185,7 +194,7 @@ export function createCampaignsService(deps: CampaignsServiceDeps) {
 
     async act(principal: Principal, id: string, action: 'send' | 'pause' | 'resume' | 'cancel'): Promise<CampaignView> {
       if (action === 'send') await checkFrom(principal.keyId, (await own(db, principal, id)).from_email);
-      const row = await db.transaction().execute(async (trx) => transition(trx, await own(trx, principal, id, true), action));
+      const row = await db.transaction().execute(async (trx) => transition(trx, principal, await own(trx, principal, id, true), action));
       return notify(toView(row), row);
     },
 
