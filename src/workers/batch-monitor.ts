@@ -52,14 +52,14 @@ export function createBatchMonitor(deps: { db: Kysely<DB>; logger: Logger; now?:
     if (batch.status === 'sending' && !isOpen(counts)) {
       const outcome = completionOutcome(counts);
       await setStatus(trx, batch.id, 'completed', at, { outcome, completed: true });
-      await progress.recordChange(trx, batch.id, at);
+      await progress.recordChange(trx, batch.id, at, true, counts);
       await recordAudit(trx, { keyId: batch.key_id, action: 'batch.completed', objectType: 'batch', objectId: batch.id, summary: { outcome, counts } }, at);
       return true;
     }
     const stored = (await trx.selectFrom('batches').select('progress_counts').where('id', '=', batch.id).executeTakeFirst())?.progress_counts;
     const last = typeof stored === 'string' ? JSON.parse(stored) : (stored ?? null);
     if (!due || sameCounts(last, counts)) return false;
-    await progress.recordChange(trx, batch.id, at, false);
+    await progress.recordChange(trx, batch.id, at, false, counts);
     return true;
   }
 
