@@ -262,7 +262,11 @@ export function createSendJob(options: SendJobOptions): Job & { stop(): void; cl
           }
         }
         const byKey = new Map<string, queue.ClaimedMessage[]>();
-        for (const m of claimed) byKey.set(m.key_id, [...(byKey.get(m.key_id) ?? []), m]);
+        for (const m of claimed) {
+          const group = byKey.get(m.key_id);
+          if (group) group.push(m);
+          else byKey.set(m.key_id, [m]);
+        }
         for (const [keyId, messages] of byKey) {
           try {
             for (const row of await findSuppressions(db, keyId, messages.map((m) => m.to_email))) suppressed.set(`${keyId}|${row.email}`, row.reason);

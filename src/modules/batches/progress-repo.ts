@@ -37,9 +37,10 @@ export function eventData(row: BatchRow, counts: Record<string, number>): Record
  * Writes the batch's current state as its next progress row (batch.completed once final) and as
  * a webhook event: always when `statusChanged`, else only when webhooks have not heard for a while.
  */
-export async function recordChange(db: Kysely<DB>, id: string, at: Date, statusChanged = true): Promise<void> {
+export async function recordChange(db: Kysely<DB>, id: string, at: Date, statusChanged = true, countsNow?: Record<string, number>): Promise<void> {
   const row = await batchRow(db, id);
-  const counts = await messageCounts(db, id);
+  // The caller's counts when it has just made them in this transaction (a count reads every message of the batch).
+  const counts = countsNow ?? (await messageCounts(db, id));
   const type = FINAL_STATUSES.includes(row.status) ? 'batch.completed' : 'batch.progress';
   const data = eventData(row, counts);
   const seq = row.progress_seq + 1;

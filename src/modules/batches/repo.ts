@@ -230,6 +230,15 @@ export async function listBatches(db: Kysely<DB>, keyId: string | null, limit: n
   return { rows: rows.map(toBatchRow), total: Number(total.n) };
 }
 
+/** Whether any message of the batch is still queued, sending or deferred: one probe of messages_batch per status. */
+export async function hasOpenMessages(db: Kysely<DB>, batchId: string): Promise<boolean> {
+  const { rows } = await sql<{ open: boolean }>`
+    select exists (select 1 from messages where batch_id = ${batchId} and status = 'queued')
+        or exists (select 1 from messages where batch_id = ${batchId} and status = 'sending')
+        or exists (select 1 from messages where batch_id = ${batchId} and status = 'deferred') as open`.execute(db);
+  return !!rows[0]?.open;
+}
+
 /** Messages of a batch by state. */
 export async function messageCounts(db: Kysely<DB>, batchId: string): Promise<Record<string, number>> {
   const { rows } = await sql<{ status: string; n: number }>`
