@@ -37,8 +37,8 @@ async function child(engine: string): Promise<void> {
 
     // Unsigned: the same workers as `mailerdash worker`, with no DKIM key (as behind a signing relay).
     const handOff = handOffFromConfig(config);
-    const delivery = createDeliveryJob({ config, db: database.db, logger, signingKeyFor: async () => null, links: context.services.links, handOff });
-    const dispatcher = createCampaignDispatcher({ db: database.db, logger, handOff, onQueued: () => runner.wake() });
+    const delivery = createDeliveryJob({ config, db: database.db, logger, signingKeyFor: async () => null, links: context.services.links, handOff, erased: context.erasedAddresses });
+    const dispatcher = createCampaignDispatcher({ db: database.db, logger, handOff, erased: context.erasedAddresses, onQueued: () => runner.wake() });
     const runner = createWorkerRunner({ jobs: [dispatcher, delivery], pollMs: config.workerPollMs, logger });
 
     const campaign = await context.services.campaigns.create(principal, { name: 'Bench', list_id: listId, template_id: templateId, from_email: 'news@bench.example', tracking: TRACKING });

@@ -1,6 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { DB } from '../../db/schema.ts';
 import type { SuppressionsTable } from '../messages/tables.ts';
+import { erasedHashOf, type HmacKeys } from './erased.ts';
 
 export type SuppressionReason = SuppressionsTable['reason'];
 
@@ -64,16 +65,32 @@ export async function insertSuppressionRows(db: Kysely<DB>, entries: NewSuppress
   return inserted;
 }
 
-/** The entries among `emails` on the key's list. A database error propagates: callers never treat it as "not suppressed". */
-export async function findSuppressions(db: Kysely<DB>, keyId: string, emails: string[]) {
+/**
+ * The entries among `emails` on the key's list, with `erased` also those of erased addresses
+ * (kept only as hashes; answered with source_type 'erasure'). The hashing half runs only when the
+ * key has such entries (a one-time filter of the statement). A database error propagates:
+ * callers never treat it as "not suppressed".
+ */
+export async function findSuppressions(db: Kysely<DB>, keyId: string, emails: string[], erased?: HmacKeys) {
   if (!emails.length) return [];
-  return db
-    .selectFrom('suppressions')
-    .select(['email', 'reason', 'source_type', 'source_id', 'created_at'])
-    .where('key_id', '=', keyId)
-    // One array parameter: a batch of 2,000 addresses is one short statement, not 2,000 placeholders.
-    .where(sql<boolean>`email = any(${emails.map((e) => e.toLowerCase())}::text[])`)
-    .execute();
+  // One array parameter: a batch of 2,000 addresses is one short statement, not 2,000 placeholders.
+  const lowered = emails.map((e) => e.toLowerCase());
+  if (!erased) {
+    return db
+      .selectFrom('suppressions')
+      .select(['email', 'reason', 'source_type', 'source_id', 'created_at'])
+      .where('key_id', '=', keyId)
+      .where(sql<boolean>`email = any(${lowered}::text[])`)
+      .execute();
+  }
+  const { rows } = await sql<{ email: string; reason: SuppressionReason; source_type: string; source_id: string | null; created_at: Date }>`
+    select email, reason, source_type, source_id, created_at from suppressions where key_id = ${keyId} and email = any(${lowered}::text[])
+    union all
+    select x.email, e.reason, 'erasure', null, e.erased_at
+    from unnest(${lowered}::text[]) as x(email)
+    join erased_suppressions e on e.key_id = ${keyId} and e.email_hash = ${erasedHashOf(erased, sql`x.email`)}
+    where exists (select 1 from erased_suppressions where key_id = ${keyId})`.execute(db);
+  return rows;
 }
 
 export function getSuppression(db: Kysely<DB>, keyId: string, email: string): Promise<SuppressionRow | undefined> {
