@@ -126,7 +126,7 @@ export function createContext(config: Config, database: Database, logger: Logger
     bounceDomain: config.bounceDomain,
   });
   const keys = createKeysService({ db, prepareDomains: (names) => domains.prepareOperatorVerified(names) });
-  const suppressions = createSuppressionsService({ db });
+  const suppressions = createSuppressionsService({ db, erased });
   const links = createLinkSigner({ db, publicUrl: config.publicUrl, bounceDomain: config.bounceDomain, secret: config.secret });
   const tracking = createTrackingService({ db, links });
   const queuedListeners = new Set<() => void>();

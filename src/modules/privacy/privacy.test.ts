@@ -303,5 +303,11 @@ describeEachEngine('privacy: erasure and export of an address', (engine) => {
     await send(bob.secret, [ADDRESS], { subject: 'Again' });
     await h.workers.drain();
     assert.equal((await statusesTo(bob.id, ADDRESS)).at(-1), 'dropped');
+    // The key may look the entry up, and take it off, by naming the address again.
+    const entry = await h.call({ method: 'GET', url: `/v1/suppressions/${encodeURIComponent(ADDRESS)}`, auth: bob.secret });
+    assert.equal(entry.statusCode, 200, entry.body);
+    assert.deepEqual([entry.json().reason, entry.json().source_type], ['bounce', 'erasure']);
+    assert.equal((await h.call({ method: 'DELETE', url: `/v1/suppressions/${encodeURIComponent(ADDRESS)}`, auth: bob.secret })).statusCode, 204);
+    assert.equal((await h.call({ method: 'GET', url: `/v1/suppressions/${encodeURIComponent(ADDRESS)}`, auth: bob.secret })).statusCode, 404);
   });
 });

@@ -99,6 +99,15 @@ export function getSuppression(db: Kysely<DB>, keyId: string, email: string): Pr
   >;
 }
 
+export function getErasedSuppression(db: Kysely<DB>, keyId: string, emailHash: string) {
+  return db.selectFrom('erased_suppressions').select(['reason', 'erased_at']).where('key_id', '=', keyId).where('email_hash', '=', emailHash).executeTakeFirst();
+}
+
+export async function deleteErasedSuppression(db: Kysely<DB>, keyId: string, emailHash: string): Promise<boolean> {
+  const result = await db.deleteFrom('erased_suppressions').where('key_id', '=', keyId).where('email_hash', '=', emailHash).executeTakeFirst();
+  return Number(result.numDeletedRows) > 0;
+}
+
 export async function listSuppressions(
   db: Kysely<DB>,
   filter: { keyId: string | null; reason?: SuppressionReason; q?: string; limit: number; offset: number },
