@@ -8,7 +8,7 @@ import { sql, type Kysely } from 'kysely';
 export async function up(db: Kysely<any>): Promise<void> {
   await sql`
     create table erased_suppressions (
-      key_id text not null,
+      key_id text not null references api_keys(id),
       -- hex HMAC-SHA256 of the lower-cased address (src/modules/privacy/address-hash.ts).
       email_hash text not null,
       reason text not null check (reason in ('bounce', 'complaint', 'unsubscribe', 'manual')),

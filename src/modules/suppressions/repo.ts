@@ -67,8 +67,8 @@ export async function insertSuppressionRows(db: Kysely<DB>, entries: NewSuppress
 
 /**
  * The entries among `emails` on the key's list, with `erased` also those of erased addresses
- * (kept only as hashes; answered with source_type 'erasure'). The hashing half runs only when the
- * key has such entries (a one-time filter of the statement). A database error propagates:
+ * (kept only as hashes; answered with source_type 'erasure'), in one statement: the addresses are
+ * hashed by the database, and only when the key has such entries (a one-time filter). A database error propagates:
  * callers never treat it as "not suppressed".
  */
 export async function findSuppressions(db: Kysely<DB>, keyId: string, emails: string[], erased?: HmacKeys) {
@@ -84,12 +84,17 @@ export async function findSuppressions(db: Kysely<DB>, keyId: string, emails: st
       .execute();
   }
   const { rows } = await sql<{ email: string; reason: SuppressionReason; source_type: string; source_id: string | null; created_at: Date }>`
+    with hashed as materialized (
+      -- Hashed only when the key has erased entries at all (a one-time filter), each address once.
+      select u as email, ${erasedHashOf(erased, sql`u`)} as email_hash from unnest(${lowered}::text[]) as u
+      where exists (select 1 from erased_suppressions where key_id = ${keyId})
+    )
     select email, reason, source_type, source_id, created_at from suppressions where key_id = ${keyId} and email = any(${lowered}::text[])
     union all
     select x.email, e.reason, 'erasure', null, e.erased_at
-    from unnest(${lowered}::text[]) as x(email)
-    join erased_suppressions e on e.key_id = ${keyId} and e.email_hash = ${erasedHashOf(erased, sql`x.email`)}
-    where exists (select 1 from erased_suppressions where key_id = ${keyId})`.execute(db);
+    from hashed x
+    -- Probed by key (= any), never scanned: a key may have erased many addresses.
+    join erased_suppressions e on e.key_id = ${keyId} and e.email_hash = x.email_hash and e.email_hash = any (array(select email_hash from hashed))`.execute(db);
   return rows;
 }
 
