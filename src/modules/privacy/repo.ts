@@ -29,7 +29,7 @@ const TEXT_HOLDERS: { table: string; scope: (keyId: string) => RawBuilder<boolea
       { name: 'categories', kind: 'jsonb' },
       { name: 'settings', kind: 'jsonb' },
       { name: 'raw_mime', kind: 'bytea' },
-      { name: 'submitted_id', kind: 'text' },
+      // Not submitted_id: a Message-ID names the sender's host, and it is unique per key (a replacement could collide).
     ],
   },
   // Visible To/Cc of the other recipients of one request, and bounce replies.
