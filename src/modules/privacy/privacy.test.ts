@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
 import { after, before, it } from 'node:test';
 import { sql, type Kysely } from 'kysely';
 import nodemailer from 'nodemailer';
@@ -14,6 +15,8 @@ import type { Principal } from '../keys/service.ts';
 import { SEND_ZONE, clone } from '../send/test-fixtures.ts';
 import { startSubmissionListener, type SubmissionListener } from '../submission/listener.ts';
 import { createSubmissionService } from '../submission/service.ts';
+import { createErasedAddressHasher, erasedHashOf } from '../suppressions/erased.ts';
+import { findSuppressions } from '../suppressions/repo.ts';
 
 const ADDRESS = 'Erin.Erased+vip@example.com';
 const NEEDLE = ADDRESS.toLowerCase();
@@ -42,13 +45,22 @@ async function findAddress(db: Kysely<DB>, needle: string, keyId?: string): Prom
   const { rows: keyed } = await sql<{ table_name: string }>`select table_name from information_schema.columns where table_schema = current_schema() and column_name = 'key_id'`.execute(db);
   const hasKey = new Set(keyed.map((r) => r.table_name));
   const hits: Record<string, number> = {};
-  for (const c of columns) {
-    const value = c.data_type === 'bytea' ? `encode("${c.column_name}", 'escape')` : `"${c.column_name}"::text`;
-    let where = `position($1 in lower(${value})) > 0`;
-    if (keyId !== undefined && hasKey.has(c.table_name)) where += ` and key_id = '${keyId}'`;
-    else if (keyId !== undefined && OWNER_OF[c.table_name]) where += ` and ${OWNER_OF[c.table_name]!(keyId)}`;
-    const { rows } = await sql<{ n: number }>`select count(*)::int as n from ${sql.table(c.table_name)} where ${sql.raw(where.replace('$1', `'${needle}'`))}`.execute(db);
-    if (Number(rows[0]!.n)) hits[`${c.table_name}.${c.column_name}`] = Number(rows[0]!.n);
+  const tables = [...new Set(columns.map((c) => c.table_name))];
+  // One statement per table, one count per column.
+  for (const table of tables) {
+    const own = columns.filter((c) => c.table_name === table);
+    const counts = own.map((c, i) => {
+      const value = c.data_type === 'bytea' ? `encode("${c.column_name}", 'escape')` : `"${c.column_name}"::text`;
+      return `count(*) filter (where position('${needle}' in lower(${value})) > 0)::int as c${i}`;
+    });
+    let where = 'true';
+    if (keyId !== undefined && hasKey.has(table)) where = `key_id = '${keyId}'`;
+    else if (keyId !== undefined && OWNER_OF[table]) where = OWNER_OF[table]!(keyId);
+    const { rows } = await sql<Record<string, number>>`select ${sql.raw(counts.join(', '))} from ${sql.table(table)} where ${sql.raw(where)}`.execute(db);
+    own.forEach((c, i) => {
+      const n = Number(rows[0]![`c${i}`]);
+      if (n) hits[`${table}.${c.column_name}`] = n;
+    });
   }
   return hits;
 }
@@ -164,6 +176,29 @@ describeEachEngine('privacy: erasure and export of an address', (engine) => {
     await listener.close();
     await h.close();
     await dns.close();
+  });
+
+  // The hash itself, on its own keys (a fixed secret), before the product's data exists.
+  const hasher = createErasedAddressHasher(async () => 'server-secret');
+  it('the erased hash is HMAC-SHA256 of the lower-cased address under a salt of its own per key, the same in SQL as in node', async () => {
+    const salt = createHmac('sha256', 'server-secret').update('mailerdash erased-suppression salt v1\0key_a').digest();
+    const expected = createHmac('sha256', salt).update('ana.b+x@example.com').digest('hex');
+    assert.equal(await hasher.hash('key_a', 'Ana.B+x@Example.com'), expected);
+    assert.notEqual(await hasher.hash('key_b', 'ana.b+x@example.com'), expected);
+    await db.insertInto('api_keys').values([{ id: 'key_a', name: 'a', secret_hash: 'a' }, { id: 'key_b', name: 'b', secret_hash: 'b' }]).execute();
+    const keys = await hasher.keysFor('key_a');
+    const { rows } = await sql<{ h: string }>`select ${erasedHashOf(keys, sql`${'ANA.b+x@example.COM'}::text`)} as h`.execute(db);
+    assert.equal(rows[0]!.h, expected);
+  });
+
+  it('findSuppressions answers an erased entry under the address asked for, for its own key only', async () => {
+    await db.insertInto('erased_suppressions').values({ key_id: 'key_a', email_hash: await hasher.hash('key_a', 'gone@example.com'), reason: 'complaint', erased_at: new Date() }).execute();
+    await db.insertInto('suppressions').values({ key_id: 'key_a', email: 'plain@example.com', reason: 'bounce', source_type: 'api' }).execute();
+    const found = await findSuppressions(db, 'key_a', ['Gone@example.com', 'plain@example.com', 'kept@example.com'], await hasher.keysFor('key_a'));
+    assert.deepEqual(found.map((r) => [r.email, r.reason, r.source_type]).sort(), [['gone@example.com', 'complaint', 'erasure'], ['plain@example.com', 'bounce', 'api']]);
+    assert.deepEqual(await findSuppressions(db, 'key_b', ['gone@example.com'], await hasher.keysFor('key_b')), []);
+    // Without the hash keys (a caller that does not know of erasures) only plain entries count.
+    assert.deepEqual((await findSuppressions(db, 'key_a', ['gone@example.com'])).length, 0);
   });
 
   let holding: string;
