@@ -40,6 +40,8 @@ import { createBatchesService, type BatchesService } from './modules/batches/ser
 import { createBatchRouter } from './modules/batches/router.ts';
 import { createBatchMonitor } from './workers/batch-monitor.ts';
 import { createAuditService, type AuditService } from './modules/audit/repo.ts';
+import { createPrivacyService, type PrivacyService } from './modules/privacy/service.ts';
+import { createErasedAddressHasher, type ErasedAddressHasher } from './modules/suppressions/erased.ts';
 import type { Job } from './workers/runner.ts';
 import { createUiSessions, type UiSessions } from './modules/ui/session.ts';
 import { createStatsService, type StatsService } from './modules/stats/service.ts';
@@ -84,6 +86,8 @@ export interface Services {
   dashboard: { sessions: UiSessions; assetsDir: string };
   /** Statistics from the aggregates (GET /v1/stats, batch and sequence stats). */
   stats: StatsService;
+  /** Erasure and export of an address (/v1/privacy). */
+  privacy: PrivacyService;
 }
 
 export interface AppContext {
@@ -96,6 +100,8 @@ export interface AppContext {
   jobs: Job[];
   /** Seals and opens webhook signing secrets (the delivery job's, and tests'). */
   webhookSecrets: SealedBox;
+  /** The keyed hashes of erased addresses (for workers a caller builds itself, e.g. the benchmarks). */
+  erasedAddresses: ErasedAddressHasher;
   /** Registers a listener called whenever the API committed new queued messages (e.g. runner.wake). */
   onQueued(listener: () => void): void;
   /** The inbound SMTP listener (not yet listening): `mailerdash start` and `mailerdash inbound` start it. */
@@ -116,6 +122,8 @@ export function createContext(config: Config, database: Database, logger: Logger
     return () => (loading ??= loadLinkSecret(db, config.secret).catch((error) => ((loading = null), Promise.reject(error))));
   })();
   const webhookSecrets = createSealedBox(serverSecret, 'webhook-signing-secrets');
+  // Erased addresses stay suppressed as hashes under a per-key salt derived from the same secret.
+  const erased = createErasedAddressHasher(serverSecret);
   const domains = createDomainsService({
     secrets: createSealedBox(serverSecret, 'dkim-private-keys'),
     db,
@@ -125,7 +133,7 @@ export function createContext(config: Config, database: Database, logger: Logger
     bounceDomain: config.bounceDomain,
   });
   const keys = createKeysService({ db, prepareDomains: (names) => domains.prepareOperatorVerified(names) });
-  const suppressions = createSuppressionsService({ db });
+  const suppressions = createSuppressionsService({ db, erased });
   const links = createLinkSigner({ db, publicUrl: config.publicUrl, bounceDomain: config.bounceDomain, secret: config.secret });
   const tracking = createTrackingService({ db, links });
   const queuedListeners = new Set<() => void>();
@@ -144,7 +152,7 @@ export function createContext(config: Config, database: Database, logger: Logger
   const contacts = createContactsService({ db, engine: database.engine, pool: database.pool, engagement: campaignEngagement });
   const lists = createListsService({ db });
   const campaigns = createCampaignsService({ db, isFromAllowed: domains.isFromAllowed, onQueued: () => queuedListeners.forEach((listener) => listener()) });
-  const sequences = createSequencesService({ db, isFromAllowed: domains.isFromAllowed });
+  const sequences = createSequencesService({ db, isFromAllowed: domains.isFromAllowed, erased });
   const guard = createOutboundGuard({ allowHosts: config.webhookAllowHosts, resolver: config.dnsServers.length ? resolver : undefined });
   const webhooks = createWebhooksService({ db, guard, secrets: webhookSecrets, onDue: () => queuedListeners.forEach((listener) => listener()) });
   const submission = createSubmissionService({
@@ -166,6 +174,7 @@ export function createContext(config: Config, database: Database, logger: Logger
     domains,
     templates,
     providerNames: async (keyId) => [...new Set([...providerRegistry.names, ...(await providers.namesOf(keyId))])],
+    erased,
     onQueued: () => queuedListeners.forEach((listener) => listener()),
   });
   // Provider events take the one feedback path of every other report (src/modules/addresses).
@@ -178,14 +187,14 @@ export function createContext(config: Config, database: Database, logger: Logger
     applyFeedback: options.applyFeedback ?? ((trx, reports, now) => applyFeedback(trx, reports, now, feedbackRules)),
     snsUrlPattern: config.snsUrlPattern,
   });
-  const services: Services = { keys, domains, suppressions, links, tracking, idempotency, send, messages, contacts, lists, templates, campaigns, sequences, webhooks, submission, inbound, batches, audit: createAuditService({ db }), providers, providerEvents, stats: createStatsService({ db }),
+  const services: Services = { keys, domains, suppressions, links, tracking, idempotency, send, messages, contacts, lists, templates, campaigns, sequences, webhooks, submission, inbound, batches, audit: createAuditService({ db }), providers, providerEvents, stats: createStatsService({ db }), privacy: createPrivacyService({ db, erased }),
     dashboard: { sessions: createUiSessions({ keys, box: createSealedBox(serverSecret, 'ui-sessions'), ttlMs: config.uiSessionMs }), assetsDir: config.uiDir } };
   const jobs: Job[] = [idempotency.expiryJob(), sealingJob(domains)];
   // The dispatcher and the sequence scheduler create their messages already claimed by this process's sender.
   const handOff = handOffFromConfig(config);
-  jobs.push(createCampaignDispatcher({ db, logger, handOff, onQueued: () => queuedListeners.forEach((listener) => listener()) }));
+  jobs.push(createCampaignDispatcher({ db, logger, handOff, erased, onQueued: () => queuedListeners.forEach((listener) => listener()) }));
   jobs.push(createSequenceScheduler({ db, logger, handOff, onQueued: () => queuedListeners.forEach((listener) => listener()) }));
-  jobs.push(createDeliveryJob({ config, db, logger, signingKeyFor: domains.signingKeyFor, links, handOff, providers: providerRegistry, router: createBatchRouter({ db, defaultProvider: providerRegistry.defaultName }) }));
+  jobs.push(createDeliveryJob({ config, db, logger, signingKeyFor: domains.signingKeyFor, links, handOff, erased, providers: providerRegistry, router: createBatchRouter({ db, defaultProvider: providerRegistry.defaultName }) }));
   jobs.push(createBatchMonitor({ db, logger, onQueued: () => queuedListeners.forEach((listener) => listener()) }));
   const metrics = createMetricsRegistry();
   const webhookMetrics = installWebhookMetrics(metrics, db);
@@ -219,7 +228,7 @@ export function createContext(config: Config, database: Database, logger: Logger
       tls: readTlsFiles(config.inboundTlsCert, config.inboundTlsKey),
       onStored: () => queuedListeners.forEach((listener) => listener()),
     });
-  return { config, database, logger, metrics, services, jobs, webhookSecrets, onQueued, createInboundListener: createInbound };
+  return { config, database, logger, metrics, services, jobs, webhookSecrets, erasedAddresses: erased, onQueued, createInboundListener: createInbound };
 }
 
 /** Seals the DKIM keys stored before keys were sealed, a batch a round, then stops looking. */

@@ -22,6 +22,7 @@ import { templatesRoutes } from '../modules/templates/routes.ts';
 import { webhooksRoutes } from '../modules/webhooks/routes.ts';
 import { inboundRoutes } from '../modules/inbound/routes.ts';
 import { batchesRoutes, batchReadRoutes } from '../modules/batches/routes.ts';
+import { privacyRoutes } from '../modules/privacy/routes.ts';
 import { auditRoutes } from '../modules/audit/routes.ts';
 import { providersRoutes } from '../modules/providers/routes.ts';
 import { providerEventsRoutes } from '../modules/provider-events/routes.ts';
@@ -122,6 +123,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     await authed.register(auditRoutes, { audit: services.audit });
     await authed.register(providersRoutes, { providers: services.providers });
     await authed.register(statsRoutes, { stats: services.stats });
+    await authed.register(privacyRoutes, { privacy: services.privacy });
   });
 
   return app;

@@ -11,6 +11,7 @@ import { createProviderSet, singleProvider, type ProviderConfig, type ProviderSe
 import type { MessageRouter } from '../delivery/routing.ts';
 import type { Transport } from '../delivery/transport.ts';
 import { createSendJob } from './send-job.ts';
+import type { ErasedAddressHasher } from '../modules/suppressions/erased.ts';
 
 /**
  * The providers the configuration names (MAILERDASH_PROVIDERS). Without them, one default provider:
@@ -51,6 +52,7 @@ export function createDeliveryJob(deps: {
   providers?: ProviderSet;
   router?: MessageRouter;
   handOff?: HandOff;
+  erased?: ErasedAddressHasher;
 }) {
   const { config } = deps;
   const signer = lazySigner();
@@ -64,6 +66,7 @@ export function createDeliveryJob(deps: {
     signer: signer.sign,
     links: deps.links,
     linksReady: deps.links?.ready,
+    erased: deps.erased,
     handOff: deps.handOff,
     router: deps.router,
     bulkRate: config.bulkRate,

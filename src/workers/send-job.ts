@@ -19,6 +19,7 @@ import { isCoalescing } from '../delivery/batching.ts';
 import { NEVER } from '../modules/campaigns/repo.ts';
 import { suppressAddress } from '../modules/addresses/standing.ts';
 import { findSuppressions } from '../modules/suppressions/repo.ts';
+import { ERASED_ADDRESS, type ErasedAddressHasher } from '../modules/suppressions/erased.ts';
 import type { Job } from './runner.ts';
 
 export interface SendJobOptions {
@@ -42,6 +43,8 @@ export interface SendJobOptions {
   handOff?: HandOff;
   /** Awaited before each round that renders (the link signer loads its secret once). */
   linksReady?: () => Promise<void>;
+  /** With it, an erased address's hashed suppression entry stops its messages too. */
+  erased?: ErasedAddressHasher;
   /** Bulk messages per second (0 = unlimited) and in flight at once. */
   bulkRate: number;
   bulkConcurrency: number;
@@ -269,7 +272,8 @@ export function createSendJob(options: SendJobOptions): Job & { stop(): void; cl
         }
         for (const [keyId, messages] of byKey) {
           try {
-            for (const row of await findSuppressions(db, keyId, messages.map((m) => m.to_email))) suppressed.set(`${keyId}|${row.email}`, row.reason);
+            const erasedKeys = options.erased ? await options.erased.keysFor(keyId) : undefined;
+            for (const row of await findSuppressions(db, keyId, messages.map((m) => m.to_email), erasedKeys)) suppressed.set(`${keyId}|${row.email}`, row.reason);
           } catch (error) {
             logger.error({ err: error, keyId }, 'suppression check failed; messages wait');
             for (const m of messages) unchecked.add(m.id);
@@ -307,6 +311,11 @@ export function createSendJob(options: SendJobOptions): Job & { stop(): void; cl
         if (!content || content instanceof Error) {
           const reason = content ? `content cannot be rendered: ${content.message}` : 'content not found';
           record({ ...base, status: 'failed', response: reason, event: { type: 'failed', data: { response: reason } } });
+          return;
+        }
+        if (message.to_email === ERASED_ADDRESS) {
+          // Erased while it was being sent: the attempt that held it may have deferred it; it never goes again.
+          record({ ...base, status: 'dropped', response: null, event: { type: 'dropped', data: { reason: 'erased' } } });
           return;
         }
         const reason = suppressed.get(`${message.key_id}|${message.to_email.toLowerCase()}`);

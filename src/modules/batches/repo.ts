@@ -1,4 +1,5 @@
 import { sql, type Kysely } from 'kysely';
+import { erasedHashOf, type HmacKeys } from '../suppressions/erased.ts';
 import type { DB } from '../../db/schema.ts';
 import { NEVER } from '../campaigns/repo.ts';
 import type { Channel } from '../messages/tables.ts';
@@ -70,6 +71,8 @@ export interface Acceptance {
   customArgs: Record<string, string>;
   dueAt: Date;
   now: Date;
+  /** The key's erased-address hash keys: recipients whose address was erased are suppressed too. */
+  erased?: HmacKeys;
   submitted: number;
 }
 
@@ -96,6 +99,15 @@ export async function acceptStaged(trx: Kysely<DB>, a: Acceptance): Promise<{ ac
     from suppressions s
     where r.batch_id = ${b} and r.rejection is null and s.key_id = ${a.keyId} and s.email = lower(r.email)
       and (not ${transactional} or s.reason in ('bounce', 'complaint'))`.execute(trx);
+  if (a.erased) {
+    // Hashing every recipient only when the key has erased entries at all (a one-time filter).
+    await sql`
+      update batch_recipients r set rejection = 'suppressed_' || e.reason
+      from erased_suppressions e
+      where r.batch_id = ${b} and r.rejection is null and e.key_id = ${a.keyId} and e.email_hash = ${erasedHashOf(a.erased, sql`r.email`)}
+        and (not ${transactional} or e.reason in ('bounce', 'complaint'))
+        and exists (select 1 from erased_suppressions where key_id = ${a.keyId})`.execute(trx);
+  }
   await sql`
     update batch_recipients r set rejection = 'contact_' || c.status, message_id = null
     from contacts c

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { ErasedAddressHasher } from '../suppressions/erased.ts';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Kysely } from 'kysely';
@@ -31,6 +32,8 @@ export interface BatchesServiceDeps {
   providerNames: (keyId: string) => readonly string[] | Promise<readonly string[]>;
   onQueued?: () => void;
   now?: () => Date;
+  /** Recipients whose address was erased stay suppressed through their hashed entry. */
+  erased?: ErasedAddressHasher;
 }
 
 export type BatchesService = ReturnType<typeof createBatchesService>;
@@ -178,6 +181,7 @@ export function createBatchesService(deps: BatchesServiceDeps) {
         const canary: CanaryPlan | null = header.canary
           ? { ...header.canary, hold: header.canary.hold ?? false, seed: randomBytes(8).toString('hex'), size: Math.max(1, Math.ceil((streamed.recipients * header.canary.percent) / 100)) }
           : null;
+        const erasedKeys = deps.erased ? await deps.erased.keysFor(principal.keyId) : undefined;
         const response = await db.transaction().execute(async (trx) => {
           const contentId = newId('mc');
           await insertContent(trx, {
@@ -205,6 +209,7 @@ export function createBatchesService(deps: BatchesServiceDeps) {
             dueAt,
             now: at,
             submitted: streamed.recipients,
+            erased: erasedKeys,
           });
           await progress.recordChange(trx, id, at);
           await recordAudit(
