@@ -135,10 +135,14 @@ describeEachEngine('privacy: erasure and export of an address', (engine) => {
       .execute();
     await db.insertInto('events').values({ id: `evt_${key.id}`, key_id: key.id, type: 'message.bounced', at: new Date(), data: JSON.stringify({ message_id: message!.id, email: NEEDLE }) }).execute();
     const [{ seq }] = (await db.selectFrom('events').select('seq').where('id', '=', `evt_${key.id}`).execute()) as [{ seq: string }];
-    await db
-      .insertInto('webhook_deliveries')
-      .values({ key_id: key.id, endpoint_id: `wh_${key.id}`, event_seq: seq, event_type: 'message.bounced', created_at: new Date(), last_status: 400, last_body: `unknown user ${ADDRESS}` })
-      .execute();
+    // The event's delivery is made with it (fan-out at emit); its last attempt's answer quoted the address.
+    const answered = await db
+      .updateTable('webhook_deliveries')
+      .set({ last_status: 400, last_body: `unknown user ${ADDRESS}` })
+      .where('endpoint_id', '=', `wh_${key.id}`)
+      .where('event_seq', '=', seq)
+      .executeTakeFirst();
+    assert.equal(Number(answered.numUpdatedRows), 1);
     const batch = await h.call({
       method: 'POST',
       url: '/v1/batches',
