@@ -1,5 +1,6 @@
 import { DELIVERY_VARIABLES, type DeliveryConfig } from './config/delivery.ts';
 import { INBOUND_VARIABLES, type InboundConfig } from './config/inbound.ts';
+import { OBSERVABILITY_VARIABLES, type ObservabilityConfig } from './config/observability.ts';
 import type { Env } from './config/parsers.ts';
 import { PROVIDER_VARIABLES, type ProvidersConfig } from './config/providers.ts';
 import { SERVER_VARIABLES, type ServerConfig } from './config/server.ts';
@@ -12,7 +13,7 @@ export { ConfigError } from './config/parsers.ts';
  * Every configuration variable, read and validated once at start. Each concept declares its own in src/config/.
  * The README's configuration table lists exactly these names (a test checks it).
  */
-export interface Config extends ServerConfig, DeliveryConfig, WebhooksConfig, SubmissionConfig, InboundConfig, ProvidersConfig {}
+export interface Config extends ServerConfig, DeliveryConfig, WebhooksConfig, SubmissionConfig, InboundConfig, ProvidersConfig, ObservabilityConfig {}
 
 export const VARIABLES = [
   ...SERVER_VARIABLES,
@@ -21,6 +22,7 @@ export const VARIABLES = [
   ...SUBMISSION_VARIABLES,
   ...INBOUND_VARIABLES,
   ...PROVIDER_VARIABLES,
+  ...OBSERVABILITY_VARIABLES,
 ] as const;
 
 /** Reads every variable; the first bad one throws a ConfigError naming it. */

@@ -83,3 +83,12 @@ export function machineHostname(): string {
 export function bounceDomainOf(env: Env): string {
   return hostname('MAILERDASH_BOUNCE_DOMAIN', () => optional(env.MAILERDASH_HOSTNAME) ?? machineHostname())(env.MAILERDASH_BOUNCE_DOMAIN);
 }
+
+/** An optional secret of at least `min` characters (keys are stored as unsalted hashes, so they must be long). */
+export function secret(name: string, min: number) {
+  return (raw: string | undefined): string | null => {
+    const value = optional(raw);
+    if (value !== null && value.length < min) throw new ConfigError(name, `must be at least ${min} characters, got ${value.length}`);
+    return value;
+  };
+}

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { ConfigError, hostname, integer, machineHostname, optional, specsOf, url } from './parsers.ts';
+import { ConfigError, hostname, integer, machineHostname, optional, secret, specsOf, url } from './parsers.ts';
 
 /** The process: HTTP listener, storage, keys, logs, the public URL and host name. */
 export interface ServerConfig {
@@ -43,11 +43,7 @@ export const SERVER_VARIABLES = [
     key: 'adminKey',
     defaultText: '(unset)',
     description: 'This exact secret becomes an admin API key (for automation); at least 32 characters. Unset: the first start creates one and prints it once.',
-    parse: (raw) => {
-      const value = optional(raw);
-      if (value !== null && value.length < 32) throw new ConfigError('MAILERDASH_ADMIN_KEY', `must be at least 32 characters, got ${value.length}`);
-      return value;
-    },
+    parse: secret('MAILERDASH_ADMIN_KEY', 32),
   }),
   spec({
     name: 'LOG_LEVEL',

@@ -6,6 +6,7 @@ import { bodyHash, dkimSignatureField, type DkimKey, type RsaSigner } from '../d
 import type { HandOff } from '../delivery/hand-off.ts';
 import { createLeaseHeartbeat } from '../delivery/lease-heartbeat.ts';
 import type { MessageLinks } from '../delivery/links.ts';
+import { silentObserver, type DeliveryObserver } from '../delivery/observer.ts';
 import { asciiAddress, formatDate } from '../delivery/mime-encoding.ts';
 import * as queue from '../delivery/queue-repo.ts';
 import { nextRetry } from '../delivery/retry-schedule.ts';
@@ -52,6 +53,8 @@ export interface SendJobOptions {
    * lease). The job renews the leases of what it still holds while it lives (src/delivery/lease-heartbeat.ts).
    */
   leaseMs?: number;
+  /** Logs and counts each attempt and outcome (src/delivery/observer.ts). */
+  observer?: DeliveryObserver;
   now?: () => Date;
   random?: () => number;
 }
@@ -73,6 +76,7 @@ const SUPPRESSION_RETRY_MS = 30_000;
  */
 export function createSendJob(options: SendJobOptions): Job & { stop(): void; close(): Promise<void>; renewLeases(): Promise<number> } {
   const { db, logger } = options;
+  const observer = options.observer ?? silentObserver;
   const providers = options.providers ?? singleProvider(options.transport!);
   const clock = options.now ?? (() => new Date());
   const random = options.random ?? Math.random;
@@ -194,8 +198,9 @@ export function createSendJob(options: SendJobOptions): Job & { stop(): void; cl
         });
         return flushing;
       };
-      const record = (outcome: queue.Outcome) => {
+      const record = (outcome: queue.Outcome, settled?: queue.ClaimedMessage) => {
         heartbeat.release(outcome.id);
+        if (settled) observer.settled(settled, outcome);
         pending.push(outcome);
         if (pending.length >= FLUSH_BATCH) void flush();
         else timer ??= setTimeout(flush, FLUSH_DELAY_MS);
@@ -265,7 +270,7 @@ export function createSendJob(options: SendJobOptions): Job & { stop(): void; cl
           return;
         }
         if (halt === 'cancelled') {
-          record({ ...base, status: 'dropped', response: 'campaign cancelled', event: { type: 'dropped', data: { reason: 'campaign cancelled' } } });
+          record({ ...base, status: 'dropped', response: 'campaign cancelled', event: { type: 'dropped', data: { reason: 'campaign cancelled' } } }, message);
           return;
         }
         const route = routes.get(message.id);
@@ -274,19 +279,19 @@ export function createSendJob(options: SendJobOptions): Job & { stop(): void; cl
           return;
         }
         if (route?.kind === 'drop') {
-          record({ ...base, status: 'dropped', response: route.reason, event: { type: 'dropped', data: { reason: route.reason } } });
+          record({ ...base, status: 'dropped', response: route.reason, event: { type: 'dropped', data: { reason: route.reason } } }, message);
           return;
         }
         const content = contents.get(message.content_id);
         if (!content || content instanceof Error) {
           const reason = content ? `content cannot be rendered: ${content.message}` : 'content not found';
-          record({ ...base, status: 'failed', response: reason, event: { type: 'failed', data: { response: reason } } });
+          record({ ...base, status: 'failed', response: reason, event: { type: 'failed', data: { response: reason } } }, message);
           return;
         }
         const reason = suppressed.get(`${message.key_id}|${message.to_email.toLowerCase()}`);
         if (content.settings.sandbox || (reason && suppressionBlocks(message.channel, reason))) {
           const why = content.settings.sandbox ? 'sandbox' : `suppressed (${reason})`;
-          record({ ...base, status: 'dropped', response: null, event: { type: 'dropped', data: { reason: why } } });
+          record({ ...base, status: 'dropped', response: null, event: { type: 'dropped', data: { reason: why } } }, message);
           return;
         }
         let raw: Buffer;
@@ -294,22 +299,28 @@ export function createSendJob(options: SendJobOptions): Job & { stop(): void; cl
           raw = await render(message, content, now);
         } catch (error) {
           const response = `rendering failed: ${(error as Error).message}`;
-          record({ ...base, status: 'failed', response, event: { type: 'failed', data: { response } } });
+          record({ ...base, status: 'failed', response, event: { type: 'failed', data: { response } } }, message);
           return;
         }
         const outgoing = { id: message.id, envelopeFrom: options.links ? options.links.returnPath(message.id) : verpAddress(message.id, options.bounceDomain), recipient: asciiAddress(message.to_email), raw };
         let provider = route?.provider ?? providers.defaultName;
-        let result = await providers.get(provider).send(outgoing);
+        const attempt = async (name: string) => {
+          const started = performance.now();
+          const reply = await providers.get(name).send(outgoing);
+          observer.attempted(name, reply, (performance.now() - started) / 1000);
+          return reply;
+        };
+        let result = await attempt(provider);
         // A routed message the provider failed for its own reasons moves to the next provider with room, at once.
         while (options.router && route && isProviderFailure(result)) {
           const next = await options.router.failover(message, provider, result, clock());
           if (!next) break;
           provider = next;
-          result = await providers.get(provider).send(outgoing);
+          result = await attempt(provider);
         }
         const outcome = { ...outcomeOf(message, result, clock()), provider };
         if (outcome.status === 'bounced') bounces.push({ message, reply: result.reply });
-        record(outcome);
+        record(outcome, message);
       };
 
       const first = await claimBatch();
