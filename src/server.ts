@@ -8,6 +8,7 @@ import { startSubmissionListener, type SubmissionListener } from './modules/subm
 import { createWorkerRunner, type WorkerRunner } from './workers/runner.ts';
 import type { InboundListener } from './modules/inbound/listener.ts';
 import type { SetupCheck } from './modules/status/setup-checks.ts';
+import { clearServerUrl, readServerFile, writeServerFile } from './cli/server-file.ts';
 
 export interface RunningProcess {
   context: AppContext;
@@ -77,6 +78,7 @@ export async function runProcess(
   } catch (error) {
     return giveUp(error);
   }
+  if (api && database.engine === 'pglite') await leaveServerFile(config, context, api);
   if (roles.api || roles.workers) warnAboutSetup(context, print);
   workers?.start();
   logger.info({ engine: database.engine, api: Boolean(api), submission: submission?.port ?? null, inboundPort: inbound?.port ?? null, workers: jobs.map((j) => j.name) }, 'mailerdash started');
@@ -93,6 +95,7 @@ export async function runProcess(
         if (submission) await submission.close();
         if (inbound) await inbound.listener.close();
         if (api) await api.close();
+        if (api && database.engine === 'pglite') clearServerUrl(config.dataDir, process.pid);
         if (workers) await workers.stop();
         await database.close();
         logger.info('mailerdash stopped');
@@ -114,6 +117,17 @@ function startSubmission(config: Config, context: AppContext): Promise<Submissio
     implicitTls: config.submissionImplicitTls,
     plaintextLoopback: config.submissionPlaintextLoopback,
   });
+}
+
+/** The CLI's way in while this process holds the embedded database: URL and an admin key (reused across starts). */
+async function leaveServerFile(config: Config, context: AppContext, api: FastifyInstance): Promise<void> {
+  const address = api.server.address();
+  if (!address || typeof address === 'string') return;
+  const host = address.address === '0.0.0.0' || address.address === '::' ? '127.0.0.1' : address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const previous = readServerFile(config.dataDir);
+  const reusable = previous?.key ? await context.services.keys.authenticate(previous.key) : null;
+  const key = reusable?.admin ? previous!.key : (await context.services.keys.createKey({ name: 'cli (local server)', admin: true, domains: [] })).secret;
+  writeServerFile(config.dataDir, { url: `http://${host}:${address.port}`, pid: process.pid, key });
 }
 
 /** A port that cannot be bound: the error names the variable that chose it. */
