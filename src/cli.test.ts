@@ -50,12 +50,13 @@ describe('mailerdash binary', () => {
   });
 
   it('keys locally; beside a running start: keys, contacts import with progress and export through its API; stops on SIGTERM', async () => {
-    const created = run(['keys', 'create', '--name', 'ops', '--admin', '--domain', 'ops.example']);
+    // Not an admin key, so start still creates (and prints) the first admin key.
+    const created = run(['keys', 'create', '--name', 'ops', '--domain', 'ops.example']);
     assert.equal(created.status, 0, created.stderr);
     const key = JSON.parse(created.stdout);
     assert.match(key.id, /^key_/);
     assert.match(key.key, /^md_/);
-    assert.equal(key.admin, true);
+    assert.equal(key.admin, false);
 
     const port = 41000 + Math.floor(Math.random() * 2000);
     const child = spawn(process.execPath, [BIN, 'start'], { env: { ...env, PORT: String(port), HOST: '127.0.0.1', MAILERDASH_SUBMISSION_PORT: String(port + 1) } });
@@ -78,9 +79,9 @@ describe('mailerdash binary', () => {
       assert.equal(listed.status, 0, listed.stderr);
       const lines = listed.stdout.trim().split('\n');
       assert.match(lines[0]!, /^ID\s+ROLE\s+STATE\s+NAME$/, 'a header row');
-      assert.ok(lines.some((l) => new RegExp(`^${key.id}\\s+admin\\s+active\\s+ops$`).test(l)), listed.stdout);
+      assert.ok(lines.some((l) => new RegExp(`^${key.id}\\s+key\\s+active\\s+ops$`).test(l)), listed.stdout);
       assert.equal((await runAsync(['keys', 'revoke', key.id])).status, 0);
-      assert.match((await runAsync(['keys', 'list'])).stdout, new RegExp(`${key.id}\\s+admin\\s+revoked`));
+      assert.match((await runAsync(['keys', 'list'])).stdout, new RegExp(`${key.id}\\s+key\\s+revoked`));
       const again = await runAsync(['keys', 'revoke', key.id]);
       assert.equal(again.status, 1);
       assert.match(again.stderr, /no active key/);
