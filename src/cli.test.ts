@@ -131,6 +131,9 @@ async function smtpGreeting(port: number, send = ''): Promise<string> {
     let text = '';
     let sent = false;
     socket.on('error', reject);
+    // A listener that is not up yet may take the connection and drop it: that is an answer too (the caller retries).
+    socket.on('close', () => reject(new Error(`closed before a reply: ${text}`)));
+    socket.setTimeout(10_000, () => socket.destroy(new Error('no reply within 10 s')));
     socket.on('data', (chunk) => {
       text += chunk;
       if (!sent && send && /^220 /m.test(text)) {
