@@ -5,12 +5,12 @@
 // messages/s, CPU per message, and RSS over the run (peak and samples, to show it stays flat).
 // Each engine runs in a child process of its own so CPU and RSS are its own.
 //   npm run bench:campaign   (BENCH_CONTACTS, BENCH_ENGINES=postgres,pglite, BENCH_DATABASE_URL, BENCH_TRACKING=0|1)
-import { spawnSync } from 'node:child_process';
+import { ceilingLine, n, ofCeiling, runPerEngine } from './support/report.ts';
 import os from 'node:os';
-import { fileURLToPath } from 'node:url';
+import { sql } from 'kysely';
 import { backendCpuSeconds } from './support/pg-cpu.ts';
 import { CONNECTIONS, HTML, TEXT, seedCampaign, campaignBenchConfig, openBenchEngine } from './support/campaign-seed.ts';
-import { cpuSecondsOf, ensurePostfixTools, smtpSourceRate, startSmtpSink } from './support/postfix.ts';
+import { cpuSecondsOf, smtpSourceRate, startSmtpSink } from './support/postfix.ts';
 import { createContext, createLogger } from '../src/composition.ts';
 import { migrateToLatest } from '../src/db/migrate.ts';
 import { createCampaignDispatcher } from '../src/workers/campaign-dispatcher.ts';
@@ -19,6 +19,7 @@ import { createWorkerRunner } from '../src/workers/runner.ts';
 
 const CONTACTS = Number(process.env.BENCH_CONTACTS ?? 100_000);
 const TRACKING = process.env.BENCH_TRACKING === '1';
+const ERASED = Number(process.env.BENCH_ERASED ?? 0);
 
 
 async function child(engine: string): Promise<void> {
@@ -31,14 +32,19 @@ async function child(engine: string): Promise<void> {
     const context = createContext(config, database, logger);
     const { key } = await context.services.keys.createKey({ name: 'bench', domains: ['bench.example'] });
     const { listId, templateId } = await seedCampaign(database, key.id, CONTACTS);
+    // BENCH_ERASED=n: the key has n erased addresses (hashed suppression entries), so every member is hashed at dispatch and send.
+    if (ERASED) {
+      await sql`insert into erased_suppressions (key_id, email_hash, reason, erased_at)
+                select ${key.id}, md5(g::text) || md5((g + 1)::text), 'manual', now() from generate_series(1, ${ERASED}) g`.execute(database.db);
+    }
     const principal = { keyId: key.id, name: 'bench', admin: false };
 
     const ceiling = smtpSourceRate(sink.port, CONTACTS, CONNECTIONS);
 
     // Unsigned: the same workers as `mailerdash worker`, with no DKIM key (as behind a signing relay).
     const handOff = handOffFromConfig(config);
-    const delivery = createDeliveryJob({ config, db: database.db, logger, signingKeyFor: async () => null, links: context.services.links, handOff });
-    const dispatcher = createCampaignDispatcher({ db: database.db, logger, handOff, onQueued: () => runner.wake() });
+    const delivery = createDeliveryJob({ config, db: database.db, logger, signingKeyFor: async () => null, links: context.services.links, handOff, erased: context.erasedAddresses });
+    const dispatcher = createCampaignDispatcher({ db: database.db, logger, handOff, erased: context.erasedAddresses, onQueued: () => runner.wake() });
     const runner = createWorkerRunner({ jobs: [dispatcher, delivery], pollMs: config.workerPollMs, logger });
 
     const campaign = await context.services.campaigns.create(principal, { name: 'Bench', list_id: listId, template_id: templateId, from_email: 'news@bench.example', tracking: TRACKING });
@@ -67,10 +73,9 @@ async function child(engine: string): Promise<void> {
     const stats = await context.services.campaigns.stats(principal, campaign.id);
     const rate = CONTACTS / seconds;
     const at = (f: number) => Math.round(rssSamples[Math.min(rssSamples.length - 1, Math.floor(rssSamples.length * f))] ?? 0);
-    const n = (x: number) => Math.round(x).toLocaleString('en-US');
-    console.log(`\n[${engine}] campaign to ${n(CONTACTS)} contacts, ~${Math.round((HTML.length + TEXT.length) / 1024)} KB per message, tracking ${TRACKING ? 'on' : 'off'}, unsigned, ${os.availableParallelism()} cores`);
-    console.log(`  smtp-source -> smtp-sink (ceiling): ${n(ceiling)} msg/s`);
-    console.log(`  campaign (dispatch + send):        ${n(rate)} msg/s = ${Math.round((100 * rate) / ceiling)}% of smtp-source, ${seconds.toFixed(1)} s`);
+    console.log(`\n[${engine}] campaign to ${n(CONTACTS)} contacts, ~${Math.round((HTML.length + TEXT.length) / 1024)} KB per message, tracking ${TRACKING ? 'on' : 'off'}, ${ERASED} erased addresses, unsigned, ${os.availableParallelism()} cores`);
+    console.log(ceilingLine(ceiling));
+    console.log(`  campaign (dispatch + send):        ${ofCeiling(rate, ceiling)}, ${seconds.toFixed(1)} s`);
     console.log(`  node CPU ${((used.user + used.system) / 1000 / CONTACTS).toFixed(3)} ms/msg (PostgreSQL backends ${((dbUsed * 1000) / CONTACTS).toFixed(3)}, sink ${((sinkUsed * 1000) / CONTACTS).toFixed(3)} ms/msg)`);
     console.log(`  RSS: peak ${Math.round(peak)} MB; at 10/25/50/75/100% of the run: ${[0.1, 0.25, 0.5, 0.75, 1].map(at).join(' / ')} MB`);
     console.log(`  stats: recipients ${stats.recipients}, sent ${stats.sent}, failed ${stats.failed}, pending ${stats.pending}`);
@@ -81,14 +86,4 @@ async function child(engine: string): Promise<void> {
   }
 }
 
-const engineArg = process.argv.indexOf('--engine');
-if (engineArg > 0) {
-  await child(process.argv[engineArg + 1]!);
-} else {
-  ensurePostfixTools();
-  console.log(`machine: ${os.cpus().length} × ${os.cpus()[0]?.model}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`);
-  for (const engine of (process.env.BENCH_ENGINES ?? 'postgres,pglite').split(',')) {
-    const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--engine', engine], { stdio: 'inherit' });
-    if (r.status !== 0) process.exitCode = 1;
-  }
-}
+await runPerEngine(import.meta.url, child);

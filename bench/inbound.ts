@@ -13,7 +13,7 @@ import { createContext, createLogger } from '../src/composition.ts';
 import { loadConfig } from '../src/config.ts';
 import { migrateToLatest } from '../src/db/migrate.ts';
 import { createWorkerRunner } from '../src/workers/runner.ts';
-import { dsnMail } from '../test/inbound/mails.ts';
+import { dsnMail } from '../src/modules/inbound/test-fixtures.ts';
 import { openBenchEngine } from './support/campaign-seed.ts';
 
 const N = Number(process.env.BENCH_DSNS ?? 5000);

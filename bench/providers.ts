@@ -1,5 +1,6 @@
-// Benchmark (not a test): each email service provider transport, driven by its real client library
-// against its loopback fake (test/support/providers/), which speaks the provider's wire format and checks
+// Benchmark (not a test): each email service provider transport, as an operator provider (MAILERDASH_PROVIDERS)
+// is made and driven by the send job (one send() per message; batch endpoints gathered), with its real client
+// library against its loopback fake (test/support/providers/), which speaks the provider's wire format and checks
 // its auth (SigV4 recomputed for SES). For each provider and workload it prints msg/s, the provider calls
 // made per 1,000 messages, and a ceiling measured in the same run: one of the requests the client sent,
 // replayed byte for byte by a bare undici Pool with the same number of requests in flight, as calls/s times
@@ -16,16 +17,18 @@ import { startMailgunFake } from '../test/support/providers/mailgun-server.ts';
 import { startPostmarkFake } from '../test/support/providers/postmark-server.ts';
 import { startSendgridFake } from '../test/support/providers/sendgrid-server.ts';
 import { startSesFake } from '../test/support/providers/ses-server.ts';
-import type { ProviderTransport } from '../src/delivery/esp/results.ts';
+import { isCoalescing } from '../src/delivery/batching.ts';
 import { CALLS_IN_FLIGHT, mapLimited } from '../src/delivery/esp/results.ts';
-import { createProviderTransport } from '../src/delivery/provider-types.ts';
-import type { OutgoingMessage } from '../src/delivery/transport.ts';
+import { createProviderSet, type ProviderConfig } from '../src/delivery/providers.ts';
+import type { OutgoingMessage, Transport } from '../src/delivery/transport.ts';
 
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 3000);
 /** Messages in flight for send()-only transports (SES), as the send job's bulk concurrency would be. */
 const SEND_CONCURRENCY = 16;
-/** Batches handed to sendBatch at once, each of BATCH messages (a claim). */
-const BATCHES_IN_FLIGHT = 2;
+/** Messages one send job keeps waiting on a gathering provider (MAX_GATHERED in src/workers/send-job.ts). */
+const GATHERED = 1000;
+/** Batch calls in flight at once for a gathering provider (its gatherings of up to 1,000, each split by the provider's limit). */
+const BATCHES_IN_FLIGHT = 1;
 const BATCH = 1000;
 
 interface Fake {
@@ -34,16 +37,11 @@ interface Fake {
   close(): Promise<void>;
 }
 
-async function drive(transport: ProviderTransport, messages: OutgoingMessage[]): Promise<{ seconds: number; accepted: number; failure?: string }> {
+// As the send job drives a provider: send() per message; a provider with a batch endpoint gathers
+// them into its calls (src/delivery/batching.ts), with up to GATHERED messages waiting on it.
+async function drive(transport: Transport, messages: OutgoingMessage[]): Promise<{ seconds: number; accepted: number; failure?: string }> {
   const started = process.hrtime.bigint();
-  let results;
-  if (transport.sendBatch) {
-    const batches: OutgoingMessage[][] = [];
-    for (let i = 0; i < messages.length; i += BATCH) batches.push(messages.slice(i, i + BATCH));
-    results = (await mapLimited(batches, BATCHES_IN_FLIGHT, (batch) => transport.sendBatch!(batch))).flat();
-  } else {
-    results = await mapLimited(messages, SEND_CONCURRENCY, (m) => transport.send(m));
-  }
+  const results = await mapLimited(messages, isCoalescing(transport) ? GATHERED : SEND_CONCURRENCY, (m) => transport.send(m));
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   return { seconds, accepted: results.filter((r) => r.outcome === 'accepted').length, failure: results.find((r) => r.outcome !== 'accepted')?.reply };
 }
@@ -75,7 +73,7 @@ interface Row {
 }
 
 async function measure(provider: string, workload: 'own' | 'shared', fake: Fake, config: Record<string, unknown>, messagesPerReplayedCall: (calls: number) => number): Promise<Row> {
-  const transport = createProviderTransport(config as never);
+  const transport = createProviderSet({ [provider]: config as ProviderConfig }, provider, { hostname: 'mta.test', dataDir: os.tmpdir(), smtpConnections: 1 }).get(provider);
   const messages = Array.from({ length: MESSAGES }, (_, i) => providerMessage(`msg_${workload}_${i}`, `r${i}@example.test`, { shared: workload === 'shared' }));
   // Warm the client (connections, lazy imports) outside the measurement.
   await (transport.sendBatch ? transport.sendBatch(messages.slice(0, 2)) : transport.send(messages[0]!));

@@ -4,13 +4,12 @@
 // same run. Unsigned, as bench:campaign. Then the cost of one scheduler round with BENCH_WAITING
 // (1,000,000) subscribers waiting on later steps. Each engine runs in a child process of its own.
 //   npm run bench:sequences   (BENCH_CONTACTS, BENCH_WAITING, BENCH_ENGINES=postgres,pglite, BENCH_DATABASE_URL)
-import { spawnSync } from 'node:child_process';
+import { ceilingLine, n, ofCeiling, runPerEngine } from './support/report.ts';
 import os from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
 import { CONNECTIONS, seedCampaign, campaignBenchConfig, openBenchEngine } from './support/campaign-seed.ts';
 import { backendCpuSeconds } from './support/pg-cpu.ts';
-import { cpuSecondsOf, ensurePostfixTools, smtpSourceRate, startSmtpSink } from './support/postfix.ts';
+import { cpuSecondsOf, smtpSourceRate, startSmtpSink } from './support/postfix.ts';
 import { createContext, createLogger } from '../src/composition.ts';
 import type { Database } from '../src/db/database.ts';
 import { migrateToLatest } from '../src/db/migrate.ts';
@@ -86,11 +85,12 @@ async function child(engine: string): Promise<void> {
       insert into sequence_subscribers (id, key_id, sequence_id, contact_id, email, status, started_at, next_due_at)
       select 'sub_bench_' || c.id, c.key_id, ${sequence.id}, c.id, c.email, 'active', now(), now()
       from contacts c where c.key_id = ${key.id}`.execute(db);
+    await sql`insert into sequence_due (subscriber_id, sequence_id, due_at) select id, sequence_id, next_due_at from sequence_subscribers where sequence_id = ${sequence.id}`.execute(db);
     // Done once no subscriber is due and no bulk message is unfinished: two index probes, so the
     // check costs the run nothing (a count of the step messages cost as much as the scheduler).
     const stepSent = async () => {
       const { rows } = await sql<{ done: boolean }>`
-        select not exists (select 1 from sequence_subscribers where sequence_id = ${sequence.id} and status = 'active' and next_due_at is not null and next_due_at <= now())
+        select not exists (select 1 from sequence_due where sequence_id = ${sequence.id} and due_at <= now())
            and not exists (select 1 from messages where lane = 1 and status in ('queued', 'deferred'))
            and not exists (select 1 from messages where lane = 1 and status = 'sending') as done`.execute(db);
       return rows[0]!.done;
@@ -113,7 +113,9 @@ async function child(engine: string): Promise<void> {
       insert into sequence_subscribers (id, key_id, sequence_id, contact_id, email, status, started_at, next_due_at)
       select 'sub_wait_' || g, ${key.id}, ${later.id}, 10000000 + g, 'waiting' || g || '@example.org', 'active', now(), now() + interval '1 day' + g * interval '1 millisecond'
       from generate_series(1, ${WAITING}::int) g`.execute(db);
+    await sql`insert into sequence_due (subscriber_id, sequence_id, due_at) select id, sequence_id, next_due_at from sequence_subscribers where sequence_id = ${later.id}`.execute(db);
     await sql`analyze sequence_subscribers`.execute(db);
+    await sql`analyze sequence_due`.execute(db);
     const scheduler = createSequenceScheduler({ db, logger });
     const rounds: number[] = [];
     for (let i = 0; i < 20; i++) {
@@ -124,13 +126,12 @@ async function child(engine: string): Promise<void> {
     }
     rounds.sort((a, b) => a - b);
 
-    const n = (x: number) => Math.round(x).toLocaleString('en-US');
     const campaignRate = CONTACTS / campaignRun.seconds;
     const sequenceRate = CONTACTS / sequenceRun.seconds;
     console.log(`\n[${engine}] ${n(CONTACTS)} subscribers due at once, unsigned, ${os.availableParallelism()} cores`);
-    console.log(`  smtp-source -> smtp-sink (ceiling): ${n(ceiling)} msg/s`);
-    console.log(`  campaign (bench:campaign's):        ${n(campaignRate)} msg/s = ${Math.round((100 * campaignRate) / ceiling)}% of smtp-source, ${campaignRun.seconds.toFixed(1)} s; node ${campaignRun.nodeMs.toFixed(3)}, PostgreSQL ${campaignRun.dbMs.toFixed(3)} ms/msg; peak RSS ${Math.round(campaignRun.peakRss)} MB`);
-    console.log(`  sequence step 1 (scheduler + send): ${n(sequenceRate)} msg/s = ${Math.round((100 * sequenceRate) / ceiling)}% of smtp-source = ${Math.round((100 * sequenceRate) / campaignRate)}% of the campaign, ${sequenceRun.seconds.toFixed(1)} s; node ${sequenceRun.nodeMs.toFixed(3)}, PostgreSQL ${sequenceRun.dbMs.toFixed(3)} ms/msg; peak RSS ${Math.round(sequenceRun.peakRss)} MB`);
+    console.log(ceilingLine(ceiling));
+    console.log(`  campaign (bench:campaign's):        ${ofCeiling(campaignRate, ceiling)}, ${campaignRun.seconds.toFixed(1)} s; node ${campaignRun.nodeMs.toFixed(3)}, PostgreSQL ${campaignRun.dbMs.toFixed(3)} ms/msg; peak RSS ${Math.round(campaignRun.peakRss)} MB`);
+    console.log(`  sequence step 1 (scheduler + send): ${ofCeiling(sequenceRate, ceiling)} = ${Math.round((100 * sequenceRate) / campaignRate)}% of the campaign, ${sequenceRun.seconds.toFixed(1)} s; node ${sequenceRun.nodeMs.toFixed(3)}, PostgreSQL ${sequenceRun.dbMs.toFixed(3)} ms/msg; peak RSS ${Math.round(sequenceRun.peakRss)} MB`);
     console.log(`  step messages by status: ${counts.map((c) => `${c.status} ${n(c.n)}`).join(', ')}; waiting on step 2: ${n(waitingOnStep2[0]!.n)}; sink CPU ${((sinkUsed * 1000) / (2 * CONTACTS)).toFixed(3)} ms/msg`);
     console.log(`  one scheduler round with nothing due and ${n(WAITING)} subscribers waiting on later steps: median ${rounds[10]!.toFixed(2)} ms, max ${rounds[19]!.toFixed(2)} ms (20 rounds)`);
     console.log(`  goal: at least 80 % of the campaign's throughput (${Math.round((100 * sequenceRate) / campaignRate)} %: ${sequenceRate >= 0.8 * campaignRate ? 'met' : 'NOT met'})`);
@@ -141,14 +142,4 @@ async function child(engine: string): Promise<void> {
   }
 }
 
-const engineArg = process.argv.indexOf('--engine');
-if (engineArg > 0) {
-  await child(process.argv[engineArg + 1]!);
-} else {
-  ensurePostfixTools();
-  console.log(`machine: ${os.cpus().length} × ${os.cpus()[0]?.model}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`);
-  for (const engine of (process.env.BENCH_ENGINES ?? 'postgres,pglite').split(',')) {
-    const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--engine', engine], { stdio: 'inherit' });
-    if (r.status !== 0) process.exitCode = 1;
-  }
-}
+await runPerEngine(import.meta.url, child);

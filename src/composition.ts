@@ -23,7 +23,7 @@ import { createTrackingService, type TrackingService } from './modules/tracking/
 import { createSealedBox, type SealedBox } from './lib/sealed-box.ts';
 import { createOutboundGuard } from './lib/ssrf.ts';
 import { createWebhooksService, type WebhooksService } from './modules/webhooks/service.ts';
-import { createProvidersService, type ProvidersService } from './modules/providers/service.ts';
+import { createProvidersService, operatorEventSources, type ProvidersService } from './modules/providers/service.ts';
 import { createProviderEventsService, type ProviderEventsService } from './modules/provider-events/service.ts';
 import type { ApplyFeedback } from './modules/provider-events/feedback.ts';
 import { DomainError } from './errors.ts';
@@ -33,19 +33,24 @@ import { loadLinkSecret } from './modules/tracking/links.ts';
 import { createCampaignDispatcher } from './workers/campaign-dispatcher.ts';
 import { createSequenceScheduler } from './workers/sequence-scheduler.ts';
 import { createWebhookDeliveryJob } from './workers/webhook-delivery.ts';
-import { createWebhookFanOutJob } from './workers/webhook-fan-out.ts';
 import { createDeliveryJob, handOffFromConfig, providerConfigsOf, providersFromConfig } from './workers/delivery.ts';
 // Operator experience (issue 15): delivery logs and metrics, /v1/status.
 import { createDeliveryObserver } from './delivery/observer.ts';
 import { installQueueMetrics } from './modules/status/metrics.ts';
 import { createStatusService, type StatusService } from './modules/status/service.ts';
 import { isLocalUrl } from './lib/host-names.ts';
+import { withKeyProviders } from './delivery/key-providers.ts';
 // Batches (issue 12)
 import { createBatchesService, type BatchesService } from './modules/batches/service.ts';
 import { createBatchRouter } from './modules/batches/router.ts';
 import { createBatchMonitor } from './workers/batch-monitor.ts';
 import { createAuditService, type AuditService } from './modules/audit/repo.ts';
+import { createPrivacyService, type PrivacyService } from './modules/privacy/service.ts';
+import { createErasedAddressHasher, type ErasedAddressHasher } from './modules/suppressions/erased.ts';
 import type { Job } from './workers/runner.ts';
+import { createUiSessions, type UiSessions } from './modules/ui/session.ts';
+import { createStatsService, type StatsService } from './modules/stats/service.ts';
+import { createRetentionJob } from './workers/retention.ts';
 import { applyFeedback } from './modules/addresses/feedback.ts';
 // Inbound feedback loop.
 import { createInboundListener, readTlsFiles, type InboundListener } from './modules/inbound/listener.ts';
@@ -84,6 +89,12 @@ export interface Services {
   providerEvents: ProviderEventsService;
   /** GET /v1/status and the setup checks printed at start. */
   status: StatusService;
+  /** The dashboard at /ui: its sessions and where its build is (read by the API at start). */
+  dashboard: { sessions: UiSessions; assetsDir: string };
+  /** Statistics from the aggregates (GET /v1/stats, batch and sequence stats). */
+  stats: StatsService;
+  /** Erasure and export of an address (/v1/privacy). */
+  privacy: PrivacyService;
 }
 
 export interface AppContext {
@@ -96,6 +107,8 @@ export interface AppContext {
   jobs: Job[];
   /** Seals and opens webhook signing secrets (the delivery job's, and tests'). */
   webhookSecrets: SealedBox;
+  /** The keyed hashes of erased addresses (for workers a caller builds itself, e.g. the benchmarks). */
+  erasedAddresses: ErasedAddressHasher;
   /** Registers a listener called whenever the API committed new queued messages (e.g. runner.wake). */
   onQueued(listener: () => void): void;
   /** The inbound SMTP listener (not yet listening): `mailerdash start` and `mailerdash inbound` start it. */
@@ -116,6 +129,8 @@ export function createContext(config: Config, database: Database, logger: Logger
     return () => (loading ??= loadLinkSecret(db, config.secret).catch((error) => ((loading = null), Promise.reject(error))));
   })();
   const webhookSecrets = createSealedBox(serverSecret, 'webhook-signing-secrets');
+  // Erased addresses stay suppressed as hashes under a per-key salt derived from the same secret.
+  const erased = createErasedAddressHasher(serverSecret);
   const domains = createDomainsService({
     secrets: createSealedBox(serverSecret, 'dkim-private-keys'),
     db,
@@ -125,7 +140,7 @@ export function createContext(config: Config, database: Database, logger: Logger
     bounceDomain: config.bounceDomain,
   });
   const keys = createKeysService({ db, prepareDomains: (names) => domains.prepareOperatorVerified(names) });
-  const suppressions = createSuppressionsService({ db });
+  const suppressions = createSuppressionsService({ db, erased });
   const links = createLinkSigner({ db, publicUrl: config.publicUrl, bounceDomain: config.bounceDomain, secret: config.secret });
   const tracking = createTrackingService({ db, links });
   const queuedListeners = new Set<() => void>();
@@ -149,7 +164,7 @@ export function createContext(config: Config, database: Database, logger: Logger
     onQueued: () => queuedListeners.forEach((listener) => listener()),
     localLinksUrl: isLocalUrl(config.publicUrl) ? config.publicUrl : null,
   });
-  const sequences = createSequencesService({ db, isFromAllowed: domains.isFromAllowed });
+  const sequences = createSequencesService({ db, isFromAllowed: domains.isFromAllowed, erased });
   const guard = createOutboundGuard({ allowHosts: config.webhookAllowHosts, resolver: config.dnsServers.length ? resolver : undefined });
   const webhooks = createWebhooksService({ db, guard, secrets: webhookSecrets, onDue: () => queuedListeners.forEach((listener) => listener()) });
   const submission = createSubmissionService({
@@ -161,39 +176,42 @@ export function createContext(config: Config, database: Database, logger: Logger
     onQueued: () => queuedListeners.forEach((listener) => listener()),
   });
   const inbound = createInboundService({ db });
-  // Batches: named providers (MAILERDASH_PROVIDERS), routed per batch policy.
-  const providerRegistry = providersFromConfig(config);
+  const providers = createProvidersService({ db, guard, secrets: createSealedBox(serverSecret, 'provider-credentials') });
+  // Batches: named providers (MAILERDASH_PROVIDERS, and each key's own from /v1/providers), routed per batch policy.
+  const providerRegistry = withKeyProviders(providersFromConfig(config), (keyId, name) => providers.openedByName(keyId, name));
   const batches = createBatchesService({
     db,
     mx: createMxChecker({ resolver }),
     idempotency,
     domains,
     templates,
-    providerNames: () => providerRegistry.names,
+    providerNames: async (keyId) => [...new Set([...providerRegistry.names, ...(await providers.namesOf(keyId))])],
+    erased,
     onQueued: () => queuedListeners.forEach((listener) => listener()),
   });
-  const providers = createProvidersService({ db, guard, secrets: createSealedBox(serverSecret, 'provider-credentials') });
   // Provider events take the one feedback path of every other report (src/modules/addresses).
   const feedbackRules = { softBounceLimit: config.softBounceLimit, softBounceWindowDays: config.softBounceWindowDays };
+  // Event posts name an operator provider (MAILERDASH_PROVIDERS) by its name, a key's by its id.
+  const operatorSource = operatorEventSources(config.providers);
   const providerEvents = createProviderEventsService({
     db,
-    providers,
+    providers: { forEvents: async (id) => operatorSource(id) ?? providers.forEvents(id) },
     applyFeedback: options.applyFeedback ?? ((trx, reports, now) => applyFeedback(trx, reports, now, feedbackRules)),
     snsUrlPattern: config.snsUrlPattern,
   });
   const status = createStatusService({ db, resolver, settings: config, providers: providerConfigsOf(config) });
-  const services: Services = { keys, domains, suppressions, links, tracking, idempotency, send, messages, contacts, lists, templates, campaigns, sequences, webhooks, submission, inbound, batches, audit: createAuditService({ db }), providers, providerEvents, status };
+  const services: Services = { keys, domains, suppressions, links, tracking, idempotency, send, messages, contacts, lists, templates, campaigns, sequences, webhooks, submission, inbound, batches, audit: createAuditService({ db }), providers, providerEvents, stats: createStatsService({ db }), privacy: createPrivacyService({ db, erased }), status,
+    dashboard: { sessions: createUiSessions({ keys, box: createSealedBox(serverSecret, 'ui-sessions'), ttlMs: config.uiSessionMs }), assetsDir: config.uiDir } };
   const metrics = createMetricsRegistry();
   installQueueMetrics(metrics, db, database.pool);
   const jobs: Job[] = [idempotency.expiryJob(), sealingJob(domains)];
   // The dispatcher and the sequence scheduler create their messages already claimed by this process's sender.
   const handOff = handOffFromConfig(config);
-  jobs.push(createCampaignDispatcher({ db, logger, handOff, onQueued: () => queuedListeners.forEach((listener) => listener()) }));
+  jobs.push(createCampaignDispatcher({ db, logger, handOff, erased, onQueued: () => queuedListeners.forEach((listener) => listener()) }));
   jobs.push(createSequenceScheduler({ db, logger, handOff, onQueued: () => queuedListeners.forEach((listener) => listener()) }));
-  jobs.push(createDeliveryJob({ config, db, logger, signingKeyFor: domains.signingKeyFor, links, handOff, providers: providerRegistry, router: createBatchRouter({ db, defaultProvider: providerRegistry.defaultName }), observer: createDeliveryObserver(metrics, logger) }));
+  jobs.push(createDeliveryJob({ config, db, logger, signingKeyFor: domains.signingKeyFor, links, handOff, erased, providers: providerRegistry, router: createBatchRouter({ db, defaultProvider: providerRegistry.defaultName }), observer: createDeliveryObserver(metrics, logger) }));
   jobs.push(createBatchMonitor({ db, logger, onQueued: () => queuedListeners.forEach((listener) => listener()) }));
   const webhookMetrics = installWebhookMetrics(metrics, db);
-  jobs.push(createWebhookFanOutJob({ db, onDeliveries: () => queuedListeners.forEach((listener) => listener()) }));
   jobs.push(
     createWebhookDeliveryJob({
       db,
@@ -212,6 +230,7 @@ export function createContext(config: Config, database: Database, logger: Logger
   };
   // ready: the token checks run inside the job's transaction, where PGlite cannot load the secret.
   jobs.push(createInboundReportsJob({ db, logger, ...inboundDeps, ready: () => links.ready(), rules: { softBounceLimit: config.softBounceLimit, softBounceWindowDays: config.softBounceWindowDays } }));
+  jobs.push(createRetentionJob({ db, logger, retentionDays: config.retentionDays, contentRetentionDays: config.contentRetentionDays, batchSize: config.retentionBatch }));
   const createInbound = () =>
     createInboundListener({
       db,
@@ -223,7 +242,7 @@ export function createContext(config: Config, database: Database, logger: Logger
       tls: readTlsFiles(config.inboundTlsCert, config.inboundTlsKey),
       onStored: () => queuedListeners.forEach((listener) => listener()),
     });
-  return { config, database, logger, metrics, services, jobs, webhookSecrets, onQueued, createInboundListener: createInbound };
+  return { config, database, logger, metrics, services, jobs, webhookSecrets, erasedAddresses: erased, onQueued, createInboundListener: createInbound };
 }
 
 /** Seals the DKIM keys stored before keys were sealed, a batch a round, then stops looking. */

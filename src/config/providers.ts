@@ -20,7 +20,7 @@ export const PROVIDER_VARIABLES = [
     key: 'providers',
     defaultText: '(unset: one provider, MAILERDASH_SMTP_URL or the outbox)',
     description:
-      'Named providers as JSON or the path of a JSON file: {"smtp-main":{"type":"smtp","url":"smtp://…"},"outbox":{"type":"outbox"}}. Types: smtp (url, connections), outbox (dir).',
+      'Named providers as JSON or the path of a JSON file: {"smtp-main":{"type":"smtp","url":"smtp://…"},"ses-a":{"type":"ses","region":"eu-west-1","access_key_id":"…","secret_access_key":"…"}}. Types: smtp (url, connections), outbox (dir), and ses, sendgrid, mailgun, postmark with the settings of a per-key provider (see /v1/providers; webhook secrets included). Events of an email service provider post to /v1/events/{type}/{name}.',
     parse: (raw) => parseProviders(optional(raw)),
   }),
   spec({

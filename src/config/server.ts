@@ -101,7 +101,7 @@ export const SERVER_VARIABLES = [
     name: 'MAILERDASH_SECRET',
     key: 'secret',
     defaultText: '(unset: generated once and kept in the database)',
-    description: 'Server secret for signed links (unsubscribe, tracking). At least 32 characters.',
+    description: "Server secret for signed links (unsubscribe, tracking), sealed secrets and the per-key salts of erased addresses' suppression hashes (changing it forgets those entries). At least 32 characters.",
     parse: (raw) => {
       const value = optional(raw);
       if (value !== null && value.length < 32) throw new ConfigError('MAILERDASH_SECRET', 'must be at least 32 characters');

@@ -5,7 +5,7 @@ import type { KeysTables } from '../modules/keys/tables.ts';
 import type { ListsTables } from '../modules/lists/tables.ts';
 import type { IdempotencyTables } from '../modules/idempotency/tables.ts';
 import type { MessagesTables } from '../modules/messages/tables.ts';
-import type { SuppressionLogTables } from '../modules/suppressions/tables.ts';
+import type { ErasedSuppressionsTables, SuppressionLogTables } from '../modules/suppressions/tables.ts';
 import type { TemplatesTables } from '../modules/templates/tables.ts';
 import type { EventsTables } from '../modules/events/tables.ts';
 import type { WebhooksTables } from '../modules/webhooks/tables.ts';
@@ -16,6 +16,8 @@ import type { AddressesTables } from '../modules/addresses/tables.ts';
 import type { BatchesTables } from '../modules/batches/tables.ts';
 import type { AuditTables } from '../modules/audit/tables.ts';
 import type { ProvidersTables } from '../modules/providers/tables.ts';
+import type { StatsTables } from '../modules/stats/tables.ts';
+import type { RetentionTables } from '../modules/retention/tables.ts';
 
 export interface SettingsTable {
   name: string;
@@ -23,6 +25,6 @@ export interface SettingsTable {
 }
 
 /** The whole database as Kysely sees it: each feature declares its own tables. */
-export interface DB extends KeysTables, DomainsTables, MessagesTables, IdempotencyTables, CampaignsTables, SuppressionLogTables, ContactsTables, ListsTables, TemplatesTables, EventsTables, WebhooksTables, SequencesTables, SubmissionTables, InboundTables, AddressesTables, BatchesTables, AuditTables, ProvidersTables {
+export interface DB extends KeysTables, DomainsTables, MessagesTables, IdempotencyTables, CampaignsTables, SuppressionLogTables, ContactsTables, ListsTables, TemplatesTables, EventsTables, WebhooksTables, SequencesTables, SubmissionTables, InboundTables, AddressesTables, BatchesTables, AuditTables, ProvidersTables, StatsTables, RetentionTables, ErasedSuppressionsTables {
   settings: SettingsTable;
 }

@@ -6,6 +6,7 @@ import { after, describe, it } from 'node:test';
 import { startSmtpSink } from '../../test/support/smtp-sink.ts';
 import { ConfigError, loadConfig } from '../config.ts';
 import { providersFromConfig } from '../workers/delivery.ts';
+import { isCoalescing } from './batching.ts';
 
 const message = (id: string) => ({ id, envelopeFrom: 'b@bounce.test', recipient: 'ana@example.com', raw: Buffer.from('Subject: x\r\n\r\nhi\r\n') });
 
@@ -40,7 +41,24 @@ describe('providers', () => {
     assert.deepEqual(await readdir(path.join(dir, 'archive')), ['msg_c.eml']);
   });
 
+  it('an email service provider is one more type, checked against its schema; one with a batch endpoint gathers send() calls', async () => {
+    const providers = {
+      'ses-a': { type: 'ses', region: 'eu-west-1', access_key_id: 'AKIAIOSFODNN7EXAMPLE', secret_access_key: 's' },
+      'sg-b': { type: 'sendgrid', api_key: 'SG.x' },
+    };
+    const set = providersFromConfig(loadConfig({ MAILERDASH_PROVIDERS: JSON.stringify(providers), MAILERDASH_DEFAULT_PROVIDER: 'sg-b' }));
+    assert.deepEqual([set.defaultName, set.names], ['sg-b', ['ses-a', 'sg-b']]);
+    assert.deepEqual([set.get('ses-a').name, isCoalescing(set.get('ses-a')), set.get(null).name, isCoalescing(set.get(null))], ['ses', false, 'sendgrid', true]);
+    await set.close();
+    assert.throws(
+      () => loadConfig({ MAILERDASH_PROVIDERS: JSON.stringify({ 'ses-a': { type: 'ses', region: 'nowhere', access_key_id: 'AKIAIOSFODNN7EXAMPLE', secret_access_key: 's' } }) }),
+      (e: unknown) => e instanceof ConfigError && e.variable === 'MAILERDASH_PROVIDERS' && /provider ses-a: .*\/region/.test(e.message),
+    );
+  });
+
   const bad: Array<[Record<string, string>, string]> = [
+    [{ MAILERDASH_PROVIDERS: '{"m":{"type":"mailgun","api_key":"k"}}' }, 'MAILERDASH_PROVIDERS'],
+    [{ MAILERDASH_PROVIDERS: '{"p":{"type":"postmark","server_token":"t","surprise":1}}' }, 'MAILERDASH_PROVIDERS'],
     [{ MAILERDASH_PROVIDERS: '{"x":{"type":"carrier-pigeon"}}' }, 'MAILERDASH_PROVIDERS'],
     [{ MAILERDASH_PROVIDERS: '{"x":{"type":"smtp"}}' }, 'MAILERDASH_PROVIDERS'],
     [{ MAILERDASH_PROVIDERS: '{"x":{"type":"smtp","url":"http://relay"}}' }, 'MAILERDASH_PROVIDERS'],

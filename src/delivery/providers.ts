@@ -2,6 +2,9 @@ import path from 'node:path';
 import { createOutboxTransport } from './outbox/transport.ts';
 import { createSmtpTransport } from './smtp/transport.ts';
 import type { Transport } from './transport.ts';
+import { coalescing } from './batching.ts';
+import { DomainError } from '../errors.ts';
+import { createProviderTransport, PROVIDER_KINDS, PROVIDER_TYPES as ESP_TYPES, type ProviderConfig as EspConfig, type ProviderType as EspType } from './provider-types.ts';
 
 /** One named provider as the operator configured it (MAILERDASH_PROVIDERS): a type plus its own settings. */
 export interface ProviderConfig {
@@ -46,11 +49,25 @@ function smtpConnections(name: string, config: ProviderConfig, fallback: number)
   return connections;
 }
 
-/**
- * The provider types and how each becomes a transport. An HTTP provider (ses, sendgrid, mailgun,
- * postmark) is one more entry here, its transport in src/delivery/<type>/.
- */
+/** An email service provider's settings, checked against the same schema as a per-key provider's. */
+export function espConfig(name: string, config: ProviderConfig): EspConfig {
+  try {
+    return PROVIDER_KINDS[config.type as EspType].parse(config);
+  } catch (error) {
+    if (!(error instanceof DomainError)) throw error;
+    const fields = error.details.map((d) => d.message).join('; ');
+    throw new ProviderConfigError(name, fields || error.message);
+  }
+}
+
+/** The email service providers (src/delivery/<type>/), configured by the operator as by a key. */
+const ESP_PROVIDER_TYPES: Record<string, ProviderType> = Object.fromEntries(
+  ESP_TYPES.map((type) => [type, { validate: (name, config) => void espConfig(name, config), create: (name, config) => createProviderTransport(espConfig(name, config)) } satisfies ProviderType]),
+);
+
+/** The provider types and how each becomes a transport. */
 export const PROVIDER_TYPES: Record<string, ProviderType> = {
+  ...ESP_PROVIDER_TYPES,
   smtp: {
     validate(name, config) {
       if (!/^smtps?:\/\//.test(stringSetting(name, config, 'url'))) throw new ProviderConfigError(name, '"url" must start with smtp:// or smtps://');
@@ -72,8 +89,13 @@ export interface ProviderSet {
   readonly defaultName: string;
   readonly names: readonly string[];
   has(name: string): boolean;
-  /** The transport of a named provider (the default when name is null). */
-  get(name: string | null): Transport;
+  /**
+   * The transport of a named provider (the default when name is null). With a key: a name that is
+   * not the operator's is that key's own provider, opened by prepare() first.
+   */
+  get(name: string | null, keyId?: string): Transport;
+  /** Opens the key's own providers among `names` (those not the operator's) for get(). */
+  prepare?(keyId: string, names: readonly string[]): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -90,6 +112,9 @@ export function validateProviders(providers: Record<string, ProviderConfig>, def
   if (!providers[defaultName]) throw new ProviderConfigError(defaultName, 'the default provider is not among the named providers');
 }
 
+/** A provider with a batch endpoint gets the send job's one-at-a-time hand-overs gathered into its calls. */
+export const gathered = (made: Transport): Transport => (made.sendBatch ? coalescing(made as Parameters<typeof coalescing>[0]) : made);
+
 /** Transports are made on first use, so a process that never sends to a provider never connects to it. */
 export function createProviderSet(providers: Record<string, ProviderConfig>, defaultName: string, context: ProviderContext): ProviderSet {
   validateProviders(providers, defaultName);
@@ -105,7 +130,7 @@ export function createProviderSet(providers: Record<string, ProviderConfig>, def
       if (!transport) {
         const config = providers[chosen];
         if (!config) throw new ProviderConfigError(chosen, 'is not a configured provider');
-        transport = PROVIDER_TYPES[config.type]!.create(chosen, config, context);
+        transport = gathered(PROVIDER_TYPES[config.type]!.create(chosen, config, context));
         open.set(chosen, transport);
       }
       return transport;

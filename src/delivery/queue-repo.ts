@@ -5,6 +5,7 @@ import { PREPARED } from '../db/prepared.ts';
 import { hasSubscriber, messageEventData, newEventId } from '../modules/events/outbox.ts';
 import type { Channel, MessageStatus } from '../modules/messages/tables.ts';
 import { recordStepOutcomes, type StepOutcome } from '../modules/sequences/outcome-repo.ts';
+import { countInto, sequenceOf } from '../modules/stats/counting.ts';
 import type { ContentInput, Personalization } from './compose.ts';
 
 /** Every SQL statement of the send job: claiming due messages, loading content, recording outcomes. */
@@ -111,6 +112,8 @@ export interface Outcome {
   event: { type: string; data: Record<string, unknown> } | null;
   /** The provider the attempt went to (none when it was never handed to one). */
   provider?: string | null;
+  /** The id the provider gave the accepted message (email service providers). */
+  providerMessageId?: string | null;
 }
 
 /**
@@ -174,12 +177,13 @@ export function outcomeStatement(outcomes: Outcome[], now: Date) {
       event_type: o.event?.type ?? null,
       event_data: o.event?.data ?? null,
       provider: o.provider ?? null,
+      provider_message_id: o.providerMessageId ?? null,
     })),
   );
   return sql<OutcomeRow>`${PREPARED}
     with v as (
       select * from jsonb_to_recordset(${rows}::jsonb)
-        as v(id text, attempts int, status text, due_at timestamptz, last_response text, sent_at timestamptz, event_type text, event_data jsonb, provider text)
+        as v(id text, attempts int, status text, due_at timestamptz, last_response text, sent_at timestamptz, event_type text, event_data jsonb, provider text, provider_message_id text)
     ), updated as (
       update messages m
       set status = v.status, lease_until = null, updated_at = ${now},
@@ -187,6 +191,7 @@ export function outcomeStatement(outcomes: Outcome[], now: Date) {
           last_response = coalesce(v.last_response, m.last_response),
           sent_at = coalesce(v.sent_at, m.sent_at),
           provider = coalesce(v.provider, m.provider),
+          provider_message_id = coalesce(v.provider_message_id, m.provider_message_id),
           attempts = case when v.status in ('queued', 'deferred') and v.last_response is null then m.attempts - 1 else m.attempts end
       from v
       -- The id array makes it a primary-key probe per row rather than a walk of every message in flight.
@@ -194,7 +199,7 @@ export function outcomeStatement(outcomes: Outcome[], now: Date) {
       -- planner ANDed in the messages_lease index, reading the entry of every message sent since
       -- the last vacuum.
       where m.id = any (array(select id from v)) and m.id = v.id and m.lease_until is not null and m.attempts = v.attempts
-      returning m.id, m.key_id, m.to_email, m.channel, m.campaign_id, m.request_id, m.content_id, m.personalization, m.sequence_subscriber_id, m.sequence_step_position
+      returning m.id, m.key_id, m.to_email, m.channel, m.campaign_id, m.batch_id, m.request_id, m.content_id, m.personalization, m.sequence_subscriber_id, m.sequence_step_position
     ), events as (
       insert into message_events (message_id, type, at, data)
       select v.id, v.event_type, ${now}, v.event_data from v join updated u on u.id = v.id
@@ -209,6 +214,14 @@ export function outcomeStatement(outcomes: Outcome[], now: Date) {
       select ${newEventId}, m.key_id, 'message.' || m.status, ${now},
              ${messageEventData('m', 'c')} || jsonb_build_object('response', m.last_response) || coalesce(m.event_data - 'response', '{}'::jsonb)
       from reported m join message_contents c on c.id = m.content_id
+    ), counted as (
+      -- The aggregates, one upsert per key, campaign, batch and sequence of these outcomes (a
+      -- release back to the queue counts nothing).
+      ${countInto(
+        sql`select u.key_id, u.channel, u.campaign_id, u.batch_id, ${sequenceOf(sql.ref('u.sequence_subscriber_id'))} as sequence_id, v.status as counter
+            from updated u join v on v.id = u.id where v.event_type is not null or v.status = 'sent'`,
+        now,
+      )}
     )
     select id, sequence_subscriber_id, sequence_step_position from updated`;
 }

@@ -23,13 +23,17 @@ import { templatesRoutes } from '../modules/templates/routes.ts';
 import { webhooksRoutes } from '../modules/webhooks/routes.ts';
 import { inboundRoutes } from '../modules/inbound/routes.ts';
 import { batchesRoutes, batchReadRoutes } from '../modules/batches/routes.ts';
+import { privacyRoutes } from '../modules/privacy/routes.ts';
 import { auditRoutes } from '../modules/audit/routes.ts';
 import { providersRoutes } from '../modules/providers/routes.ts';
 import { providerEventsRoutes } from '../modules/provider-events/routes.ts';
 import { statusRoutes } from '../modules/status/routes.ts';
+import { dashboardRoutes } from '../modules/ui/routes.ts';
+import { loadUiAssets } from '../modules/ui/assets.ts';
 import { openApiWebhooks } from '../modules/events/catalog.ts';
 import { requireApiKey } from './auth.ts';
 import { installErrorHandling } from './errors.ts';
+import { statsRoutes } from '../modules/stats/routes.ts';
 import { installInputGuards } from './input-guards.ts';
 import { installHttpMetrics } from './metrics.ts';
 
@@ -92,8 +96,14 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
         version: '1',
         description: 'Transactional and bulk email. Every error answers `{"errors":[{"message","field","code"}]}`.',
       },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
-      security: [{ bearer: [] }],
+      components: {
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer' },
+          // The dashboard's session (POST /ui/session); a mutation must also send X-CSRF-Token.
+          session: { type: 'apiKey', in: 'cookie', name: 'mailerdash_session' },
+        },
+      },
+      security: [{ bearer: [] }, { session: [] }],
       // Every event type's body, as receivers get it (OpenAPI 3.1 webhooks).
       webhooks: openApiWebhooks(),
     } as Record<string, unknown>,
@@ -106,8 +116,9 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   const { services } = options;
   await app.register(trackingRoutes, { tracking: services.tracking });
   await app.register(providerEventsRoutes, { events: services.providerEvents });
+  await app.register(dashboardRoutes, { sessions: services.dashboard.sessions, assets: loadUiAssets(services.dashboard.assetsDir) });
   await app.register(async (authed) => {
-    requireApiKey(authed, services.keys);
+    requireApiKey(authed, services.keys, services.dashboard.sessions);
     await authed.register(keysRoutes, { keys: services.keys });
     await authed.register(domainsRoutes, { domains: services.domains });
     await authed.register(contactsRoutes, { contacts: services.contacts, idempotency: services.idempotency });
@@ -125,6 +136,8 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     await authed.register(auditRoutes, { audit: services.audit });
     await authed.register(providersRoutes, { providers: services.providers });
     await authed.register(statusRoutes, { status: services.status });
+    await authed.register(statsRoutes, { stats: services.stats });
+    await authed.register(privacyRoutes, { privacy: services.privacy });
   });
 
   return app;

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { DB } from '../db/schema.ts';
 import { recordAudit } from '../modules/audit/repo.ts';
 import * as progress from '../modules/batches/progress-repo.ts';
-import { discardAbandoned, messageCounts, setStatus, type BatchRow } from '../modules/batches/repo.ts';
+import { discardAbandoned, hasOpenMessages, messageCounts, setStatus, type BatchRow } from '../modules/batches/repo.ts';
 import { canaryVerdict, completionOutcome, isOpen } from '../modules/batches/rules.ts';
 import type { Job } from './runner.ts';
 
@@ -44,19 +44,22 @@ export function createBatchMonitor(deps: { db: Kysely<DB>; logger: Logger; now?:
         return true;
       }
     }
+    // Counting every message of a large batch is what costs here (100,000 rows, each round): between
+    // progress rows only ask whether anything is still open, which a few index probes answer.
+    const due = !batch.progress_at || at.getTime() - new Date(batch.progress_at).getTime() >= progress.STREAM_PROGRESS_MS;
+    if (!due && (batch.status !== 'sending' || (await hasOpenMessages(trx, batch.id)))) return false;
     const counts = await messageCounts(trx, batch.id);
     if (batch.status === 'sending' && !isOpen(counts)) {
       const outcome = completionOutcome(counts);
       await setStatus(trx, batch.id, 'completed', at, { outcome, completed: true });
-      await progress.recordChange(trx, batch.id, at);
+      await progress.recordChange(trx, batch.id, at, true, counts);
       await recordAudit(trx, { keyId: batch.key_id, action: 'batch.completed', objectType: 'batch', objectId: batch.id, summary: { outcome, counts } }, at);
       return true;
     }
     const stored = (await trx.selectFrom('batches').select('progress_counts').where('id', '=', batch.id).executeTakeFirst())?.progress_counts;
     const last = typeof stored === 'string' ? JSON.parse(stored) : (stored ?? null);
-    const due = !batch.progress_at || at.getTime() - new Date(batch.progress_at).getTime() >= progress.STREAM_PROGRESS_MS;
     if (!due || sameCounts(last, counts)) return false;
-    await progress.recordChange(trx, batch.id, at, false);
+    await progress.recordChange(trx, batch.id, at, false, counts);
     return true;
   }
 

@@ -5,6 +5,7 @@ import type { HandOff } from '../delivery/hand-off.ts';
 import type { ClaimedMessage } from '../delivery/queue-repo.ts';
 import { newId } from '../lib/ids.ts';
 import * as dispatch from '../modules/campaigns/dispatch-repo.ts';
+import type { ErasedAddressHasher } from '../modules/suppressions/erased.ts';
 import type { Job } from './runner.ts';
 
 export interface CampaignDispatcherDeps {
@@ -25,6 +26,8 @@ export interface CampaignDispatcherDeps {
   handOff?: HandOff;
   /** How long a round waits for the sender to make room before it ends (and the runner polls again). */
   roomWaitMs?: number;
+  /** With it, a member whose address was erased (a hashed suppression entry) is skipped as suppressed. */
+  erased?: ErasedAddressHasher;
 }
 
 /**
@@ -44,6 +47,7 @@ export function createCampaignDispatcher(deps: CampaignDispatcherDeps): Job {
   const now = deps.now ?? (() => new Date());
 
   async function dispatchChunk(limit: number): Promise<{ handled: number; queued: number; claimed: ClaimedMessage[] }> {
+    await deps.erased?.ready();
     return db.transaction().execute(async (trx) => {
       const at = now();
       const campaign = await dispatch.claimDispatchable(trx, at);
@@ -74,7 +78,8 @@ export function createCampaignDispatcher(deps: CampaignDispatcherDeps): Job {
       }
 
       const leaseUntil = deps.handOff ? new Date(at.getTime() + deps.handOff.leaseMs) : null;
-      const chunk = await dispatch.dispatchChunk(trx, { ...campaign, content_id: contentId }, limit, at, leaseUntil);
+      const erasedKeys = deps.erased ? await deps.erased.keysFor(campaign.key_id) : undefined;
+      const chunk = await dispatch.dispatchChunk(trx, { ...campaign, content_id: contentId }, limit, at, leaseUntil, erasedKeys);
       const cursor = chunk.lastContactId ?? campaign.cursor_contact_id;
       const done = chunk.members < limit;
       await dispatch.advanceCursor(trx, campaign.id, { cursor, recipients: chunk.inserted, skipped: chunk.skipped, done, contentId, now: at });

@@ -12,6 +12,7 @@ import { createProviderSet, singleProvider, type ProviderConfig, type ProviderSe
 import type { MessageRouter } from '../delivery/routing.ts';
 import type { Transport } from '../delivery/transport.ts';
 import { createSendJob } from './send-job.ts';
+import type { ErasedAddressHasher } from '../modules/suppressions/erased.ts';
 
 /**
  * The providers the configuration names (MAILERDASH_PROVIDERS). Without them, one default provider:
@@ -59,6 +60,7 @@ export function createDeliveryJob(deps: {
   router?: MessageRouter;
   handOff?: HandOff;
   observer?: DeliveryObserver;
+  erased?: ErasedAddressHasher;
 }) {
   const { config } = deps;
   const signer = lazySigner();
@@ -72,6 +74,7 @@ export function createDeliveryJob(deps: {
     signer: signer.sign,
     links: deps.links,
     linksReady: deps.links?.ready,
+    erased: deps.erased,
     handOff: deps.handOff,
     router: deps.router,
     bulkRate: config.bulkRate,

@@ -15,10 +15,12 @@ import { suppressionBlocks } from '../delivery/suppression-rule.ts';
 import { fullBucket, take, type Bucket } from '../delivery/token-bucket.ts';
 import { singleProvider, type ProviderSet } from '../delivery/providers.ts';
 import { isProviderFailure, type MessageRouter, type RouteChoice } from '../delivery/routing.ts';
-import type { Transport } from '../delivery/transport.ts';
+import type { OutgoingMessage, Transport } from '../delivery/transport.ts';
+import { isCoalescing } from '../delivery/batching.ts';
 import { NEVER } from '../modules/campaigns/repo.ts';
 import { suppressAddress } from '../modules/addresses/standing.ts';
 import { findSuppressions } from '../modules/suppressions/repo.ts';
+import { ERASED_ADDRESS, type ErasedAddressHasher } from '../modules/suppressions/erased.ts';
 import type { Job } from './runner.ts';
 
 export interface SendJobOptions {
@@ -42,6 +44,8 @@ export interface SendJobOptions {
   handOff?: HandOff;
   /** Awaited before each round that renders (the link signer loads its secret once). */
   linksReady?: () => Promise<void>;
+  /** With it, an erased address's hashed suppression entry stops its messages too. */
+  erased?: ErasedAddressHasher;
   /** Bulk messages per second (0 = unlimited) and in flight at once. */
   bulkRate: number;
   bulkConcurrency: number;
@@ -67,6 +71,8 @@ const FLUSH_BATCH = 500;
 /** Batches one round may chain before it returns (so the runner's other work is not starved). */
 const MAX_BATCHES_PER_ROUND = 20;
 const KEY_CACHE_MS = 60_000;
+/** Most rendered messages one job holds waiting for a gathering provider's batch call. */
+const MAX_GATHERED = 1000;
 /** How long a message waits when its suppression check could not be made. */
 const SUPPRESSION_RETRY_MS = 30_000;
 
@@ -129,6 +135,23 @@ export function createSendJob(options: SendJobOptions): Job & { stop(): void; cl
     body.bodyHash ??= bodyHash(body.body);
     const signature = await dkimSignatureField(key, composed.headers, body.bodyHash, options.signer!, now);
     return Buffer.concat([Buffer.from(signature, 'latin1'), head, CRLF, body.body]);
+  }
+
+  /** A provider's transport for a message of a key (the key's own providers once prepared); null when it has none of that name. */
+  function transportOf(name: string, keyId: string): Transport | null {
+    try {
+      return providers.get(name, keyId);
+    } catch {
+      return null;
+    }
+  }
+
+  /** Opens the keys' own providers that routing chose (a batch policy may name them). */
+  async function prepareKeyProviders(choices: Array<[string, RouteChoice | undefined]>): Promise<void> {
+    if (!providers.prepare) return;
+    const byKey = new Map<string, string[]>();
+    for (const [keyId, choice] of choices) if (choice?.kind === 'send' && !providers.has(choice.provider)) byKey.set(keyId, [...(byKey.get(keyId) ?? []), choice.provider]);
+    for (const [keyId, names] of byKey) await providers.prepare(keyId, names);
   }
 
   function outcomeOf(message: queue.ClaimedMessage, result: SendResult, now: Date): queue.Outcome {
@@ -238,17 +261,24 @@ export function createSendJob(options: SendJobOptions): Job & { stop(): void; cl
         }
         if (options.router && claimed.some((m) => m.batch_id)) {
           try {
-            for (const [id, choice] of await options.router.plan(claimed.filter((m) => m.batch_id), now)) routes.set(id, choice);
+            const routed = claimed.filter((m) => m.batch_id);
+            for (const [id, choice] of await options.router.plan(routed, now)) routes.set(id, choice);
+            await prepareKeyProviders(routed.map((m) => [m.key_id, routes.get(m.id)]));
           } catch (error) {
             logger.error({ err: error }, 'routing batch messages failed; they wait');
             for (const m of claimed) if (m.batch_id) unchecked.add(m.id);
           }
         }
         const byKey = new Map<string, queue.ClaimedMessage[]>();
-        for (const m of claimed) byKey.set(m.key_id, [...(byKey.get(m.key_id) ?? []), m]);
+        for (const m of claimed) {
+          const group = byKey.get(m.key_id);
+          if (group) group.push(m);
+          else byKey.set(m.key_id, [m]);
+        }
         for (const [keyId, messages] of byKey) {
           try {
-            for (const row of await findSuppressions(db, keyId, messages.map((m) => m.to_email))) suppressed.set(`${keyId}|${row.email}`, row.reason);
+            const erasedKeys = options.erased ? await options.erased.keysFor(keyId) : undefined;
+            for (const row of await findSuppressions(db, keyId, messages.map((m) => m.to_email), erasedKeys)) suppressed.set(`${keyId}|${row.email}`, row.reason);
           } catch (error) {
             logger.error({ err: error, keyId }, 'suppression check failed; messages wait');
             for (const m of messages) unchecked.add(m.id);
@@ -288,6 +318,11 @@ export function createSendJob(options: SendJobOptions): Job & { stop(): void; cl
           record({ ...base, status: 'failed', response: reason, event: { type: 'failed', data: { response: reason } } }, message);
           return;
         }
+        if (message.to_email === ERASED_ADDRESS) {
+          // Erased while it was being sent: the attempt that held it may have deferred it; it never goes again.
+          record({ ...base, status: 'dropped', response: null, event: { type: 'dropped', data: { reason: 'erased' } } });
+          return;
+        }
         const reason = suppressed.get(`${message.key_id}|${message.to_email.toLowerCase()}`);
         if (content.settings.sandbox || (reason && suppressionBlocks(message.channel, reason))) {
           const why = content.settings.sandbox ? 'sandbox' : `suppressed (${reason})`;
@@ -303,22 +338,36 @@ export function createSendJob(options: SendJobOptions): Job & { stop(): void; cl
           return;
         }
         const outgoing = { id: message.id, envelopeFrom: options.links ? options.links.returnPath(message.id) : verpAddress(message.id, options.bounceDomain), recipient: asciiAddress(message.to_email), raw };
-        let provider = route?.provider ?? providers.defaultName;
-        const attempt = async (name: string) => {
+        const first = route?.provider ?? providers.defaultName;
+        const delivery = deliver(message, outgoing, first, route !== undefined);
+        // A provider that gathers messages into batch calls answers only once its call is made: the
+        // lane goes on rendering meanwhile, so a call can carry more than the lanes' number of messages.
+        const firstTransport = transportOf(first, message.key_id);
+        if (firstTransport && isCoalescing(firstTransport)) return { delivery };
+        await delivery;
+      };
+
+      const deliver = async (message: queue.ClaimedMessage, outgoing: OutgoingMessage, first: string, routed: boolean) => {
+        const sendVia = async (name: string): Promise<SendResult> => {
+          const transport = transportOf(name, message.key_id);
+          if (!transport) return { outcome: 'temporary', reply: `provider ${name} is not configured (any more)`, stage: 'connect' };
           const started = performance.now();
-          const reply = await providers.get(name).send(outgoing);
+          const reply = await transport.send(outgoing);
           observer.attempted(name, reply, (performance.now() - started) / 1000);
           return reply;
         };
-        let result = await attempt(provider);
+        let provider = first;
+        let result = await sendVia(provider);
         // A routed message the provider failed for its own reasons moves to the next provider with room, at once.
-        while (options.router && route && isProviderFailure(result)) {
+        while (options.router && routed && isProviderFailure(result)) {
           const next = await options.router.failover(message, provider, result, clock());
           if (!next) break;
           provider = next;
-          result = await attempt(provider);
+          // Not opened: the send below finds no such provider and defers the message.
+          await prepareKeyProviders([[message.key_id, { kind: 'send', provider }]]).catch((error) => logger.error({ err: error, provider }, 'opening a key\'s provider failed'));
+          result = await sendVia(provider);
         }
-        const outcome = { ...outcomeOf(message, result, clock()), provider };
+        const outcome = { ...outcomeOf(message, result, clock()), provider, providerMessageId: result.providerMessageId ?? null };
         if (outcome.status === 'bounced') bounces.push({ message, reply: result.reply });
         record(outcome, message);
       };
@@ -353,13 +402,23 @@ export function createSendJob(options: SendJobOptions): Job & { stop(): void; cl
           refill = null;
         });
       };
+      /** Deliveries waiting on a gathering provider's call, bounded so claimed messages are not all rendered at once. */
+      const gathered = new Set<Promise<void>>();
+      const detach = async (delivery: Promise<void>) => {
+        const tracked = delivery.finally(() => gathered.delete(tracked));
+        gathered.add(tracked);
+        running.add(tracked);
+        void tracked.finally(() => running.delete(tracked)).catch(() => {});
+        while (gathered.size >= MAX_GATHERED) await Promise.race(gathered);
+      };
       function startLane(lane: (typeof lanes)[number]): void {
         lane.active++;
         const run = (async () => {
           try {
             for (let m = lane.waiting.shift(); m; m = lane.waiting.shift()) {
               topUp();
-              await handle(m);
+              const detached = await handle(m);
+              if (detached) await detach(detached.delivery);
             }
           } finally {
             lane.active--;

@@ -39,7 +39,8 @@ export interface SequenceSchedulerDeps {
  * 2. per subscriber, finds its next step; makes the step's message (bulk, lane 1, queued, due now,
  *    naming the subscription and the step position) from the step's content, or completes the
  *    subscriber (`sequence.completed`) when no step is left;
- * 3. sets current_position to the step and next_due_at to null (the outcome sets the next due time).
+ * 3. sets current_position to the step and next_due_at to null (the outcome sets the next due time),
+ *    and deletes the subscribers' sequence_due rows (the narrow due index, migration 1400).
  *
  * The message and the advance commit together: a crash before the commit leaves neither (the
  * subscriber is still due and the next claim makes the message), a crash after it leaves both (the
@@ -65,10 +66,15 @@ export function createSequenceScheduler(deps: SequenceSchedulerDeps): Job {
       const sequenceIds = await repo.lockDueSequences(trx, now);
       const due = await repo.claimDueSubscribers(trx, sequenceIds, now, limit);
       if (!due.length) return { handled: 0, queued: 0, claimed: [] };
+      await repo.releaseDue(trx, due.map((s) => s.id));
 
       const steps = await repo.stepsOf(trx, [...new Set(due.map((s) => s.sequence_id))]);
       const stepsBySequence = new Map<string, repo.SchedulerStep[]>();
-      for (const step of steps) stepsBySequence.set(step.sequence_id, [...(stepsBySequence.get(step.sequence_id) ?? []), step]);
+      for (const step of steps) {
+        const own = stepsBySequence.get(step.sequence_id);
+        if (own) own.push(step);
+        else stepsBySequence.set(step.sequence_id, [step]);
+      }
 
       const completed: string[] = [];
       const toMake: Array<{ subscriber: repo.DueSubscriber; step: repo.SchedulerStep }> = [];

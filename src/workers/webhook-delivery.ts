@@ -22,6 +22,8 @@ export interface WebhookDeliveryOptions {
   maxEndpoints?: number;
   /** Counts each attempt's outcome (metrics). */
   onAttempt?: (outcome: 'delivered' | 'retrying' | 'failed') => void;
+  /** How long a loop that has caught up keeps its endpoint, looking for new deliveries, before letting it go. */
+  lingerMs?: number;
   now?: () => Date;
   random?: () => number;
 }
@@ -33,6 +35,9 @@ const FLUSH_BATCH = 200;
 /** How often a loop looks behind its cursor for retries that fell due: when it has caught up, and under load. */
 const RESCAN_IDLE_MS = 1_000;
 const RESCAN_BUSY_MS = 5_000;
+/** While caught up, how often a loop looks for new deliveries (events fan out as they are written). */
+const IDLE_POLL_MS = 25;
+const LINGER_MS = 2_000;
 
 /**
  * Delivers webhook events. Each endpoint is owned by one worker process at a time (a lease on the
@@ -49,9 +54,15 @@ export function createWebhookDeliveryJob(options: WebhookDeliveryOptions): Job &
   const random = options.random ?? Math.random;
   const maxEndpoints = options.maxEndpoints ?? 64;
   const owner = `${os.hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+  const lingerMs = options.lingerMs ?? LINGER_MS;
   const tasks = new Map<string, Promise<void>>();
   const opened = new Map<string, Promise<string>>();
+  // Each loop's wake-up: a loop waits for an attempt or a read to end, or for its next look.
+  const wakers = new Set<() => void>();
   let stopping = false;
+  // settle(): loops end as soon as they have caught up, without lingering.
+  let draining = false;
+  const wakeAll = () => wakers.forEach((wake) => wake());
 
   const openSecret = (sealed: string) => {
     let secret = opened.get(sealed);
@@ -97,7 +108,24 @@ export function createWebhookDeliveryJob(options: WebhookDeliveryOptions): Job &
     let cursor = '0';
     let rescannedAt = -Infinity;
     let taking: Promise<void> | null = null;
-    let exhausted = false;
+    // When the last read found nothing new (real time): the next look is IDLE_POLL_MS later.
+    let exhaustedAt: number | null = null;
+    let lastWorkAt = performance.now();
+    let wake: (() => void) | null = null;
+    const notify = () => {
+      const resolve = wake;
+      wake = null;
+      resolve?.();
+    };
+    wakers.add(notify);
+    const changed = (timeoutMs: number | null) =>
+      new Promise<void>((resolve) => {
+        const timer = timeoutMs === null ? null : setTimeout(notify, timeoutMs);
+        wake = () => {
+          if (timer) clearTimeout(timer);
+          resolve();
+        };
+      });
 
     const pending: repo.AttemptRecord[] = [];
     let flushing: Promise<void> | null = null;
@@ -147,7 +175,8 @@ export function createWebhookDeliveryJob(options: WebhookDeliveryOptions): Job &
         rescannedAt = now.getTime();
         kept += keep(await repo.takeDeliveries(db, endpoint.id, now, '0', TAKE_BATCH + busy.size), before);
       }
-      exhausted = kept === 0;
+      exhaustedAt = kept === 0 ? performance.now() : null;
+      if (kept) lastWorkAt = performance.now();
     };
 
     const attempt = async (delivery: repo.TakenDelivery) => {
@@ -177,6 +206,8 @@ export function createWebhookDeliveryJob(options: WebhookDeliveryOptions): Job &
       record(outcome);
     };
 
+    // Pipelined: up to `concurrency` attempts in flight, the next batch read while they are sent (a
+    // read starts as soon as fewer than a batch wait), and outcomes written in batches behind them.
     try {
       while (!stopping && !disabled && !lost) {
         if (clock().getTime() >= renewAt) {
@@ -188,29 +219,40 @@ export function createWebhookDeliveryJob(options: WebhookDeliveryOptions): Job &
           }
           endpoint = renewed;
         }
-        if (!taking && !exhausted && waiting.length < 2 * options.concurrency) {
+        const lookDue = exhaustedAt === null || performance.now() - exhaustedAt >= IDLE_POLL_MS;
+        if (!taking && lookDue && waiting.length < TAKE_BATCH) {
           taking = take()
             .catch((error) => {
               logger.error({ err: error, webhook: endpoint.id }, 'reading webhook deliveries failed');
-              exhausted = true;
+              exhaustedAt = performance.now();
             })
-            .finally(() => (taking = null));
+            .finally(() => {
+              taking = null;
+              notify();
+            });
         }
         while (waiting.length && inFlight.size < options.concurrency) {
           const run = attempt(waiting.shift()!).catch((error) => logger.error({ err: error }, 'webhook attempt failed'));
           inFlight.add(run);
-          void run.finally(() => inFlight.delete(run));
+          void run.finally(() => {
+            inFlight.delete(run);
+            lastWorkAt = performance.now();
+            notify();
+          });
         }
-        if (!inFlight.size && !taking) {
-          if (exhausted) break;
+        if (!inFlight.size && !taking && !waiting.length) {
+          // Caught up: keep the endpoint (and the cursor) a while, looking for new deliveries.
+          if (draining || performance.now() - lastWorkAt >= lingerMs) break;
+          await changed(Math.max(0, IDLE_POLL_MS - (performance.now() - (exhaustedAt ?? 0))));
           continue;
         }
-        await Promise.race(taking ? [...inFlight, taking] : [...inFlight]);
+        await changed(null);
       }
     } finally {
       await taking;
       await Promise.all(inFlight);
       await flush();
+      wakers.delete(notify);
       await repo.releaseEndpoint(db, first.id, owner).catch((error) => logger.error({ err: error }, 'releasing a webhook endpoint failed'));
     }
   }
@@ -232,10 +274,19 @@ export function createWebhookDeliveryJob(options: WebhookDeliveryOptions): Job &
     },
     /** Resolves once every endpoint loop this process runs has nothing left due (tests, drain). */
     async settle() {
-      while (tasks.size) await Promise.all([...tasks.values()]);
+      draining = true;
+      try {
+        while (tasks.size) {
+          wakeAll();
+          await Promise.all([...tasks.values()]);
+        }
+      } finally {
+        draining = false;
+      }
     },
     stop() {
       stopping = true;
+      wakeAll();
     },
     async close() {
       await Promise.all([...tasks.values()]);

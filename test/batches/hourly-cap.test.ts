@@ -16,7 +16,7 @@ import { startSmtpSink } from '../support/smtp-sink.ts';
 import { startWorker, stopWorker, within } from '../support/worker-process.ts';
 
 const url = process.env.TEST_DATABASE_URL;
-const CHILD = fileURLToPath(new URL('../support/batch-worker-child.ts', import.meta.url));
+const CHILD = fileURLToPath(new URL('../support/send-worker-child.ts', import.meta.url));
 const NOW = new Date('2026-03-02T10:15:00Z');
 const CAP = 40;
 const TOTAL = 200;

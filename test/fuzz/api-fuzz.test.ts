@@ -11,8 +11,8 @@ import { startWebhookReceiver, type WebhookReceiver } from '../support/webhook-r
 import { arbitraryFor, extraUrls, type JsonSchema } from '../support/schema-arbitrary.ts';
 
 const SEED = 20261201;
-/** Requests per operation and round; two rounds, so the second reaches objects the first created. */
-const RUNS = Number(process.env.FUZZ_RUNS ?? 12);
+/** Requests per operation and round; two rounds, so the second reaches objects the first created. 6 keeps CI in its budget; FUZZ_RUNS=64 sends the ~9,000 requests of the issue. */
+const RUNS = Number(process.env.FUZZ_RUNS ?? 6);
 
 interface Operation {
   method: 'POST' | 'PATCH';

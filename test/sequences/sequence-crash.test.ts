@@ -56,6 +56,7 @@ describe('sequence scheduler crash safety [postgres]', { skip: url ? false : 'ne
         insert into sequence_subscribers (id, key_id, sequence_id, contact_id, email, status, started_at, next_due_at, created_at, updated_at)
         select 'sub_crash' || c.id, c.key_id, ${id}, c.id, c.email, 'active', now(), now() - interval '1 second', now(), now()
         from contacts c where c.key_id = ${key.id}`.execute(db);
+      await sql`insert into sequence_due (subscriber_id, sequence_id, due_at) select id, sequence_id, next_due_at from sequence_subscribers where sequence_id = ${id}`.execute(db);
 
       const env = { DATABASE_URL: scratch.url, MAILERDASH_SECRET: SERVER_SECRET, MAILERDASH_ADMIN_KEY: ADMIN_SECRET, MAILERDASH_SMTP_URL: sink.url() };
       // The first worker only schedules: 3 chunks committed, then it stops inside the 4th.

@@ -1,6 +1,6 @@
 import { describe } from 'node:test';
 import { openDatabase, type Database, type Engine } from '../../src/db/database.ts';
-import { migrateToLatest } from '../../src/db/migrate.ts';
+import { migratedPgliteDump, migratedPostgresTemplate } from './migrated-templates.ts';
 import { createScratchDatabase } from './scratch-postgres.ts';
 
 /** A storage engine a test suite runs on: every storage test runs on PGlite, and on PostgreSQL when TEST_DATABASE_URL is set. */
@@ -13,9 +13,7 @@ export interface TestEngine {
 const pglite: TestEngine = {
   name: 'pglite',
   async open() {
-    const database = await openDatabase({ databaseUrl: null, dataDir: null });
-    await migrateToLatest(database.db);
-    return database;
+    return openDatabase({ databaseUrl: null, dataDir: null, pgliteDump: await migratedPgliteDump() });
   },
 };
 
@@ -23,9 +21,8 @@ function postgres(url: string): TestEngine {
   return {
     name: 'postgres',
     async open() {
-      const scratch = await createScratchDatabase(url);
+      const scratch = await createScratchDatabase(url, 'md_test', await migratedPostgresTemplate(url));
       const database = await openDatabase({ databaseUrl: scratch.url, dataDir: null, poolSize: 8 });
-      await migrateToLatest(database.db);
       return {
         ...database,
         async close() {

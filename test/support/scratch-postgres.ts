@@ -19,9 +19,10 @@ async function onServer(serverUrl: string, statement: string): Promise<void> {
   }
 }
 
-export async function createScratchDatabase(serverUrl: string, prefix = 'md_test'): Promise<ScratchDatabase> {
+/** `template` names a database to copy (see migrated-templates.ts); without it the new database is empty. */
+export async function createScratchDatabase(serverUrl: string, prefix = 'md_test', template?: string): Promise<ScratchDatabase> {
   const name = `${prefix}_${randomBytes(6).toString('hex')}`;
-  await onServer(serverUrl, `create database ${name}`);
+  await onServer(serverUrl, `create database ${name}${template ? ` template ${template}` : ''}`);
   const url = new URL(serverUrl);
   url.pathname = `/${name}`;
   return { url: url.toString(), drop: () => onServer(serverUrl, `drop database if exists ${name} with (force)`) };

@@ -1,4 +1,4 @@
-// A worker process for the webhook crash tests: the fan-out and delivery jobs alone, on the PostgreSQL
+// A worker process for the webhook crash tests: the delivery job alone, on the PostgreSQL
 // database of DATABASE_URL, sending to loopback (127.0.0.1 allowed). Signing secrets are opened with the
 // sealed box built as composition.ts builds it (from MAILERDASH_SECRET, or the settings row when unset),
 // so it reads what the API sealed. Prints "ready" once running; SIGTERM stops it gracefully.
@@ -8,9 +8,8 @@ import { createSealedBox } from '../../src/lib/sealed-box.ts';
 import { createOutboundGuard } from '../../src/lib/ssrf.ts';
 import { loadLinkSecret } from '../../src/modules/tracking/links.ts';
 import { createWebhookSender } from '../../src/modules/webhooks/sender.ts';
-import { createWorkerRunner } from '../../src/workers/runner.ts';
 import { createWebhookDeliveryJob } from '../../src/workers/webhook-delivery.ts';
-import { createWebhookFanOutJob } from '../../src/workers/webhook-fan-out.ts';
+import { serveJobs } from './worker-child.ts';
 
 const env = process.env;
 const concurrency = Number(env.CONCURRENCY ?? 8);
@@ -24,9 +23,7 @@ const serverSecret = (() => {
 })();
 const secrets = createSealedBox(serverSecret, 'webhook-signing-secrets');
 
-let wake = () => {};
 const jobs = [
-  createWebhookFanOutJob({ db, batchSize: Number(env.FAN_OUT_BATCH ?? 1000), onDeliveries: () => wake() }),
   createWebhookDeliveryJob({
     db,
     logger,
@@ -35,12 +32,4 @@ const jobs = [
     concurrency,
   }),
 ];
-const runner = createWorkerRunner({ jobs, pollMs: Number(env.POLL_MS ?? 20), logger });
-wake = () => runner.wake();
-runner.start();
-process.once('SIGTERM', async () => {
-  await runner.stop();
-  await database.close();
-  process.exit(0);
-});
-console.log('ready');
+serveJobs(jobs, database, logger, Number(env.POLL_MS ?? 20));

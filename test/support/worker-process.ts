@@ -23,7 +23,8 @@ export function startWorker(script: string, env: Record<string, string>, onText:
         onText(text);
       });
     }),
-    20_000,
+    // Generous: a worker compiles its sources with tsx at start, which takes long on a loaded machine.
+    90_000,
     'a worker to be ready',
   );
 }

@@ -1,6 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { DB } from '../../db/schema.ts';
 import { hasSubscriber, messageEventData, newEventId } from '../events/outbox.ts';
+import { countInto, sequenceOf, type Counter } from '../stats/counting.ts';
 
 /** The SQL of the feedback path: the message a report names, its timeline events, soft-bounce counts. */
 
@@ -27,13 +28,28 @@ const ONCE_INDEX: Record<OnceEvent, ReturnType<typeof sql>> = {
   complained: sql`type in ('delivered', 'complained')`,
 };
 
-/** Records the event once per message (a unique partial index); returns whether this was the first. */
+/** Records the event once per message (a unique partial index), counted in the aggregates; returns whether this was the first. */
 export async function recordOnceEvent(db: Kysely<DB>, messageId: string, type: OnceEvent, data: Record<string, unknown>, at: Date): Promise<boolean> {
-  const result = await sql`
-    insert into message_events (message_id, type, at, data)
-    values (${messageId}, ${type}, ${at}, ${JSON.stringify(data)}::jsonb)
-    on conflict (message_id, type) where ${ONCE_INDEX[type]} do nothing`.execute(db);
-  return Number(result.numAffectedRows ?? 0) > 0;
+  const { rows } = await sql<{ n: number }>`
+    with recorded as (
+      insert into message_events (message_id, type, at, data)
+      values (${messageId}, ${type}, ${at}, ${JSON.stringify(data)}::jsonb)
+      on conflict (message_id, type) where ${ONCE_INDEX[type]} do nothing
+      returning message_id
+    ), counted as (
+      ${countMessages(sql`select message_id from recorded`, type, at)}
+    )
+    select count(*)::int as n from recorded`.execute(db);
+  return Number(rows[0]?.n ?? 0) > 0;
+}
+
+/** The aggregates' insert for the messages whose ids `ids` selects, each counted once as `counter`. */
+function countMessages(ids: ReturnType<typeof sql>, counter: Counter, at: Date) {
+  return countInto(
+    sql`select m.key_id, m.channel, m.campaign_id, m.batch_id, ${sequenceOf(sql.ref('m.sequence_subscriber_id'))} as sequence_id, ${counter}::text as counter
+        from messages m where m.id in (${ids})`,
+    at,
+  );
 }
 
 /**
@@ -50,6 +66,7 @@ export async function markMessageBounced(db: Kysely<DB>, messageId: string, resp
     .executeTakeFirst();
   if (!updated) return false;
   await db.insertInto('message_events').values({ message_id: messageId, type: 'bounced', at, data: JSON.stringify(data) }).execute();
+  await countMessages(sql`${messageId}`, 'bounced_after_sent', at).execute(db);
   return true;
 }
 

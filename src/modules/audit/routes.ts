@@ -8,7 +8,7 @@ import type { AuditService } from './repo.ts';
 const Entry = Type.Object({
   id: Type.Integer(),
   key_id: Type.String({ description: 'Who: the API key that made the change.' }),
-  action: Type.String({ description: 'batch.created, batch.approved, batch.cancelled, batch.completed.' }),
+  action: Type.String({ description: 'batch.created, batch.approved, batch.cancelled, batch.completed; key.created, key.revoked; domain.added, domain.verified, domain.removed; webhook.created, webhook.updated, webhook.secret_rotated, webhook.deleted; campaign.send_started, campaign.paused, campaign.resumed, campaign.cancelled.' }),
   object_type: Type.String(),
   object_id: Type.String(),
   summary: Type.Record(Type.String(), Type.Unknown()),

@@ -16,7 +16,7 @@ const HEADER_FIELDS = new Set(Object.keys(BatchHeader.properties));
 /** Largest batch body: 100,000 recipients with their variables, far above what the general body limit allows. */
 export const MAX_BATCH_BODY_BYTES = 256 * 1024 * 1024;
 /** Recipients handed on at a time (one staging write each). */
-const CHUNK = 2000;
+const CHUNK = 5000;
 
 export interface StreamedBody {
   header: BatchHeaderT;

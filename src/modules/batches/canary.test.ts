@@ -127,12 +127,13 @@ describeEachEngine('batch canary, approval and progress stream', (engine) => {
   it('keeps an audit entry per batch change, scoped to the key (an admin sees all)', async () => {
     const audit = (await h.call({ method: 'GET', url: '/v1/audit', auth: key.secret })).json();
     const actions = (audit.data as Array<{ action: string; key_id: string; summary: Record<string, unknown> }>).map((e) => e.action).reverse();
-    assert.deepEqual(actions, ['batch.created', 'batch.approved', 'batch.completed', 'batch.created', 'batch.cancelled']);
-    const created = audit.data.at(-1);
+    // The key's own creation (by the operator, h.newKey) comes first.
+    assert.deepEqual(actions, ['key.created', 'batch.created', 'batch.approved', 'batch.completed', 'batch.created', 'batch.cancelled']);
+    const created = audit.data.at(-2);
     assert.deepEqual([created.key_id, created.summary.accepted, (created.summary.canary as { percent: number }).percent], [key.id, 100, 5]);
     const other = await h.newKey('other', ['other.example']);
-    assert.equal((await h.call({ method: 'GET', url: '/v1/audit', auth: other.secret })).json().total, 0);
-    assert.equal((await h.call({ method: 'GET', url: `/v1/audit?key_id=${key.id}` })).json().total, 5);
+    assert.deepEqual((await h.call({ method: 'GET', url: '/v1/audit', auth: other.secret })).json().data.map((e: { action: string }) => e.action), ['key.created']);
+    assert.equal((await h.call({ method: 'GET', url: `/v1/audit?key_id=${key.id}` })).json().total, 6);
     assert.equal((await h.call({ method: 'GET', url: `/v1/audit?key_id=${key.id}`, auth: other.secret })).statusCode, 403);
   });
 });

@@ -4,7 +4,7 @@ import type { DB } from '../../db/schema.ts';
 
 /** The per-recipient outcome export, read a page at a time by position: constant memory whatever the batch's size. */
 
-export const EXPORT_COLUMNS = ['index', 'email', 'status', 'rejection_reason', 'provider', 'message_id', 'smtp_reply', 'accepted_at', 'sent_at', 'updated_at'] as const;
+export const EXPORT_COLUMNS = ['index', 'email', 'status', 'rejection_reason', 'provider', 'provider_message_id', 'message_id', 'smtp_reply', 'accepted_at', 'sent_at', 'updated_at'] as const;
 type ExportRow = Record<(typeof EXPORT_COLUMNS)[number], string | number | null>;
 
 const PAGE = 2000;
@@ -12,8 +12,8 @@ const PAGE = 2000;
 async function* exportRows(db: Kysely<DB>, batchId: string): AsyncGenerator<ExportRow> {
   let after = -1;
   for (;;) {
-    const { rows } = await sql<{ seq: number; email: string; rejection: string | null; message_id: string | null; status: string | null; provider: string | null; last_response: string | null; created_at: Date; sent_at: Date | null; updated_at: Date | null }>`
-      select r.seq, r.email, r.rejection, r.message_id, m.status, m.provider, m.last_response, b.created_at, m.sent_at, m.updated_at
+    const { rows } = await sql<{ seq: number; email: string; rejection: string | null; message_id: string | null; status: string | null; provider: string | null; provider_message_id: string | null; last_response: string | null; created_at: Date; sent_at: Date | null; updated_at: Date | null }>`
+      select r.seq, r.email, r.rejection, r.message_id, m.status, m.provider, m.provider_message_id, m.last_response, b.created_at, m.sent_at, m.updated_at
       from batch_recipients r join batches b on b.id = r.batch_id left join messages m on m.id = r.message_id
       where r.batch_id = ${batchId} and r.seq > ${after}
       order by r.seq limit ${PAGE}`.execute(db);
@@ -25,6 +25,7 @@ async function* exportRows(db: Kysely<DB>, batchId: string): AsyncGenerator<Expo
         status: r.rejection ? 'rejected' : r.status,
         rejection_reason: r.rejection,
         provider: r.provider,
+        provider_message_id: r.provider_message_id,
         message_id: r.message_id,
         smtp_reply: r.last_response,
         accepted_at: r.rejection ? null : iso(r.created_at),

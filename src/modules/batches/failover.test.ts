@@ -6,8 +6,8 @@ import { startHarness, type Harness } from '../../../test/support/harness.ts';
 import { startSmtpSink, type SmtpSink } from '../../../test/support/smtp-sink.ts';
 import { SEND_ZONE, clone } from '../send/test-fixtures.ts';
 
-// 5,000 in the suite (CI's 15 minutes); BATCH_TEST_RECIPIENTS=50000 runs the issue's size (about 10 min on PostgreSQL here).
-const RECIPIENTS = Number(process.env.BATCH_TEST_RECIPIENTS ?? 5_000);
+// 2,000 in the suite (CI's 15 minutes); BATCH_TEST_RECIPIENTS=50000 runs the issue's size (about 10 min on PostgreSQL here).
+const RECIPIENTS = Number(process.env.BATCH_TEST_RECIPIENTS ?? 2_000);
 /** The main relay takes this many, then answers every recipient with a throttle. */
 const MAIN_TAKES = Math.floor(RECIPIENTS * 0.4);
 
@@ -66,6 +66,7 @@ describeEachEngine('batch failover between two providers', (engine) => {
     assert.equal(backup.received.length, RECIPIENTS - MAIN_TAKES);
 
     const decisions = (await h.call({ method: 'GET', url: `/v1/batches/${id}/decisions`, auth: key.secret })).json().data as Array<{ provider: string; reason: string; detail: string | null; count: number }>;
+    if (process.env.DEBUG_BATCH) console.log(JSON.stringify(decisions, null, 1));
     assert.equal(decisions[0]!.provider, 'smtp-main');
     assert.equal(decisions[0]!.reason, 'primary');
     const failover = decisions.find((d) => d.reason === 'failover');
@@ -78,7 +79,7 @@ describeEachEngine('batch failover between two providers', (engine) => {
 
     const exported = await h.call({ method: 'GET', url: `/v1/batches/${id}/recipients?format=csv`, auth: key.secret });
     const lines = exported.body.trim().split('\r\n');
-    assert.equal(lines[0], 'index,email,status,rejection_reason,provider,message_id,smtp_reply,accepted_at,sent_at,updated_at');
+    assert.equal(lines[0], 'index,email,status,rejection_reason,provider,provider_message_id,message_id,smtp_reply,accepted_at,sent_at,updated_at');
     const byProvider = new Map<string, Set<string>>([['smtp-main', new Set()], ['smtp-backup', new Set()]]);
     for (const line of lines.slice(1)) {
       const [, email, status, , provider] = line.split(',');

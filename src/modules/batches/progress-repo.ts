@@ -2,6 +2,7 @@ import { sql, type Kysely } from 'kysely';
 import type { DB } from '../../db/schema.ts';
 import { NEVER } from '../campaigns/repo.ts';
 import { emitEvent, hasSubscriber, messageEventData, newEventId } from '../events/outbox.ts';
+import { countInto } from '../stats/counting.ts';
 import { messageCounts, toBatchRow, type BatchRow } from './repo.ts';
 
 /**
@@ -36,9 +37,10 @@ export function eventData(row: BatchRow, counts: Record<string, number>): Record
  * Writes the batch's current state as its next progress row (batch.completed once final) and as
  * a webhook event: always when `statusChanged`, else only when webhooks have not heard for a while.
  */
-export async function recordChange(db: Kysely<DB>, id: string, at: Date, statusChanged = true): Promise<void> {
+export async function recordChange(db: Kysely<DB>, id: string, at: Date, statusChanged = true, countsNow?: Record<string, number>): Promise<void> {
   const row = await batchRow(db, id);
-  const counts = await messageCounts(db, id);
+  // The caller's counts when it has just made them in this transaction (a count reads every message of the batch).
+  const counts = countsNow ?? (await messageCounts(db, id));
   const type = FINAL_STATUSES.includes(row.status) ? 'batch.completed' : 'batch.progress';
   const data = eventData(row, counts);
   const seq = row.progress_seq + 1;
@@ -58,7 +60,9 @@ export async function dropUnsent(db: Kysely<DB>, batchId: string, reason: string
     with dropped as (
       update messages set status = 'dropped', last_response = ${reason}, updated_at = ${now}
       where batch_id = ${batchId} and status in ('queued', 'deferred')
-      returning id, key_id, to_email, channel, campaign_id, request_id, content_id, personalization
+      returning id, key_id, to_email, channel, campaign_id, batch_id, request_id, content_id, personalization
+    ), counted as (
+      ${countInto(sql`select key_id, channel, campaign_id, batch_id, null::text as sequence_id, 'dropped' as counter from dropped`, now)}
     )
     insert into events (id, key_id, type, at, data)
     select ${newEventId}, m.key_id, 'message.dropped', ${now}, ${messageEventData('m', 'c')} || jsonb_build_object('reason', ${reason}::text, 'response', ${reason}::text)

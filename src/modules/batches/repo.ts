@@ -1,4 +1,5 @@
 import { sql, type Kysely } from 'kysely';
+import { erasedHashOf, type HmacKeys } from '../suppressions/erased.ts';
 import type { DB } from '../../db/schema.ts';
 import { NEVER } from '../campaigns/repo.ts';
 import type { Channel } from '../messages/tables.ts';
@@ -20,13 +21,25 @@ export async function insertReceivingBatch(db: Kysely<DB>, row: { id: string; ke
   await db.insertInto('batches').values({ id: row.id, key_id: row.keyId, status: 'receiving', channel: 'bulk', created_at: row.now, updated_at: row.now }).execute();
 }
 
-/** One statement per chunk, whatever its size (a JSON parameter unpacked by the database). */
+/**
+ * One statement per chunk, whatever its size: a column array each, unnested by the database. A
+ * recipient that passed the streaming checks gets its message id here, so acceptance never rewrites
+ * every staged row; a later rejection clears it.
+ */
 export async function stageRecipients(db: Kysely<DB>, batchId: string, rows: StagedRecipient[]): Promise<void> {
   if (!rows.length) return;
+  const seqs = rows.map((r) => r.seq);
+  const emails = rows.map((r) => r.email);
+  const names = rows.map((r) => r.name);
+  const variables = rows.map((r) => (r.variables ? JSON.stringify(r.variables) : null));
+  const keys = rows.map((r) => r.idempotency_key);
+  const rejections = rows.map((r) => r.rejection);
   await sql`
-    insert into batch_recipients (batch_id, seq, email, name, variables, idempotency_key, rejection)
-    select ${batchId}, r.seq, r.email, r.name, r.variables, r.idempotency_key, r.rejection
-    from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as r(seq int, email text, name text, variables jsonb, idempotency_key text, rejection text)`.execute(db);
+    insert into batch_recipients (batch_id, seq, email, name, variables, idempotency_key, rejection, message_id)
+    select ${batchId}, r.seq, r.email, r.name, r.variables::jsonb, r.idempotency_key, r.rejection,
+           case when r.rejection is null then 'msg_' || substr(md5(${batchId}::text || ':' || r.seq), 1, 20) end
+    from unnest(${seqs}::int[], ${emails}::text[], ${names}::text[], ${variables}::text[], ${keys}::text[], ${rejections}::text[])
+         as r(seq, email, name, variables, idempotency_key, rejection)`.execute(db);
 }
 
 /** A batch that never became visible (bad body, replay, client gone): its staged rows go with it. */
@@ -43,7 +56,7 @@ export async function discardAbandoned(db: Kysely<DB>, before: Date): Promise<nu
 export async function rejectDomains(db: Kysely<DB>, batchId: string, domains: string[], reason: string): Promise<void> {
   if (!domains.length) return;
   await sql`
-    update batch_recipients set rejection = ${reason}
+    update batch_recipients set rejection = ${reason}, message_id = null
     where batch_id = ${batchId} and rejection is null and lower(split_part(email, '@', 2)) = any(${domains}::text[])`.execute(db);
 }
 
@@ -58,6 +71,8 @@ export interface Acceptance {
   customArgs: Record<string, string>;
   dueAt: Date;
   now: Date;
+  /** The key's erased-address hash keys: recipients whose address was erased are suppressed too. */
+  erased?: HmacKeys;
   submitted: number;
 }
 
@@ -70,22 +85,31 @@ export interface Acceptance {
 export async function acceptStaged(trx: Kysely<DB>, a: Acceptance): Promise<{ accepted: number; rejected: number; canarySize: number }> {
   const b = a.batchId;
   await sql`
-    update batch_recipients r set rejection = 'duplicate'
+    update batch_recipients r set rejection = 'duplicate', message_id = null
     from (select seq, row_number() over (partition by lower(email) order by seq) as rn from batch_recipients where batch_id = ${b} and rejection is null) d
     where r.batch_id = ${b} and r.seq = d.seq and d.rn > 1`.execute(trx);
   await sql`
-    update batch_recipients r set rejection = 'duplicate_idempotency_key'
+    update batch_recipients r set rejection = 'duplicate_idempotency_key', message_id = null
     from (select seq, row_number() over (partition by idempotency_key order by seq) as rn from batch_recipients
           where batch_id = ${b} and rejection is null and idempotency_key is not null) d
     where r.batch_id = ${b} and r.seq = d.seq and d.rn > 1`.execute(trx);
   const transactional = a.channel === 'trans';
   await sql`
-    update batch_recipients r set rejection = 'suppressed_' || s.reason
+    update batch_recipients r set rejection = 'suppressed_' || s.reason, message_id = null
     from suppressions s
     where r.batch_id = ${b} and r.rejection is null and s.key_id = ${a.keyId} and s.email = lower(r.email)
       and (not ${transactional} or s.reason in ('bounce', 'complaint'))`.execute(trx);
+  if (a.erased) {
+    // Hashing every recipient only when the key has erased entries at all (a one-time filter).
+    await sql`
+      update batch_recipients r set rejection = 'suppressed_' || e.reason
+      from erased_suppressions e
+      where r.batch_id = ${b} and r.rejection is null and e.key_id = ${a.keyId} and e.email_hash = ${erasedHashOf(a.erased, sql`r.email`)}
+        and (not ${transactional} or e.reason in ('bounce', 'complaint'))
+        and exists (select 1 from erased_suppressions where key_id = ${a.keyId})`.execute(trx);
+  }
   await sql`
-    update batch_recipients r set rejection = 'contact_' || c.status
+    update batch_recipients r set rejection = 'contact_' || c.status, message_id = null
     from contacts c
     where r.batch_id = ${b} and r.rejection is null and c.key_id = ${a.keyId} and lower(c.email) = lower(r.email)
       and c.status in ('bounced', 'complained', 'unsubscribed') and (not ${transactional} or c.status <> 'unsubscribed')`.execute(trx);
@@ -97,7 +121,7 @@ export async function acceptStaged(trx: Kysely<DB>, a: Acceptance): Promise<{ ac
     on conflict (key_id, idempotency_key) do update set batch_id = excluded.batch_id, created_at = excluded.created_at, message_id = null
     where batch_recipient_keys.created_at < ${cutoff}`.execute(trx);
   await sql`
-    update batch_recipients r set rejection = 'duplicate_idempotency_key'
+    update batch_recipients r set rejection = 'duplicate_idempotency_key', message_id = null
     where r.batch_id = ${b} and r.rejection is null and r.idempotency_key is not null
       and not exists (select 1 from batch_recipient_keys k where k.key_id = ${a.keyId} and k.idempotency_key = r.idempotency_key and k.batch_id = ${b})`.execute(trx);
   if (a.canary) {
@@ -107,9 +131,6 @@ export async function acceptStaged(trx: Kysely<DB>, a: Acceptance): Promise<{ ac
       where batch_id = ${b} and seq in (
         select seq from batch_recipients where batch_id = ${b} and rejection is null order by md5(${a.canary.seed} || ':' || seq) limit ${a.canary.size})`.execute(trx);
   }
-  await sql`
-    update batch_recipients set message_id = 'msg_' || substr(md5(batch_id || ':' || seq), 1, 20)
-    where batch_id = ${b} and rejection is null`.execute(trx);
   const lane = transactional ? 0 : 1;
   const inserted = await sql`
     insert into messages (id, key_id, content_id, request_id, channel, lane, status, to_email, to_name, personalization, due_at, updated_at, batch_id)
@@ -219,6 +240,15 @@ export async function listBatches(db: Kysely<DB>, keyId: string | null, limit: n
     q.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
   ]);
   return { rows: rows.map(toBatchRow), total: Number(total.n) };
+}
+
+/** Whether any message of the batch is still queued, sending or deferred: one probe of messages_batch per status. */
+export async function hasOpenMessages(db: Kysely<DB>, batchId: string): Promise<boolean> {
+  const { rows } = await sql<{ open: boolean }>`
+    select exists (select 1 from messages where batch_id = ${batchId} and status = 'queued')
+        or exists (select 1 from messages where batch_id = ${batchId} and status = 'sending')
+        or exists (select 1 from messages where batch_id = ${batchId} and status = 'deferred') as open`.execute(db);
+  return !!rows[0]?.open;
 }
 
 /** Messages of a batch by state. */

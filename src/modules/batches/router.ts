@@ -3,11 +3,10 @@ import type { DB } from '../../db/schema.ts';
 import type { ClaimedMessage } from '../../delivery/queue-repo.ts';
 import type { MessageRouter, RouteChoice } from '../../delivery/routing.ts';
 import type { SendResult } from '../../delivery/smtp-outcome.ts';
-import { effectivePolicy, hourOf, nextHour, providerOrder } from './rules.ts';
+import { effectivePolicy, hourOf, nextHour, providerDownMs, providerOrder } from './rules.ts';
 import type { ProviderPolicy } from './tables.ts';
 
-/** How long a provider that failed a message is passed over for new messages (it is tried again after). */
-export const PROVIDER_DOWN_MS = 30_000;
+export { PROVIDER_DOWN_MS } from './rules.ts';
 const BATCH_CACHE_MS = 2000;
 
 interface Decision {
@@ -63,7 +62,11 @@ export function createBatchRouter(deps: { db: Kysely<DB>; defaultProvider: strin
   const { db } = deps;
   const random = deps.random ?? Math.random;
   const batches = new Map<string, BatchRouting>();
-  const down = new Map<string, { until: number; reply: string }>();
+  // A provider that failed is passed over until `until`; then one message probes it (half-open), and
+  // only a probe that does not fail brings it back. A whole round sent to a still failing provider
+  // would waste its attempts and log a change of route each way every window.
+  const down = new Map<string, { until: number; reply: string; strikes: number }>();
+  const probing = new Set<string>();
   const tried = new Map<string, Set<string>>();
   let pending: Decision[] = [];
 
@@ -73,9 +76,11 @@ export function createBatchRouter(deps: { db: Kysely<DB>; defaultProvider: strin
     else pending.push(d);
   }
 
-  function downSet(now: Date): Set<string> {
-    for (const [name, state] of down) if (state.until <= now.getTime()) down.delete(name);
-    return new Set(down.keys());
+  /** Providers down, and of them those whose window has passed and that no message probes yet. */
+  function downSet(now: Date): { isDown: Set<string>; probe: Set<string> } {
+    const probe = new Set<string>();
+    for (const [name, state] of down) if (state.until <= now.getTime() && !probing.has(name)) probe.add(name);
+    return { isDown: new Set(down.keys()), probe };
   }
 
   async function routing(ids: string[], now: Date): Promise<void> {
@@ -105,7 +110,7 @@ export function createBatchRouter(deps: { db: Kysely<DB>; defaultProvider: strin
         else byBatch.set(m.batch_id, [m]);
       }
       await routing([...byBatch.keys()], now);
-      const isDown = downSet(now);
+      const { isDown, probe } = downSet(now);
       for (const [batchId, group] of byBatch) {
         const batch = batches.get(batchId);
         if (!batch) continue;
@@ -116,7 +121,9 @@ export function createBatchRouter(deps: { db: Kysely<DB>; defaultProvider: strin
         // Messages grouped by their order of providers, so each provider's cap is asked once per group.
         const queues = new Map<string, { order: string[]; reason: 'primary' | 'weight'; messages: ClaimedMessage[] }>();
         for (const m of group) {
-          const { order, reason } = providerOrder(batch.policy, random(), isDown);
+          const passedOver = probe.size ? new Set([...isDown].filter((p) => !probe.has(p))) : isDown;
+          const { order, reason } = providerOrder(batch.policy, random(), passedOver);
+          if (probe.delete(order[0]!)) probing.add(order[0]!);
           const key = order.join('\u0000');
           const q = queues.get(key) ?? { order, reason, messages: [] };
           q.messages.push(m);
@@ -124,13 +131,14 @@ export function createBatchRouter(deps: { db: Kysely<DB>; defaultProvider: strin
         }
         for (const q of queues.values()) {
           let left = q.messages;
+          const probeQueue = isDown.has(q.order[0]!) && probing.has(q.order[0]!);
           let why: { reason: string; detail: string | null } = {
-            reason: q.reason === 'weight' ? 'weight' : q.order[0] === batch.policy.providers[0] ? 'primary' : 'failover',
+            reason: probeQueue ? 'probe' : q.reason === 'weight' ? 'weight' : q.order[0] === batch.policy.providers[0] ? 'primary' : 'failover',
             detail: q.order[0] === batch.policy.providers[0] || q.reason === 'weight' ? null : `${batch.policy.providers.filter((p) => isDown.has(p)).map((p) => `${p}: ${down.get(p)!.reply}`).join('; ')}`,
           };
           for (const provider of q.order) {
             if (!left.length) break;
-            if (isDown.has(provider) && provider !== q.order[q.order.length - 1]) continue;
+            if (isDown.has(provider) && !(probeQueue && provider === q.order[0]) && provider !== q.order[q.order.length - 1]) continue;
             const granted = await room(batch, provider, left.length, now);
             const taking = left.slice(0, granted);
             left = left.slice(granted);
@@ -152,7 +160,11 @@ export function createBatchRouter(deps: { db: Kysely<DB>; defaultProvider: strin
     },
 
     async failover(message: ClaimedMessage, failed: string, result: SendResult, now: Date): Promise<string | null> {
-      down.set(failed, { until: now.getTime() + PROVIDER_DOWN_MS, reply: result.reply });
+      const was = down.get(failed);
+      // A failure within the window is the same outage; a failed probe doubles the next window.
+      const strikes = !was ? 1 : was.until <= now.getTime() ? was.strikes + 1 : was.strikes;
+      if (!was || was.until <= now.getTime()) down.set(failed, { until: now.getTime() + providerDownMs(strikes), reply: result.reply, strikes });
+      probing.delete(failed);
       const batch = message.batch_id ? batches.get(message.batch_id) : undefined;
       if (!batch) return null;
       const seen = tried.get(message.id) ?? new Set([failed]);
@@ -176,6 +188,12 @@ export function createBatchRouter(deps: { db: Kysely<DB>; defaultProvider: strin
       pending = [];
       // Called once a round has ended: no message of it is still being tried.
       tried.clear();
+      // A probe that did not fail by the end of its round: the provider is back.
+      for (const name of probing) {
+        const state = down.get(name);
+        if (state && state.until <= now.getTime()) down.delete(name);
+      }
+      probing.clear();
       await appendDecisions(db, writing, now);
     },
   };

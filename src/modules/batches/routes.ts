@@ -118,7 +118,7 @@ export const batchReadRoutes: FastifyPluginAsyncTypebox<{ batches: BatchesServic
       schema: {
         tags: ['batches'],
         summary: "Every recipient's outcome (CSV or NDJSON, streamed)",
-        description: 'Columns: index, email, status (rejected or the message state), rejection_reason, provider, message_id, smtp_reply, accepted_at, sent_at, updated_at. CSV cells that a spreadsheet would read as a formula are prefixed with an apostrophe.',
+        description: 'Columns: index, email, status (rejected or the message state), rejection_reason, provider, provider_message_id (its id at the email service provider), message_id, smtp_reply, accepted_at, sent_at, updated_at. CSV cells that a spreadsheet would read as a formula are prefixed with an apostrophe.',
         params: IdParams,
         querystring: Type.Object({ format: Type.Union([Type.Literal('csv'), Type.Literal('ndjson')], { default: 'csv' }) }),
         response: errorResponses(400, 401, 404),

@@ -65,3 +65,11 @@ export function nextHour(now: Date): Date {
 export function hourOf(now: Date): Date {
   return new Date(Math.floor(now.getTime() / 3600_000) * 3600_000);
 }
+
+/** How long a provider that failed is passed over: 30 s, doubled after each failed probe, at most 10 min. */
+export const PROVIDER_DOWN_MS = 30_000;
+const PROVIDER_DOWN_MAX_MS = 600_000;
+
+export function providerDownMs(strikes: number): number {
+  return Math.min(PROVIDER_DOWN_MAX_MS, PROVIDER_DOWN_MS * 2 ** Math.max(0, strikes - 1));
+}

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { ErasedAddressHasher } from '../suppressions/erased.ts';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Kysely } from 'kysely';
@@ -27,10 +28,12 @@ export interface BatchesServiceDeps {
   idempotency: IdempotencyService;
   domains: { isFromAllowed(keyId: string, fromAddress: string): Promise<boolean> };
   templates?: { get(principal: Principal, id: string): Promise<{ subject: string; html: string | null; body_text: string | null }> };
-  /** The names of the configured providers (a policy naming another is a 400). */
-  providerNames: () => readonly string[];
+  /** The names of the providers a key's batches may name: the operator's and the key's own (another is a 400). */
+  providerNames: (keyId: string) => readonly string[] | Promise<readonly string[]>;
   onQueued?: () => void;
   now?: () => Date;
+  /** Recipients whose address was erased stay suppressed through their hashed entry. */
+  erased?: ErasedAddressHasher;
 }
 
 export type BatchesService = ReturnType<typeof createBatchesService>;
@@ -133,6 +136,8 @@ export function createBatchesService(deps: BatchesServiceDeps) {
       await repo.insertReceivingBatch(db, { id, keyId: principal.keyId, now: started });
       const domains = new Set<string>();
       let claim: IdempotencyClaim | null = null;
+      // One staging write in flight while the next chunk is parsed: at most two chunks held.
+      let staging: Promise<void> = Promise.resolve();
       try {
         const streamed = await readBatchBody(body, async (chunk, first) => {
           const rows = chunk.map((r, i) => {
@@ -140,10 +145,13 @@ export function createBatchesService(deps: BatchesServiceDeps) {
             if (verdict.domain) domains.add(verdict.domain);
             return { seq: first + i, email: verdict.email, name: r.name ?? null, variables: r.variables ?? null, idempotency_key: r.idempotency_key ?? null, rejection: verdict.rejection };
           });
-          await repo.stageRecipients(db, id, rows);
+          await staging;
+          staging = repo.stageRecipients(db, id, rows);
+          staging.catch(() => {});
         });
+        await staging;
         const { header } = streamed;
-        const policy = checkPolicy(header.provider_policy, deps.providerNames());
+        const policy = checkPolicy(header.provider_policy, await deps.providerNames(principal.keyId));
         const content = await contentOf(principal, header);
         const fromCheck = checkAddress(header.from.email);
         if (!fromCheck.ok) throw invalid('invalid_email', `from.email ${fromCheck.reason}`, 'from.email');
@@ -173,6 +181,7 @@ export function createBatchesService(deps: BatchesServiceDeps) {
         const canary: CanaryPlan | null = header.canary
           ? { ...header.canary, hold: header.canary.hold ?? false, seed: randomBytes(8).toString('hex'), size: Math.max(1, Math.ceil((streamed.recipients * header.canary.percent) / 100)) }
           : null;
+        const erasedKeys = deps.erased ? await deps.erased.keysFor(principal.keyId) : undefined;
         const response = await db.transaction().execute(async (trx) => {
           const contentId = newId('mc');
           await insertContent(trx, {
@@ -200,6 +209,7 @@ export function createBatchesService(deps: BatchesServiceDeps) {
             dueAt,
             now: at,
             submitted: streamed.recipients,
+            erased: erasedKeys,
           });
           await progress.recordChange(trx, id, at);
           await recordAudit(
@@ -227,6 +237,7 @@ export function createBatchesService(deps: BatchesServiceDeps) {
         deps.onQueued?.();
         return response;
       } catch (error) {
+        await staging.catch(() => {});
         await repo.discardReceiving(db, id).catch(() => {});
         await claim?.release().catch(() => {});
         throw error;

@@ -7,6 +7,7 @@ import { describeEachEngine } from '../../../test/support/engines.ts';
 import { customPlan, scansOf } from '../../../test/support/plans.ts';
 import type { Database } from '../../db/database.ts';
 import { indexAccessOnly } from '../../db/planner.ts';
+import { createErasedAddressHasher } from '../suppressions/erased.ts';
 import { chunkStatement } from './dispatch-repo.ts';
 import type { CampaignRow } from './repo.ts';
 
@@ -27,7 +28,9 @@ describeEachEngine('campaign dispatch chunk plan', (engine) => {
 
   it('reads list members and contacts through their indexes only, with statistics of the empty tables', async () => {
     const campaign = { id: 'camp_plan', key_id: 'key_plan', list_id: listId, cursor_contact_id: 2500, content_id: 'mc_plan' } as CampaignRow & { content_id: string };
-    const statement = chunkStatement(campaign, 100, new Date(), new Date(Date.now() + 60_000)).compile(database.db);
+    // As the dispatcher runs it: with the key's erased-address hash keys.
+    const erased = await createErasedAddressHasher(async () => 'secret').keysFor('key_plan');
+    const statement = chunkStatement(campaign, 100, new Date(), new Date(Date.now() + 60_000), erased).compile(database.db);
     const plan = await database.db.transaction().execute(async (trx) => {
       await indexAccessOnly(trx);
       return customPlan(trx, statement);

@@ -5,6 +5,7 @@ import { PREPARED } from '../../db/prepared.ts';
 import { hasSubscriber, newEventId } from '../events/outbox.ts';
 import { claimedFromJson, type ClaimedMessage } from '../../delivery/queue-repo.ts';
 import type { CampaignRow } from './repo.ts';
+import { erasedHashOf, type HmacKeys } from '../suppressions/erased.ts';
 import { CAMPAIGN_COLUMNS } from './repo.ts';
 
 /**
@@ -88,9 +89,10 @@ export async function dispatchChunk(
   limit: number,
   now: Date,
   leaseUntil: Date | null = null,
+  erased?: HmacKeys,
 ): Promise<ChunkResult> {
   await indexAccessOnly(db);
-  const { rows } = await chunkStatement(campaign, limit, now, leaseUntil).execute(db);
+  const { rows } = await chunkStatement(campaign, limit, now, leaseUntil, erased).execute(db);
   const r = rows[0]!;
   return {
     members: Number(r.members),
@@ -102,8 +104,13 @@ export async function dispatchChunk(
 }
 
 /** The statement of dispatchChunk (exported for the test of its plan). */
-export function chunkStatement(campaign: CampaignRow & { content_id: string }, limit: number, now: Date, leaseUntil: Date | null) {
+export function chunkStatement(campaign: CampaignRow & { content_id: string }, limit: number, now: Date, leaseUntil: Date | null, erased?: HmacKeys) {
   const leased = leaseUntil !== null;
+  // An erased address is suppressed by its hash alone; hashing runs only when the key has such entries (an init plan).
+  const erasedEntry = erased
+    ? sql`or ((select exists (select 1 from erased_suppressions where key_id = ${campaign.key_id}))
+              and exists (select 1 from erased_suppressions e where e.key_id = c.key_id and e.email_hash = ${erasedHashOf(erased, sql`c.email`)}))`
+    : sql``;
   return sql<ChunkRow>`${PREPARED}
     with page as (
       -- The page is cut from the list's primary key before any join: joined first, the planner
@@ -114,7 +121,7 @@ export function chunkStatement(campaign: CampaignRow & { content_id: string }, l
       limit ${limit}
     ), members as (
       select c.id, c.email, c.name, c.metadata, c.status,
-             exists (select 1 from suppressions s where s.key_id = c.key_id and s.email = lower(c.email)) as suppressed
+             (exists (select 1 from suppressions s where s.key_id = c.key_id and s.email = lower(c.email)) ${erasedEntry}) as suppressed
       from contacts c
       where c.id = any (array(select contact_id from page)) and c.key_id = ${campaign.key_id}
     ), inserted as (

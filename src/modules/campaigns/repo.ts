@@ -1,6 +1,8 @@
 import { sql, type Kysely, type Updateable } from 'kysely';
 import type { DB } from '../../db/schema.ts';
 import { hasSubscriber, messageEventData, newEventId } from '../events/outbox.ts';
+import { countInto } from '../stats/counting.ts';
+import { scopeTotals } from '../stats/repo.ts';
 import type { CampaignsTable } from './tables.ts';
 
 export const CAMPAIGN_COLUMNS = [
@@ -95,7 +97,9 @@ export async function dropUnsentMessages(db: Kysely<DB>, campaignId: string, now
     with dropped as (
       update messages set status = 'dropped', last_response = 'campaign cancelled', updated_at = ${now}
       where campaign_id = ${campaignId} and status in ('queued', 'deferred')
-      returning id, key_id, to_email, channel, campaign_id, request_id, content_id, personalization
+      returning id, key_id, to_email, channel, campaign_id, batch_id, request_id, content_id, personalization
+    ), counted as (
+      ${countInto(sql`select key_id, channel, campaign_id, batch_id, null::text as sequence_id, 'dropped' as counter from dropped`, now)}
     )
     insert into events (id, key_id, type, at, data)
     select ${newEventId}, m.key_id, 'message.dropped', ${now}, ${messageEventData('m', 'c')} || '{"reason": "campaign cancelled", "response": "campaign cancelled"}'::jsonb
@@ -103,48 +107,14 @@ export async function dropUnsentMessages(db: Kysely<DB>, campaignId: string, now
     where ${hasSubscriber(sql.ref('m.key_id'), 'message.dropped')}`.execute(db);
 }
 
-export interface CampaignCounts {
-  messages: number;
-  pending: number;
-  sent: number;
-  bounced: number;
-  failed: number;
-  dropped: number;
-  delivered: number;
-  complained: number;
-  opened: number;
-  clicked: number;
-  unsubscribed: number;
-}
-
-/** Live counts from the campaign's messages and their events (unique per message). */
-export async function campaignCounts(db: Kysely<DB>, campaignId: string): Promise<CampaignCounts> {
-  const status = await sql<Record<string, number>>`
-    select count(*)::int as messages,
-           count(*) filter (where status in ('queued', 'sending', 'deferred'))::int as pending,
-           count(*) filter (where status = 'sent')::int as sent,
-           count(*) filter (where status = 'bounced')::int as bounced,
-           count(*) filter (where status = 'failed')::int as failed,
-           count(*) filter (where status = 'dropped')::int as dropped
-    from messages where campaign_id = ${campaignId}`.execute(db);
-  const events = await sql<{ type: string; n: number }>`
-    select e.type, count(distinct e.message_id)::int as n
-    from messages m join message_events e on e.message_id = m.id
-    where m.campaign_id = ${campaignId} and e.type in ('delivered', 'complained', 'opened', 'clicked', 'unsubscribed')
-    group by e.type`.execute(db);
-  const byType = Object.fromEntries(events.rows.map((r) => [r.type, Number(r.n)]));
-  const s = status.rows[0] ?? {};
-  return {
-    messages: Number(s.messages ?? 0),
-    pending: Number(s.pending ?? 0),
-    sent: Number(s.sent ?? 0),
-    bounced: Number(s.bounced ?? 0),
-    failed: Number(s.failed ?? 0),
-    dropped: Number(s.dropped ?? 0),
-    delivered: byType.delivered ?? 0,
-    complained: byType.complained ?? 0,
-    opened: byType.opened ?? 0,
-    clicked: byType.clicked ?? 0,
-    unsubscribed: byType.unsubscribed ?? 0,
-  };
+/**
+ * The campaign's figures from the aggregates (stat_counts), which outlive its messages. Outcomes are
+ * final except one: a sent message may bounce later (a DSN, a provider event), and then it is bounced,
+ * no longer sent. pending: made and not final yet.
+ */
+export async function campaignCounts(db: Kysely<DB>, campaign: { id: string; key_id: string; recipients: number }) {
+  const c = await scopeTotals(db, 'campaign', campaign.key_id, campaign.id);
+  const sent = c.sent - c.bounced_after_sent;
+  const final = sent + c.bounced + c.failed + c.dropped;
+  return { ...c, messages: campaign.recipients, sent, pending: Math.max(0, campaign.recipients - final) };
 }

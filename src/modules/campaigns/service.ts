@@ -2,6 +2,7 @@ import type { Kysely, Updateable } from 'kysely';
 import type { DB } from '../../db/schema.ts';
 import { conflict, forbidden, invalid, notFound } from '../../errors.ts';
 import { newId } from '../../lib/ids.ts';
+import { recordAudit } from '../audit/repo.ts';
 import { emitEvent } from '../events/outbox.ts';
 import type { Principal } from '../keys/service.ts';
 import { actionForStatus, nextStatus, type CampaignAction } from './lifecycle.ts';
@@ -72,6 +73,9 @@ function toView(row: repo.CampaignRow): CampaignView {
   };
 }
 
+/** The lifecycle actions the audit log records, by their entry's action. */
+const AUDITED: Partial<Record<CampaignAction, string>> = { send: 'campaign.send_started', pause: 'campaign.paused', resume: 'campaign.resumed', cancel: 'campaign.cancelled' };
+
 export type CampaignsService = ReturnType<typeof createCampaignsService>;
 
 export function createCampaignsService(deps: CampaignsServiceDeps) {
@@ -119,7 +123,7 @@ export function createCampaignsService(deps: CampaignsServiceDeps) {
   }
 
   /** Applies a lifecycle action inside the caller's transaction (the row is locked). */
-  async function transition(trx: Kysely<DB>, row: repo.CampaignRow, action: CampaignAction): Promise<repo.CampaignRow> {
+  async function transition(trx: Kysely<DB>, principal: Principal, row: repo.CampaignRow, action: CampaignAction): Promise<repo.CampaignRow> {
     const status = allowed(row, action);
     if (action === 'send') await checkReferences(trx, row.key_id, row);
     if (action === 'pause') await repo.holdQueuedMessages(trx, row.id);
@@ -129,6 +133,11 @@ export function createCampaignsService(deps: CampaignsServiceDeps) {
     if (action === 'pause' || action === 'cancel') {
       const type = action === 'pause' ? 'campaign.paused' : 'campaign.cancelled';
       await emitEvent(trx, { keyId: row.key_id, type, data: { campaign_id: row.id, key_id: row.key_id, name: row.name, status } }, clock());
+    }
+    const audited = AUDITED[action];
+    if (audited) {
+      const summary = { name: row.name, previous_status: row.status, status, list_id: row.list_id, from_email: row.from_email };
+      await recordAudit(trx, { keyId: principal.keyId, action: audited, objectType: 'campaign', objectId: row.id, summary }, clock());
     }
     return updated;
   }
@@ -190,7 +199,7 @@ export function createCampaignsService(deps: CampaignsServiceDeps) {
           if (input.status === undefined) await checkReferences(trx, row.key_id, next);
           row = await repo.updateCampaign(trx, row.id, changes);
         }
-        if (input.status !== undefined) row = await transition(trx, row, actionForStatus(row.status, input.status));
+        if (input.status !== undefined) row = await transition(trx, principal, row, actionForStatus(row.status, input.status));
         return row;
       });
       return notify(toView(row), row);
@@ -202,7 +211,7 @@ export function createCampaignsService(deps: CampaignsServiceDeps) {
         checkLinks(options.allowLocalLinks ?? false);
         await checkFrom(principal.keyId, current.from_email);
       }
-      const row = await db.transaction().execute(async (trx) => transition(trx, await own(trx, principal, id, true), action));
+      const row = await db.transaction().execute(async (trx) => transition(trx, principal, await own(trx, principal, id, true), action));
       return notify(toView(row), row);
     },
 
@@ -215,12 +224,13 @@ export function createCampaignsService(deps: CampaignsServiceDeps) {
     },
 
     /**
-     * Live figures. recipients: messages made for list members; skipped_suppressed: members not sent
-     * to because of their status or the suppression list (at dispatch, or dropped at send time).
+     * Live figures, from the aggregates (they answer after retention removed the messages).
+     * recipients: messages made for list members; skipped_suppressed: members not sent to because of
+     * their status or the suppression list at dispatch (dropped: at send time, or by a cancel).
      */
     async stats(principal: Principal, id: string) {
       const row = await own(db, principal, id);
-      const counts = await repo.campaignCounts(db, row.id);
+      const counts = await repo.campaignCounts(db, row);
       return {
         campaign_id: row.id,
         status: row.status,

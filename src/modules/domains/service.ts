@@ -8,6 +8,7 @@ import { isDefiniteNoAnswer } from '../../lib/dns.ts';
 import type { SealedBox } from '../../lib/sealed-box.ts';
 import type { Principal } from '../keys/service.ts';
 import { checkRecord, expectedRecords, isAddressOnDomains, isVerified, type CheckedRecord, type DnsAnswer, type ExpectedRecord } from './records.ts';
+import { recordAudit } from '../audit/repo.ts';
 import * as repo from './repo.ts';
 
 const generateKeyPairAsync = promisify(generateKeyPair);
@@ -101,14 +102,18 @@ export function createDomainsService(deps: DomainsServiceDeps) {
       // A repeated add answers 409 before paying for an RSA key pair; the insert still guards the race.
       if (await repo.findDomain(db, principal.keyId, domain.toLowerCase())) throw conflict('domain_exists', `${domain} is already added to this key`, 'domain');
       const pair = await newKeyPair();
-      const row = await repo.insertDomain(db, {
-        key_id: principal.keyId,
-        domain: domain.toLowerCase(),
-        dkim_selector: deps.dkimSelector,
-        dkim_private_key: pair.privateKey,
-        dkim_public_key: pair.publicKey,
-        verified_at: null,
-        verified_by: null,
+      const row = await db.transaction().execute(async (trx) => {
+        const inserted = await repo.insertDomain(trx, {
+          key_id: principal.keyId,
+          domain: domain.toLowerCase(),
+          dkim_selector: deps.dkimSelector,
+          dkim_private_key: pair.privateKey,
+          dkim_public_key: pair.publicKey,
+          verified_at: null,
+          verified_by: null,
+        });
+        if (inserted) await recordAudit(trx, { keyId: principal.keyId, action: 'domain.added', objectType: 'domain', objectId: inserted.domain, summary: { dkim_selector: inserted.dkim_selector } }, new Date());
+        return inserted;
       });
       if (!row) throw conflict('domain_exists', `${domain} is already added to this key`, 'domain');
       return toView(row);
@@ -139,7 +144,14 @@ export function createDomainsService(deps: DomainsServiceDeps) {
     async verify(principal: Principal, domain: string): Promise<DomainView> {
       const row = await getOwn(principal, domain);
       const records = await Promise.all(expected(row).map(async (r) => checkRecord(r, await lookup(r))));
-      const updated = await repo.recordCheck(db, row.key_id, row.domain, { records, verifiedAt: isVerified(records) ? new Date() : null });
+      const updated = await db.transaction().execute(async (trx) => {
+        const checked = await repo.recordCheck(trx, row.key_id, row.domain, { records, verifiedAt: isVerified(records) ? new Date() : null });
+        // Only the change to verified is a change of the sending identity; a repeated check is not.
+        if (checked?.verified_at && !row.verified_at) {
+          await recordAudit(trx, { keyId: principal.keyId, action: 'domain.verified', objectType: 'domain', objectId: row.domain, summary: { verified_by: checked.verified_by, records: records.map((r) => r.purpose) } }, new Date());
+        }
+        return checked;
+      });
       if (!updated) throw notFound('domain', 'domain');
       return toView(updated);
     },
@@ -154,7 +166,11 @@ export function createDomainsService(deps: DomainsServiceDeps) {
     },
 
     async remove(principal: Principal, domain: string): Promise<void> {
-      if (!(await repo.deleteDomain(db, principal.keyId, domain.toLowerCase()))) throw notFound('domain', 'domain');
+      const name = domain.toLowerCase();
+      await db.transaction().execute(async (trx) => {
+        if (!(await repo.deleteDomain(trx, principal.keyId, name))) throw notFound('domain', 'domain');
+        await recordAudit(trx, { keyId: principal.keyId, action: 'domain.removed', objectType: 'domain', objectId: name, summary: {} }, new Date());
+      });
     },
 
     /** Whether `keyId` may send as `fromAddress`: its domain, or a parent of it, is verified on the key. */

@@ -4,8 +4,9 @@ import type { EventType } from './catalog.ts';
 
 /**
  * The event outbox. Events are written by the statement or transaction that makes the change they
- * report, so a change that rolls back reports nothing and one that commits is never lost. Workers
- * deliver them later (fan-out, then delivery); nothing is published from memory.
+ * report, so a change that rolls back reports nothing and one that commits is never lost. The same
+ * statement makes their deliveries (a trigger on `events`, migration 1100); workers send them later;
+ * nothing is published from memory.
  *
  * An event is kept only when its key has an enabled endpoint subscribed to its type at that moment:
  * a key without webhooks pays one index probe per change, not a row.

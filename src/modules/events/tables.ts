@@ -9,7 +9,6 @@ export interface EventsTable {
   type: string;
   at: ColumnType<Date, Date | string, Date | string>;
   data: JSONColumnType<Record<string, unknown>, string, string>;
-  fanned_out: ColumnType<boolean, boolean | undefined, boolean>;
 }
 
 export interface EventsTables {

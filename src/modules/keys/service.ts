@@ -2,6 +2,7 @@ import { sql, type Kysely, type Transaction } from 'kysely';
 import type { DB } from '../../db/schema.ts';
 import { DomainError, forbidden, notFound } from '../../errors.ts';
 import { newId } from '../../lib/ids.ts';
+import { recordAudit } from '../audit/repo.ts';
 import * as repo from './repo.ts';
 import { hashSecret, newSecret } from './secrets.ts';
 
@@ -47,14 +48,27 @@ export function createKeysService(deps: KeysServiceDeps) {
   const now = deps.now ?? Date.now;
   const cache = new Map<string, { principal: Principal | null; until: number }>();
 
-  async function createKey(input: CreateKeyInput, secret = newSecret()): Promise<{ key: KeyView; secret: string }> {
+  /** actor: the admin key that asked; without one (the CLI) the operator did, and the entry is the new key's. */
+  async function createKey(input: CreateKeyInput, secret = newSecret(), actor: Principal | null = null): Promise<{ key: KeyView; secret: string }> {
     const attach = input.domains?.length ? await deps.prepareDomains(input.domains) : null;
     const row = await db.transaction().execute(async (trx) => {
       const key = await repo.insertKey(trx, { id: newId('key'), name: input.name, secretHash: hashSecret(secret), admin: input.admin ?? false });
       if (attach) await attach(trx, key.id);
+      const summary = { name: key.name, admin: key.admin, domains: input.domains ?? [], by: actor ? 'key' : 'operator' };
+      await recordAudit(trx, { keyId: actor?.keyId ?? key.id, action: 'key.created', objectType: 'key', objectId: key.id, summary }, new Date(now()));
       return key;
     });
     return { key: toView(row), secret };
+  }
+
+  async function revokeKey(id: string, actor: Principal | null): Promise<boolean> {
+    const revoked = await db.transaction().execute(async (trx) => {
+      if (!(await repo.revokeKey(trx, id))) return false;
+      await recordAudit(trx, { keyId: actor?.keyId ?? id, action: 'key.revoked', objectType: 'key', objectId: id, summary: { by: actor ? 'key' : 'operator' } }, new Date(now()));
+      return true;
+    });
+    cache.clear();
+    return revoked;
   }
 
   return {
@@ -63,7 +77,7 @@ export function createKeysService(deps: KeysServiceDeps) {
     /** Only an admin key creates keys, and only an admin key may give domains by the operator's word. */
     async createKeyAs(principal: Principal, input: CreateKeyInput) {
       if (!principal.admin) throw forbidden('admin_required', 'only an admin key can create keys');
-      return createKey(input);
+      return createKey(input, newSecret(), principal);
     },
 
     async authenticate(secret: string): Promise<Principal | null> {
@@ -74,6 +88,18 @@ export function createKeysService(deps: KeysServiceDeps) {
       const principal = row ? { keyId: row.id, name: row.name, admin: row.admin } : null;
       if (cache.size > 10_000) cache.clear();
       cache.set(hash, { principal, until: now() + cacheMs });
+      return principal;
+    },
+
+    /** The key behind a dashboard session, by id, revoked keys refused (cached like authenticate). */
+    async principalById(id: string): Promise<Principal | null> {
+      const cacheKey = `id:${id}`;
+      const cached = cache.get(cacheKey);
+      if (cached && cached.until > now()) return cached.principal;
+      const row = await repo.findKeyById(db, id);
+      const principal = row && !row.revoked_at ? { keyId: row.id, name: row.name, admin: row.admin } : null;
+      if (cache.size > 10_000) cache.clear();
+      cache.set(cacheKey, { principal, until: now() + cacheMs });
       return principal;
     },
 
@@ -90,16 +116,11 @@ export function createKeysService(deps: KeysServiceDeps) {
 
     async revoke(principal: Principal, id: string): Promise<void> {
       if (!principal.admin) throw forbidden('admin_required', 'only an admin key can revoke keys');
-      const revoked = await repo.revokeKey(db, id);
-      if (!revoked) throw notFound('key');
-      cache.clear();
+      if (!(await revokeKey(id, principal))) throw notFound('key');
     },
 
-    async revokeById(id: string): Promise<boolean> {
-      const revoked = await repo.revokeKey(db, id);
-      cache.clear();
-      return revoked;
-    },
+    /** The operator's revocation (the CLI). */
+    revokeById: (id: string): Promise<boolean> => revokeKey(id, null),
 
     /**
      * Makes sure an admin key exists at start. A configured secret becomes an admin key as is;
@@ -116,11 +137,13 @@ export function createKeysService(deps: KeysServiceDeps) {
             return null;
           }
           const row = await repo.insertKey(trx, { id: newId('key'), name: 'admin (MAILERDASH_ADMIN_KEY)', secretHash: hashSecret(configuredSecret), admin: true });
+          await recordAudit(trx, { keyId: row.id, action: 'key.created', objectType: 'key', objectId: row.id, summary: { name: row.name, admin: true, domains: [], by: 'start' } }, new Date(now()));
           return { created: toView(row), secret: null };
         }
         if ((await repo.countActiveAdminKeys(trx)) > 0) return null;
         const secret = newSecret();
         const row = await repo.insertKey(trx, { id: newId('key'), name: 'admin', secretHash: hashSecret(secret), admin: true });
+        await recordAudit(trx, { keyId: row.id, action: 'key.created', objectType: 'key', objectId: row.id, summary: { name: row.name, admin: true, domains: [], by: 'start' } }, new Date(now()));
         return { created: toView(row), secret };
       });
     },

@@ -37,6 +37,8 @@ function withContent(query: ReturnType<typeof baseQuery>) {
       'm.personalization',
       'm.attempts',
       'm.last_response',
+      'm.provider',
+      'm.provider_message_id',
       'm.due_at',
       'm.created_at',
       'm.sent_at',

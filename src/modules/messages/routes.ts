@@ -36,6 +36,10 @@ const Message = Type.Object({
   subject: Type.String(),
   attempts: Type.Integer(),
   last_response: Type.Union([Type.String(), Type.Null()], { description: 'The last SMTP reply (or transport answer).' }),
+  provider: Type.Union([Type.String(), Type.Null()], { description: 'The named provider the last attempt went to (MAILERDASH_PROVIDERS).' }),
+  provider_message_id: Type.Union([Type.String(), Type.Null()], {
+    description: "The id the email service provider gave the accepted message (SES MessageId, SendGrid X-Message-Id, Mailgun id, Postmark MessageID); its events are matched by it.",
+  }),
   created_at: Timestamp,
   due_at: Timestamp,
   sent_at: Type.Union([Timestamp, Type.Null()]),

@@ -25,6 +25,9 @@ export interface MessageView {
   subject: string;
   attempts: number;
   last_response: string | null;
+  /** The named provider the last attempt went to, and the id it gave the message once it accepted it. */
+  provider: string | null;
+  provider_message_id: string | null;
   created_at: string;
   due_at: string;
   sent_at: string | null;
@@ -49,6 +52,8 @@ function toView(row: Row, events: EventRow[]): MessageView {
     subject: personalization.subject ?? row.subject,
     attempts: row.attempts,
     last_response: row.last_response,
+    provider: row.provider,
+    provider_message_id: row.provider_message_id,
     created_at: row.created_at.toISOString(),
     due_at: row.due_at.toISOString(),
     sent_at: row.sent_at ? row.sent_at.toISOString() : null,

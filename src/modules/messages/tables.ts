@@ -56,6 +56,8 @@ export interface MessagesTable {
   updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
   /** The provider that took the message (MAILERDASH_PROVIDERS), once an attempt was made. */
   provider: ColumnType<string | null, string | null | undefined, string | null>;
+  /** The id the email service provider gave the accepted message (matches its events). */
+  provider_message_id: ColumnType<string | null, string | null | undefined, string | null>;
   /** The batch the message was made for, if any. */
   batch_id: ColumnType<string | null, string | null | undefined, string | null>;
 }

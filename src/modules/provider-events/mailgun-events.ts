@@ -2,7 +2,7 @@ import { asRecord, asText, report, type FeedbackKind, type FeedbackReport } from
 import { MAILGUN_MESSAGE_VARIABLE } from '../../delivery/mailgun/transport.ts';
 
 /** One Mailgun webhook post (`event-data`) as feedback: `failed` is hard when its severity is permanent. */
-export function parseMailgunEvent(body: unknown, keyId: string): FeedbackReport[] {
+export function parseMailgunEvent(body: unknown, keyId: string | undefined): FeedbackReport[] {
   const data = asRecord(asRecord(body)['event-data']);
   const name = asText(data.event);
   let kind: FeedbackKind;

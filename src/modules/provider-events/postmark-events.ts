@@ -15,7 +15,7 @@ export function postmarkBounceKind(type: string | undefined): FeedbackKind {
 }
 
 /** One Postmark webhook post (by RecordType) as feedback. */
-export function parsePostmarkEvent(body: unknown, keyId: string): FeedbackReport[] {
+export function parsePostmarkEvent(body: unknown, keyId: string | undefined): FeedbackReport[] {
   const event = asRecord(body);
   const record = asText(event.RecordType);
   let kind: FeedbackKind;

@@ -163,6 +163,9 @@ describeEachEngine('provider event webhooks', (engine) => {
     const open = JSON.stringify({ RecordType: 'Open', Recipient: 'a@example.test', MessageID: 'pm-2', Metadata: { mailerdash_message_id: 'msg_p2' } });
     assert.equal((await post('postmark', open, { 'x-webhook-token': 'postmark-token-0123456789' })).statusCode, 200);
     assert.equal(applied[1]![0]!.kind, 'opened');
+    // Postmark signs nothing: the same body again (a retry, or a replay) is taken once.
+    const replayed = await post('postmark', bounce, basic('hooks', 'correct-horse'));
+    assert.deepEqual([replayed.statusCode, replayed.json()], [200, { received: 0, duplicate: true }]);
     assert.equal((await post('postmark', open, basic('hooks', 'wrong-horse'))).statusCode, 401);
     assert.equal((await post('postmark', open, { 'x-webhook-token': 'guess' })).statusCode, 401);
     assert.equal((await post('postmark', open)).statusCode, 401);

@@ -27,7 +27,7 @@ export const providerEventsRoutes: FastifyPluginAsyncTypebox<{ events: ProviderE
           tags,
           summary: `Take in ${type} delivery, bounce, complaint, open, click and unsubscribe events`,
           description: `${how[type]} Each event becomes feedback on its message, contact, suppressions, sequences, statistics and webhook events. An unverifiable post is a 401 and changes nothing.`,
-          params: Type.Object({ provider: Type.String({ maxLength: 100, description: 'The provider id (prv_…).' }) }),
+          params: Type.Object({ provider: Type.String({ maxLength: 100, description: 'A per-key provider\'s id (prv_…), or the name of an operator provider (MAILERDASH_PROVIDERS).' }) }),
           body: Type.String({ maxLength: EVENTS_BODY_LIMIT }),
           response: {
             200: Type.Object({ received: Type.Integer({ description: 'Feedback reports taken from the post.' }), duplicate: Type.Optional(Type.Boolean()), confirmed: Type.Optional(Type.Boolean()) }),

@@ -14,7 +14,7 @@ function droppedKind(reason: string | undefined): FeedbackKind {
  * The SendGrid Event Webhook body (a JSON array of events) as feedback. `bounce` is hard, `blocked`
  * (a bounce of type blocked) soft; processed and deferred (SendGrid still retrying) are left out.
  */
-export function parseSendgridEvents(body: unknown, keyId: string): FeedbackReport[] {
+export function parseSendgridEvents(body: unknown, keyId: string | undefined): FeedbackReport[] {
   return asArray(body).flatMap((item): FeedbackReport[] => {
     const event = asRecord(item);
     const name = asText(event.event);

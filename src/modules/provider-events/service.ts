@@ -9,6 +9,8 @@ import type { SesConfig } from '../../delivery/ses/transport.ts';
 import type { OpenedProvider } from '../providers/service.ts';
 import { recordEventToken } from '../providers/repo.ts';
 import type { ApplyFeedback, FeedbackReport } from './feedback.ts';
+import { providerIdCandidates } from './provider-ids.ts';
+import { messageByProviderId } from './repo.ts';
 import { parseMailgunEvent } from './mailgun-events.ts';
 import { parsePostmarkEvent } from './postmark-events.ts';
 import { parseSendgridEvents } from './sendgrid-events.ts';
@@ -21,6 +23,7 @@ export const EVENT_WINDOW_MS = 60 * 60_000;
 
 export interface ProviderEventsDeps {
   db: Kysely<DB>;
+  /** Per-key providers by id, and operator providers (MAILERDASH_PROVIDERS) by name. */
   providers: { forEvents(id: string): Promise<OpenedProvider | null> };
   applyFeedback: ApplyFeedback;
   /** SigningCertURL and SubscribeURL must match it (MAILERDASH_SNS_CERT_URL_PATTERN). */
@@ -107,7 +110,7 @@ export function createProviderEventsService(deps: ProviderEventsDeps) {
         } catch {
           throw invalid('invalid_sns_message', 'the SNS Message is not an SES event (JSON)');
         }
-        return { reports: parseSesEvent(message, provider.keyId), token: envelope.MessageId, replay: 'ignore' };
+        return { reports: parseSesEvent(message, provider.keyId ?? undefined), token: envelope.MessageId, replay: 'ignore' };
       }
       case 'sendgrid': {
         const key = (config as SendgridConfig).webhook_public_key;
@@ -117,7 +120,7 @@ export function createProviderEventsService(deps: ProviderEventsDeps) {
         if (!signature || !timestamp || !/^\d{1,12}$/.test(timestamp)) throw unverified('the signature headers are missing');
         if (!sendgridSignatureValid(key, timestamp, post.rawBody, signature)) throw unverified('the ECDSA signature does not match');
         if (!withinWindow(Number(timestamp) * 1000, now)) throw unverified('the timestamp is outside the accepted window');
-        return { reports: parseSendgridEvents(json(post.rawBody), provider.keyId), token: `sig:${signature}`, replay: 'refuse' };
+        return { reports: parseSendgridEvents(json(post.rawBody), provider.keyId ?? undefined), token: `sig:${signature}`, replay: 'refuse' };
       }
       case 'mailgun': {
         const key = (config as MailgunConfig).webhook_signing_key;
@@ -127,7 +130,7 @@ export function createProviderEventsService(deps: ProviderEventsDeps) {
         if (typeof timestamp !== 'string' || typeof token !== 'string' || typeof signature !== 'string' || !/^\d{1,12}$/.test(timestamp)) throw unverified('the signature object is missing');
         if (!mailgunSignatureValid(key, timestamp, token, signature)) throw unverified('the HMAC signature does not match');
         if (!withinWindow(Number(timestamp) * 1000, now)) throw unverified('the timestamp is outside the accepted window');
-        return { reports: parseMailgunEvent(body, provider.keyId), token: `token:${token}`, replay: 'refuse' };
+        return { reports: parseMailgunEvent(body, provider.keyId ?? undefined), token: `token:${token}`, replay: 'refuse' };
       }
       case 'postmark': {
         const { webhook_username, webhook_password, webhook_token } = config as PostmarkConfig;
@@ -138,9 +141,18 @@ export function createProviderEventsService(deps: ProviderEventsDeps) {
         if (!webhook_token && !(webhook_username && webhook_password)) throw unverified('no webhook credentials are configured for this provider');
         if (!byBasic && !byToken) throw unverified('the basic auth or X-Webhook-Token does not match');
         // Postmark signs nothing: the same body twice is the same event twice.
-        return { reports: parsePostmarkEvent(json(post.rawBody), provider.keyId), token: `body:${createHash('sha256').update(post.rawBody).digest('base64url')}`, replay: 'ignore' };
+        return { reports: parsePostmarkEvent(json(post.rawBody), provider.keyId ?? undefined), token: `body:${createHash('sha256').update(post.rawBody).digest('base64url')}`, replay: 'ignore' };
       }
     }
+  }
+
+  /** A report that names no message of ours is matched by the provider's own message id, if it gives one. */
+  async function matched(db: Kysely<DB>, provider: OpenedProvider, report: FeedbackReport): Promise<FeedbackReport> {
+    const providerMessageId = report.detail?.provider_message_id;
+    if (report.messageId || typeof providerMessageId !== 'string') return report;
+    const scope = { keyId: provider.keyId, provider: provider.name };
+    const messageId = await messageByProviderId(db, scope, providerIdCandidates(provider.config.type, providerMessageId), report.recipient);
+    return messageId ? { ...report, messageId } : report;
   }
 
   return {
@@ -157,7 +169,10 @@ export function createProviderEventsService(deps: ProviderEventsDeps) {
       }
       const fresh = await deps.db.transaction().execute(async (trx) => {
         if (!(await recordEventToken(trx, provider.id, token, now, EVENT_WINDOW_MS))) return false;
-        if (reports.length) await deps.applyFeedback(trx, reports, now);
+        if (!reports.length) return true;
+        const resolved: FeedbackReport[] = [];
+        for (const report of reports) resolved.push(await matched(trx, provider, report));
+        await deps.applyFeedback(trx, resolved, now);
         return true;
       });
       if (!fresh && replay === 'refuse') throw unverified('this post was received already (a replay)');

@@ -6,7 +6,7 @@ import { SES_MESSAGE_TAG } from '../../delivery/ses/transport.ts';
  * SNS Notification, JSON. Bounce Permanent is hard, Transient and Undetermined soft; one report
  * per recipient named. Send says nothing new and is left out.
  */
-export function parseSesEvent(message: unknown, keyId: string): FeedbackReport[] {
+export function parseSesEvent(message: unknown, keyId: string | undefined): FeedbackReport[] {
   const event = asRecord(message);
   const type = asText(event.eventType) ?? asText(event.notificationType);
   const mail = asRecord(event.mail);

@@ -8,6 +8,14 @@ export function findProvider(db: Kysely<DB>, keyId: string, id: string): Promise
   return db.selectFrom('providers').selectAll().where('key_id', '=', keyId).where('id', '=', id).executeTakeFirst();
 }
 
+export function findProviderByName(db: Kysely<DB>, keyId: string, name: string): Promise<ProviderRow | undefined> {
+  return db.selectFrom('providers').selectAll().where('key_id', '=', keyId).where('name', '=', name).executeTakeFirst();
+}
+
+export async function providerNamesOf(db: Kysely<DB>, keyId: string): Promise<string[]> {
+  return (await db.selectFrom('providers').select('name').where('key_id', '=', keyId).orderBy('name').execute()).map((r) => r.name);
+}
+
 /** Any key's provider: the event routes know a provider by the id in their URL alone. */
 export function findProviderById(db: Kysely<DB>, id: string): Promise<ProviderRow | undefined> {
   return db.selectFrom('providers').selectAll().where('id', '=', id).executeTakeFirst();

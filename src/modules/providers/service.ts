@@ -35,12 +35,26 @@ export interface ProviderView {
   updated_at: string;
 }
 
-/** A stored provider with its secrets opened, for transports and event verification. */
+/** A provider with its secrets opened, for transports and event verification. */
 export interface OpenedProvider {
+  /** The per-key provider's id, or `operator:<name>` for one of MAILERDASH_PROVIDERS. */
   id: string;
-  keyId: string;
+  /** The key it belongs to; null for an operator provider (it sends for every key). */
+  keyId: string | null;
   name: string;
   config: ProviderConfig;
+}
+
+/**
+ * The operator's email service providers (MAILERDASH_PROVIDERS) as event sources, known by the
+ * name in /v1/events/{type}/{name}; their webhook secrets are those of the operator configuration.
+ */
+export function operatorEventSources(providers: Record<string, { type: string }> | null): (name: string) => OpenedProvider | null {
+  return (name) => {
+    const config = providers && Object.hasOwn(providers, name) ? providers[name]! : null;
+    if (!config || !isProviderType(config.type)) return null;
+    return { id: `operator:${name}`, keyId: null, name, config: config as ProviderConfig };
+  };
 }
 
 export type ProvidersService = ReturnType<typeof createProvidersService>;
@@ -144,6 +158,15 @@ export function createProvidersService(deps: ProvidersServiceDeps) {
     async forEvents(id: string): Promise<OpenedProvider | null> {
       const row = await repo.findProviderById(db, id);
       return row ? opened(row) : null;
+    },
+
+    /** The names of a key's providers (a batch policy may name them). */
+    namesOf: (keyId: string) => repo.providerNamesOf(db, keyId),
+
+    /** A key's provider by name, secrets opened, with its version (updated_at), for sending through it; null: none. */
+    async openedByName(keyId: string, name: string): Promise<{ config: ProviderConfig; version: string } | null> {
+      const row = await repo.findProviderByName(db, keyId, name);
+      return row ? { config: (await opened(row)).config, version: new Date(row.updated_at).toISOString() } : null;
     },
 
     /** A key's provider, secrets opened, for sending through it. */

@@ -82,6 +82,7 @@ export async function updateSequence(db: Kysely<DB>, id: string, changes: Update
 }
 
 export async function deleteSequence(db: Kysely<DB>, id: string): Promise<void> {
+  await db.deleteFrom('sequence_due').where('sequence_id', '=', id).execute();
   await db.deleteFrom('sequences').where('id', '=', id).execute();
 }
 
@@ -146,7 +147,7 @@ export async function templateSubject(db: Kysely<DB>, keyId: string, templateId:
  * scheduler that reads a step's offset under FOR SHARE of it never races this.
  */
 export async function rescheduleSubscribers(db: Kysely<DB>, sequenceId: string, now: Date): Promise<number> {
-  const result = await sql`
+  const { rows } = await sql<{ n: number }>`
     with plan as (
       select s.id, s.current_position,
         case when s.current_position = 0 then s.started_at
@@ -157,7 +158,7 @@ export async function rescheduleSubscribers(db: Kysely<DB>, sequenceId: string, 
          where st.sequence_id = s.sequence_id and st.position > s.current_position order by st.position limit 1) as next_offset
       from sequence_subscribers s
       where s.sequence_id = ${sequenceId} and s.status in ('active', 'paused')
-    )
+    ), moved as (
     update sequence_subscribers s
     set next_due_at = case when p.next_offset is null then null else p.base + p.next_offset * interval '1 second' end, updated_at = ${now}
     from plan p
@@ -165,8 +166,37 @@ export async function rescheduleSubscribers(db: Kysely<DB>, sequenceId: string, 
       -- Re-checked on the row as it stands once its lock is had: a subscriber the scheduler advanced
       -- meanwhile (plan computed for its previous position) is left to the scheduler.
       and s.current_position = p.current_position and s.status in ('active', 'paused')
-      and s.next_due_at is distinct from (case when p.next_offset is null then null else p.base + p.next_offset * interval '1 second' end)`.execute(db);
-  return Number(result.numAffectedRows ?? 0);
+      and s.next_due_at is distinct from (case when p.next_offset is null then null else p.base + p.next_offset * interval '1 second' end)
+    returning s.id, s.sequence_id, s.status, s.next_due_at
+    ), undue as (
+      delete from sequence_due d using moved m where d.subscriber_id = m.id and (m.status <> 'active' or m.next_due_at is null)
+    ), due as (
+      insert into sequence_due (subscriber_id, sequence_id, due_at)
+      select id, sequence_id, next_due_at from moved where status = 'active' and next_due_at is not null
+      on conflict (subscriber_id) do update set due_at = excluded.due_at
+    )
+    select count(*)::int as n from moved`.execute(db);
+  return Number(rows[0]?.n ?? 0);
+}
+
+/**
+ * Makes the sequence_due rows of these subscribers match them as they stand: one at next_due_at
+ * while active with a next_due_at, none otherwise. The caller holds the subscribers' row locks
+ * (it just wrote them), so the step outcome, which locks the subscriber first too, never races it.
+ */
+export async function syncDue(db: Kysely<DB>, ids: string[]): Promise<void> {
+  if (!ids.length) return;
+  // The delete and the upsert touch disjoint rows (one statement must not change a row twice).
+  await sql`
+    with s as (
+      select id, sequence_id, next_due_at from sequence_subscribers
+      where id = any (${ids}::text[]) and status = 'active' and next_due_at is not null
+    ), gone as (
+      delete from sequence_due d where d.subscriber_id = any (${ids}::text[]) and not exists (select 1 from s where s.id = d.subscriber_id)
+    )
+    insert into sequence_due (subscriber_id, sequence_id, due_at)
+    select id, sequence_id, next_due_at from s
+    on conflict (subscriber_id) do update set due_at = excluded.due_at`.execute(db);
 }
 
 // ---- subscribers ----------------------------------------------------------------------------
@@ -190,12 +220,16 @@ export async function findSubscriber(db: Kysely<DB>, sequenceId: string, email: 
 
 /** Inserts the subscription; undefined when the contact already has a live one (a race lost). */
 export async function insertSubscriber(db: Kysely<DB>, row: NewSubscriber, now: Date): Promise<SubscriberRow | undefined> {
-  return db
+  const inserted = await db
     .insertInto('sequence_subscribers')
     .values({ ...row, variables: JSON.stringify(row.variables), created_at: now, updated_at: now })
     .onConflict((oc) => oc.columns(['sequence_id', 'contact_id']).where('status', 'in', LIVE).doNothing())
     .returning(SUBSCRIBER_COLUMNS)
     .executeTakeFirst();
+  if (inserted?.status === 'active' && inserted.next_due_at) {
+    await db.insertInto('sequence_due').values({ subscriber_id: inserted.id, sequence_id: inserted.sequence_id, due_at: inserted.next_due_at }).execute();
+  }
+  return inserted;
 }
 
 export async function listSubscribers(
@@ -211,8 +245,11 @@ export async function listSubscribers(
   return { rows, total: Number(count.n) };
 }
 
+/** Updates one subscriber; a change of its status or next_due_at moves its sequence_due row with it. */
 export async function updateSubscriber(db: Kysely<DB>, id: string, changes: Updateable<SequenceSubscribersTable>, now: Date): Promise<SubscriberRow> {
-  return db.updateTable('sequence_subscribers').set({ ...changes, updated_at: now }).where('id', '=', id).returning(SUBSCRIBER_COLUMNS).executeTakeFirstOrThrow();
+  const row = await db.updateTable('sequence_subscribers').set({ ...changes, updated_at: now }).where('id', '=', id).returning(SUBSCRIBER_COLUMNS).executeTakeFirstOrThrow();
+  if ('status' in changes || 'next_due_at' in changes) await syncDue(db, [id]);
+  return row;
 }
 
 /** The messages made for a subscription, one per step sent, in step order. */
@@ -242,6 +279,7 @@ async function cancelLive(trx: Kysely<DB>, target: CancelTarget, reason: CancelR
     .where('status', 'in', LIVE);
   query = 'email' in target ? query.where('email', '=', target.email.toLowerCase()) : query.where('id', '=', target.subscriberId);
   const rows = await query.returning(SUBSCRIBER_COLUMNS).execute();
+  if (rows.length) await trx.deleteFrom('sequence_due').where('subscriber_id', 'in', rows.map((r) => r.id)).execute();
   await emitEvents(
     trx,
     rows.map((row) => ({ keyId: row.key_id, type: 'sequence.cancelled' as const, data: { ...subscriberEventData(row), reason } })),

@@ -3,7 +3,8 @@ import type { DB } from '../../db/schema.ts';
 import { newId } from '../../lib/ids.ts';
 import type { Personalization } from '../../delivery/compose.ts';
 import { emitEvents } from '../events/outbox.ts';
-import { subscriberEventData } from './repo.ts';
+import { countInto } from '../stats/counting.ts';
+import { subscriberEventData, syncDue } from './repo.ts';
 import { PREPARED } from '../../db/prepared.ts';
 import { claimedFromJson, type ClaimedMessage } from '../../delivery/queue-repo.ts';
 import type { SequenceStepsTable } from './tables.ts';
@@ -19,14 +20,13 @@ import type { SequenceStepsTable } from './tables.ts';
  * LOCKED), and while we hold the share lock nobody can change its steps or status, so the steps we
  * read are the ones the message is made from. Locking the sequence before its subscribers is the
  * API's order too (sequence FOR UPDATE, then its subscribers), so the two never deadlock. Cost: one
- * probe of `sequence_subscribers_due_by_sequence` per active sequence, whatever waits on later steps.
+ * probe of `sequence_due_by_sequence` per active sequence, whatever waits on later steps.
  */
 export async function lockDueSequences(db: Kysely<DB>, now: Date): Promise<string[]> {
   const { rows } = await sql<{ id: string }>`
     select q.id from sequences q
     where q.status = 'active'
-      and exists (select 1 from sequence_subscribers s
-                  where s.sequence_id = q.id and s.status = 'active' and s.next_due_at is not null and s.next_due_at <= ${now})
+      and exists (select 1 from sequence_due d where d.sequence_id = q.id and d.due_at <= ${now})
     order by q.id
     for share of q skip locked`.execute(db);
   return rows.map((r) => r.id);
@@ -47,10 +47,12 @@ export interface DueSubscriber {
 }
 
 /**
- * Claims up to `limit` due subscribers of the locked sequences: row locks FOR UPDATE SKIP LOCKED,
- * held until the caller's transaction ends. The row lock is the whole claim: the message is made and
- * the subscriber advanced before the lock is let go, so there is nothing in between for a lease to
+ * Claims up to `limit` due subscribers of the locked sequences: their sequence_due rows, then the
+ * subscriber rows themselves, both FOR UPDATE SKIP LOCKED and held until the caller's transaction
+ * ends. The row locks are the whole claim: the message is made, the subscriber advanced and its due
+ * row deleted (releaseDue) before they are let go, so there is nothing in between for a lease to
  * cover (lease_until stays unused); a worker that dies releases its locks with its rolled-back work.
+ * A subscriber the API holds right now (pause, cancel) is skipped, its due row left as it is.
  */
 export async function claimDueSubscribers(db: Kysely<DB>, sequenceIds: string[], now: Date, limit: number): Promise<DueSubscriber[]> {
   const claimed: DueSubscriber[] = [];
@@ -58,20 +60,49 @@ export async function claimDueSubscribers(db: Kysely<DB>, sequenceIds: string[],
   // every due subscriber was read, joined and sorted on each claim (quadratic over a large drip).
   for (const sequenceId of sequenceIds) {
     if (claimed.length >= limit) break;
+    const { rows: due } = await sql<{ subscriber_id: string }>`${PREPARED}
+      select subscriber_id from sequence_due
+      where sequence_id = ${sequenceId} and due_at <= ${now}
+      order by due_at
+      limit ${limit - claimed.length}
+      for update skip locked`.execute(db);
+    if (!due.length) continue;
+    const ids = due.map((d) => d.subscriber_id);
     const { rows } = await sql<DueSubscriber>`${PREPARED}
       select s.id, s.key_id, s.sequence_id, s.contact_id, s.email, s.variables, s.current_position,
              c.email as contact_email, c.name as contact_name, c.metadata as contact_metadata
       from (select * from sequence_subscribers
-            where sequence_id = ${sequenceId} and status = 'active' and next_due_at is not null and next_due_at <= ${now}
-            order by next_due_at
-            limit ${limit - claimed.length}
+            where id = any (${ids}::text[]) and status = 'active' and next_due_at is not null and next_due_at <= ${now}
             for update skip locked) s
       left join contacts c on c.id = s.contact_id and c.key_id = s.key_id`.execute(db);
     for (const r of rows) {
       claimed.push({ ...r, contact_id: Number(r.contact_id), variables: parse(r.variables) ?? {}, contact_metadata: parse(r.contact_metadata) });
     }
+    if (rows.length < ids.length) {
+      const got = new Set(rows.map((r) => r.id));
+      await repairDue(db, ids.filter((id) => !got.has(id)), now);
+    }
   }
   return claimed;
+}
+
+/**
+ * Due rows that named no claimable subscriber: those of a subscriber another transaction holds are
+ * left alone (it is still active and due as committed); any other is made to match its subscriber
+ * as it stands (deleted, or moved to its next_due_at), so it never heads the due index again.
+ */
+async function repairDue(db: Kysely<DB>, ids: string[], now: Date): Promise<void> {
+  const { rows } = await sql<{ id: string }>`
+    select id from sequence_subscribers where id = any (${ids}::text[]) and status = 'active' and next_due_at is not null and next_due_at <= ${now}`.execute(db);
+  const held = new Set(rows.map((r) => r.id));
+  const stale = ids.filter((id) => !held.has(id));
+  if (stale.length) await syncDue(db, stale);
+}
+
+/** The claimed subscribers' due rows, gone with the claim (made, completed or cancelled alike). */
+export async function releaseDue(db: Kysely<DB>, ids: string[]): Promise<void> {
+  if (!ids.length) return;
+  await sql`${PREPARED} delete from sequence_due where subscriber_id = any (${ids}::text[])`.execute(db);
 }
 
 function parse<T>(value: T | string | null): T | null {
@@ -200,6 +231,12 @@ export async function insertStepMessages(db: Kysely<DB>, items: NewStepMessage[]
       update sequence_subscribers s
       set current_position = v.position, next_due_at = null, lease_until = null, updated_at = ${now}
       from v where s.id = v.sub
+    ), counted as (
+      ${countInto(
+        sql`select i.key_id, i.channel, null::text as campaign_id, null::text as batch_id, s.sequence_id, 'failed' as counter
+            from inserted i join v on v.id = i.id join sequence_subscribers s on s.id = v.sub where i.status = 'failed'`,
+        now,
+      )}
     )
     select coalesce(jsonb_agg(to_jsonb(i) - 'status') filter (where i.status = 'sending'), '[]'::jsonb) as claimed from inserted i`.execute(db);
   return { ids, claimed: leased ? claimedFromJson(made[0]!.claimed) : [] };

@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import type { ErasedAddressHasher } from '../suppressions/erased.ts';
 import type { DB } from '../../db/schema.ts';
 import { conflict, DomainError, forbidden, invalid, notFound, type ErrorDetail } from '../../errors.ts';
 import { newId, slugId } from '../../lib/ids.ts';
@@ -12,6 +13,8 @@ export interface SequencesServiceDeps {
   db: Kysely<DB>;
   isFromAllowed(keyId: string, fromAddress: string): Promise<boolean>;
   now?: () => Date;
+  /** A subscribed address that was erased is still suppressed (its hashed entry). */
+  erased?: ErasedAddressHasher;
 }
 
 export type SubscriberCounts = Record<'total' | SubscriberStatus, number>;
@@ -258,6 +261,6 @@ export function createSequencesService(deps: SequencesServiceDeps) {
       });
     },
 
-    ...createSubscribersService({ db, now: clock, own }),
+    ...createSubscribersService({ db, now: clock, own, erased: deps.erased }),
   };
 }

@@ -247,6 +247,34 @@ describeEachEngine('sequences API: subscribers, timing and events', (engine) => 
     assert.deepEqual(await snapshot(), before);
   });
 
+  it('the scheduler\'s due rows (sequence_due) follow each subscriber: subscribe, pause, resume, re-timing, cancel', async () => {
+    const id = await sequence([]);
+    const dueRow = async (email: string) => {
+      const row = await db()
+        .selectFrom('sequence_due')
+        .innerJoin('sequence_subscribers', 'sequence_subscribers.id', 'sequence_due.subscriber_id')
+        .select(['sequence_due.due_at', 'sequence_due.sequence_id'])
+        .where('sequence_subscribers.email', '=', email)
+        .executeTakeFirst();
+      return row ? [new Date(row.due_at).toISOString(), row.sequence_id] : null;
+    };
+    await subscribe(id, { email: 'due@rcpt.test', started_at: '2031-07-01T00:00:00.000Z' });
+    assert.equal(await dueRow('due@rcpt.test'), null, 'no step yet: nothing due');
+    const step = (await call('POST', `/v1/bulk/sequences/${id}/steps`, textStep(1, 600))).json();
+    assert.deepEqual(await dueRow('due@rcpt.test'), ['2031-07-01T00:10:00.000Z', id]);
+    await call('PATCH', `/v1/bulk/sequences/${id}/steps/${step.id}`, { offset_seconds: 1200 });
+    assert.deepEqual(await dueRow('due@rcpt.test'), ['2031-07-01T00:20:00.000Z', id]);
+    await call('POST', `/v1/bulk/sequences/${id}/subscribers/due@rcpt.test/pause`);
+    assert.equal(await dueRow('due@rcpt.test'), null, 'paused: not due');
+    const resumed = (await call('POST', `/v1/bulk/sequences/${id}/subscribers/due@rcpt.test/resume`)).json();
+    assert.deepEqual(await dueRow('due@rcpt.test'), [resumed.next_due_at, id]);
+    await call('DELETE', `/v1/bulk/sequences/${id}/subscribers/due@rcpt.test`);
+    assert.equal(await dueRow('due@rcpt.test'), null, 'cancelled: not due');
+    await call('DELETE', `/v1/bulk/sequences/${id}/steps/${step.id}`);
+    await subscribe(id, { email: 'none@rcpt.test' });
+    assert.equal(await dueRow('none@rcpt.test'), null);
+  });
+
   it('cancelSubscriptionsOf cancels every live subscription of the address with the reason and writes sequence.cancelled for each', async () => {
     const one = await sequence();
     const two = await sequence();

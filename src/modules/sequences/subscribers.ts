@@ -8,6 +8,7 @@ import type { ContactStatus } from '../contacts/tables.ts';
 import { emitEvent } from '../events/outbox.ts';
 import type { Principal } from '../keys/service.ts';
 import { findSuppressions } from '../suppressions/repo.ts';
+import type { ErasedAddressHasher } from '../suppressions/erased.ts';
 import * as repo from './repo.ts';
 import { firstDueAt, resumedDueAt } from './schedule.ts';
 import type { CancelReason, SubscriberStatus } from './tables.ts';
@@ -70,7 +71,7 @@ export function refusalReason(contactStatus: ContactStatus, suppressed: boolean)
 
 type Own = (trx: Kysely<DB>, principal: Principal, id: string, lock?: 'update' | 'share') => Promise<repo.SequenceRow>;
 
-export function createSubscribersService(deps: { db: Kysely<DB>; now: () => Date; own: Own }) {
+export function createSubscribersService(deps: { db: Kysely<DB>; now: () => Date; own: Own; erased?: ErasedAddressHasher }) {
   const { db, own } = deps;
 
   async function mustFind(trx: Kysely<DB>, sequenceId: string, email: string, forUpdate = false): Promise<repo.SubscriberRow> {
@@ -115,6 +116,7 @@ export function createSubscribersService(deps: { db: Kysely<DB>; now: () => Date
       if (JSON.stringify(variables).length > MAX_METADATA_CHARS) throw new DomainError('invalid', 'too_large', `variables must be at most ${MAX_METADATA_CHARS} characters of JSON`, 'variables');
       const now = deps.now();
       const startedAt = input.started_at ? new Date(input.started_at) : now;
+      const erasedKeys = deps.erased ? await deps.erased.keysFor(principal.keyId) : undefined;
       const result = await db.transaction().execute(async (trx) => {
         const sequence = await own(trx, principal, sequenceId, 'share');
         if (sequence.status === 'archived') throw conflict('sequence_archived', 'the sequence is archived: make it draft or active to subscribe', null);
@@ -126,7 +128,7 @@ export function createSubscribersService(deps: { db: Kysely<DB>; now: () => Date
           if (existing.status === 'active' || existing.status === 'paused') return { created: false, row: existing };
           throw terminal(existing, 'subscribing again');
         }
-        const suppressed = (await findSuppressions(trx, principal.keyId, [email])).length > 0;
+        const suppressed = (await findSuppressions(trx, principal.keyId, [email], erasedKeys)).length > 0;
         const reason = refusalReason(contact.status, suppressed);
         const steps = await repo.listSteps(trx, sequence.id);
         const row = await repo.insertSubscriber(

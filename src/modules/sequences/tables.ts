@@ -61,6 +61,7 @@ export interface SequenceStepsTable {
  *   step) or while the previous step's outcome is awaited (the scheduler sets it from the send time).
  *   Kept as it is while the sequence is draft or archived, and while the subscriber is paused (then
  *   it is the due time as it stood at `paused_at`; resume re-bases it, see schedule.ts).
+ *   A sequence_due row mirrors it while the subscriber is active (the scheduler claims through that).
  * - `lease_until`: unused; the scheduler's claim is its row lock, held by the transaction that makes
  *   the step's message and advances the row (see src/workers/sequence-scheduler.ts).
  */
@@ -89,10 +90,22 @@ export interface SequenceSubscribersTable {
   updated_at: Timestamp;
 }
 
+/**
+ * The scheduler's due index (migration 1400): one narrow row per active subscriber with a
+ * next_due_at, at that time. Claimed (deleted) when the step's message is made, inserted again when
+ * the step's outcome times the next one; so a step never rewrites an index entry of the wide row.
+ */
+export interface SequenceDueTable {
+  subscriber_id: string;
+  sequence_id: string;
+  due_at: Timestamp;
+}
+
 export interface SequencesTables {
   sequences: SequencesTable;
   sequence_steps: SequenceStepsTable;
   sequence_subscribers: SequenceSubscribersTable;
+  sequence_due: SequenceDueTable;
 }
 
 // The scheduler names, on each message it makes, the subscription and the step position (migration 0500).

@@ -1,6 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { DB } from '../../db/schema.ts';
 import type { SuppressionsTable } from '../messages/tables.ts';
+import { erasedHashOf, type HmacKeys } from './erased.ts';
 
 export type SuppressionReason = SuppressionsTable['reason'];
 
@@ -64,22 +65,52 @@ export async function insertSuppressionRows(db: Kysely<DB>, entries: NewSuppress
   return inserted;
 }
 
-/** The entries among `emails` on the key's list. A database error propagates: callers never treat it as "not suppressed". */
-export async function findSuppressions(db: Kysely<DB>, keyId: string, emails: string[]) {
+/**
+ * The entries among `emails` on the key's list, with `erased` also those of erased addresses
+ * (kept only as hashes; answered with source_type 'erasure'), in one statement: the addresses are
+ * hashed by the database, and only when the key has such entries (a one-time filter). A database error propagates:
+ * callers never treat it as "not suppressed".
+ */
+export async function findSuppressions(db: Kysely<DB>, keyId: string, emails: string[], erased?: HmacKeys) {
   if (!emails.length) return [];
-  return db
-    .selectFrom('suppressions')
-    .select(['email', 'reason', 'source_type', 'source_id', 'created_at'])
-    .where('key_id', '=', keyId)
-    // One array parameter: a batch of 2,000 addresses is one short statement, not 2,000 placeholders.
-    .where(sql<boolean>`email = any(${emails.map((e) => e.toLowerCase())}::text[])`)
-    .execute();
+  // One array parameter: a batch of 2,000 addresses is one short statement, not 2,000 placeholders.
+  const lowered = emails.map((e) => e.toLowerCase());
+  if (!erased) {
+    return db
+      .selectFrom('suppressions')
+      .select(['email', 'reason', 'source_type', 'source_id', 'created_at'])
+      .where('key_id', '=', keyId)
+      .where(sql<boolean>`email = any(${lowered}::text[])`)
+      .execute();
+  }
+  const { rows } = await sql<{ email: string; reason: SuppressionReason; source_type: string; source_id: string | null; created_at: Date }>`
+    with hashed as materialized (
+      -- Hashed only when the key has erased entries at all (a one-time filter), each address once.
+      select u as email, ${erasedHashOf(erased, sql`u`)} as email_hash from unnest(${lowered}::text[]) as u
+      where exists (select 1 from erased_suppressions where key_id = ${keyId})
+    )
+    select email, reason, source_type, source_id, created_at from suppressions where key_id = ${keyId} and email = any(${lowered}::text[])
+    union all
+    select x.email, e.reason, 'erasure', null, e.erased_at
+    from hashed x
+    -- Probed by key (= any), never scanned: a key may have erased many addresses.
+    join erased_suppressions e on e.key_id = ${keyId} and e.email_hash = x.email_hash and e.email_hash = any (array(select email_hash from hashed))`.execute(db);
+  return rows;
 }
 
 export function getSuppression(db: Kysely<DB>, keyId: string, email: string): Promise<SuppressionRow | undefined> {
   return db.selectFrom('suppressions').select(COLUMNS).where('key_id', '=', keyId).where('email', '=', email.toLowerCase()).executeTakeFirst() as Promise<
     SuppressionRow | undefined
   >;
+}
+
+export function getErasedSuppression(db: Kysely<DB>, keyId: string, emailHash: string) {
+  return db.selectFrom('erased_suppressions').select(['reason', 'erased_at']).where('key_id', '=', keyId).where('email_hash', '=', emailHash).executeTakeFirst();
+}
+
+export async function deleteErasedSuppression(db: Kysely<DB>, keyId: string, emailHash: string): Promise<boolean> {
+  const result = await db.deleteFrom('erased_suppressions').where('key_id', '=', keyId).where('email_hash', '=', emailHash).executeTakeFirst();
+  return Number(result.numDeletedRows) > 0;
 }
 
 export async function listSuppressions(

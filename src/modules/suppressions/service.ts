@@ -3,10 +3,13 @@ import type { DB } from '../../db/schema.ts';
 import { notFound } from '../../errors.ts';
 import type { Principal } from '../keys/service.ts';
 import { CONTACT_STATUS_OF, markContactStatus, suppressAddress, suppressAddresses } from '../addresses/standing.ts';
+import type { ErasedAddressHasher } from './erased.ts';
 import * as repo from './repo.ts';
 
 export interface SuppressionsServiceDeps {
   db: Kysely<DB>;
+  /** With it, an erased address (kept only as a hash) is found and removed by its address too. */
+  erased?: ErasedAddressHasher;
 }
 
 export interface SuppressionView {
@@ -37,9 +40,16 @@ export function createSuppressionsService(deps: SuppressionsServiceDeps) {
   const { db } = deps;
 
   async function own(principal: Principal, email: string): Promise<repo.SuppressionRow> {
-    const row = await repo.getSuppression(db, principal.keyId, email);
+    const row = (await repo.getSuppression(db, principal.keyId, email)) ?? (await erasedEntry(principal.keyId, email));
     if (!row) throw notFound('suppression', 'email');
     return row;
+  }
+
+  /** The hashed entry of an erased address, shown under the address the caller gave. */
+  async function erasedEntry(keyId: string, email: string): Promise<repo.SuppressionRow | undefined> {
+    if (!deps.erased) return undefined;
+    const row = await repo.getErasedSuppression(db, keyId, await deps.erased.hash(keyId, email));
+    return row && { key_id: keyId, email: email.toLowerCase(), reason: row.reason, source_type: 'erasure', source_id: null, detail: null, created_at: new Date(row.erased_at) };
   }
 
   /**
@@ -83,8 +93,12 @@ export function createSuppressionsService(deps: SuppressionsServiceDeps) {
      * entry becomes active again.
      */
     async remove(principal: Principal, email: string): Promise<void> {
+      const emailHash = deps.erased ? await deps.erased.hash(principal.keyId, email) : null;
       await db.transaction().execute(async (trx) => {
+        // The key names the address again: an erased entry goes too (the person asked to be mailed again).
+        const erased = emailHash !== null && (await repo.deleteErasedSuppression(trx, principal.keyId, emailHash));
         const removed = await repo.deleteSuppression(trx, principal.keyId, email, { sourceType: 'api', sourceId: principal.keyId });
+        if (!removed && erased) return;
         if (!removed) throw notFound('suppression', 'email');
         if (CONTACT_STATUS_OF[removed.reason]) await markContactStatus(trx, principal.keyId, removed.email, 'active', { type: 'suppression_removed', id: principal.keyId });
       });

@@ -15,3 +15,15 @@ export interface SuppressionLogTable {
 export interface SuppressionLogTables {
   suppression_log: SuppressionLogTable;
 }
+
+/** The suppression entry of an erased address: only its keyed hash (migration 1700). */
+export interface ErasedSuppressionsTable {
+  key_id: string;
+  email_hash: string;
+  reason: 'bounce' | 'complaint' | 'unsubscribe' | 'manual';
+  erased_at: Date;
+}
+
+export interface ErasedSuppressionsTables {
+  erased_suppressions: ErasedSuppressionsTable;
+}

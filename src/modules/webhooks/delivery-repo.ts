@@ -1,33 +1,9 @@
 import { sql, type Kysely } from 'kysely';
 import type { DB } from '../../db/schema.ts';
 import { indexAccessOnly } from '../../db/planner.ts';
-import { receives } from '../events/outbox.ts';
 import type { DeliveryStatus } from './tables.ts';
 
-/** Every SQL statement of the fan-out and delivery jobs. */
-
-/**
- * Fans out the oldest events not yet fanned out: one delivery per enabled endpoint of the event's key
- * that receives its type, and the events marked, in one statement. Any number of processes may run
- * it at once (skip locked); an event fanned out twice (never, short of a bug) still makes one delivery.
- */
-export async function fanOut(db: Kysely<DB>, limit: number, now: Date): Promise<{ events: number; deliveries: number }> {
-  const { rows } = await sql<{ events: number; deliveries: number }>`
-    with batch as (
-      select seq, key_id, type from events where not fanned_out order by seq limit ${limit} for update skip locked
-    ), marked as (
-      update events set fanned_out = true where seq = any (array(select seq from batch)) returning seq
-    ), made as (
-      insert into webhook_deliveries (key_id, endpoint_id, event_seq, event_type, next_attempt_at, created_at)
-      select b.key_id, w.id, b.seq, b.type, ${now}, ${now}
-      from batch b join webhooks w on w.key_id = b.key_id and w.enabled and ${receives(sql.ref('w.events'), sql.ref('b.type'))}
-      order by b.seq
-      on conflict (endpoint_id, event_seq) do nothing
-      returning 1
-    )
-    select (select count(*) from marked)::int as events, (select count(*) from made)::int as deliveries`.execute(db);
-  return rows[0] ?? { events: 0, deliveries: 0 };
-}
+/** Every SQL statement of the delivery job (deliveries are made with their events: migration 1100). */
 
 export interface LeasedEndpoint {
   id: string;
@@ -48,7 +24,7 @@ export async function claimEndpoints(db: Kysely<DB>, owner: string, now: Date, l
     where id = any (array(
       select w.id from webhooks w
       where w.enabled and (w.lease_until is null or w.lease_until < ${now})
-        and exists (select 1 from webhook_deliveries d where d.endpoint_id = w.id and d.status = 'pending' and d.next_attempt_at <= ${now})
+        and exists (select 1 from webhook_deliveries d where d.endpoint_id = w.id and d.status = 'pending' and (d.next_attempt_at is null or d.next_attempt_at <= ${now}))
       limit ${limit}
       for update skip locked))
     returning ${ENDPOINT_COLUMNS}`.execute(db);
@@ -91,7 +67,8 @@ export async function takeDeliveries(db: Kysely<DB>, endpointId: string, now: Da
     return sql<TakenDelivery>`
       select d.id, d.attempts, d.event_seq, e.id as event_id, e.type as event_type, e.at as event_at, e.data::text as data
       from webhook_deliveries d join events e on e.seq = d.event_seq
-      where d.endpoint_id = ${endpointId} and d.status = 'pending' and d.event_seq > ${afterSeq}::bigint and d.next_attempt_at <= ${now}
+      where d.endpoint_id = ${endpointId} and d.status = 'pending' and d.event_seq > ${afterSeq}::bigint
+        and (d.next_attempt_at is null or d.next_attempt_at <= ${now})
       order by d.event_seq
       limit ${limit}`.execute(trx);
   });

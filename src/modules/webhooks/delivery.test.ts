@@ -8,9 +8,7 @@ import { describeEachEngine } from '../../../test/support/engines.ts';
 import { startHarness, type Harness } from '../../../test/support/harness.ts';
 import { startWebhookReceiver, type ReceivedHook, type WebhookReceiver } from '../../../test/support/webhook-receiver.ts';
 import { createOutboundGuard } from '../../lib/ssrf.ts';
-import type { Job } from '../../workers/runner.ts';
 import { createWebhookDeliveryJob } from '../../workers/webhook-delivery.ts';
-import { createWebhookFanOutJob } from '../../workers/webhook-fan-out.ts';
 import { emitEvent, emitEvents } from '../events/outbox.ts';
 import { MAX_ATTEMPTS, nextAttemptAt } from './retry-schedule.ts';
 import { createWebhookSender } from './sender.ts';
@@ -31,7 +29,7 @@ describeEachEngine('webhook delivery', (engine) => {
   let receiver: WebhookReceiver;
   let key: { id: string; secret: string };
   let clock: Date;
-  let jobs: { fanOut: Job; delivery: ReturnType<typeof createWebhookDeliveryJob> };
+  let jobs: { delivery: ReturnType<typeof createWebhookDeliveryJob> };
 
   const db = () => h.database.db;
   const newEndpoint = async (url: string, events?: string[], auth = key.secret) => {
@@ -39,9 +37,8 @@ describeEachEngine('webhook delivery', (engine) => {
     assert.equal(res.statusCode, 201, res.body);
     return res.json() as { id: string; secret: string };
   };
-  /** One round of fan-out and delivery on the test's clock, waiting for every endpoint loop to finish. */
+  /** One round of delivery on the test's clock, waiting for every endpoint loop to finish. */
   const deliver = async () => {
-    while ((await jobs.fanOut.runOnce()) > 0);
     await jobs.delivery.runOnce();
     await jobs.delivery.settle();
   };
@@ -67,7 +64,6 @@ describeEachEngine('webhook delivery', (engine) => {
     clock = new Date();
     const sender = createWebhookSender({ guard: createOutboundGuard({ allowHosts: ['127.0.0.1'] }), connectionsPerOrigin: 4 });
     jobs = {
-      fanOut: createWebhookFanOutJob({ db: db(), now: () => clock }),
       delivery: createWebhookDeliveryJob({ db: db(), sender, secrets: h.context.webhookSecrets, logger: pino({ level: 'silent' }), concurrency: 4, now: () => clock, random: () => 0.5 }),
     };
   }
@@ -232,7 +228,6 @@ describeEachEngine('webhook delivery', (engine) => {
     const flowing = await newEndpoint(receiver.url(), ['campaign.sent']);
     try {
       await emitEvents(db(), Array.from({ length: 20 }, (_, n) => ({ keyId: key.id, type: 'campaign.sent' as const, data: { n } })), clock);
-      while ((await jobs.fanOut.runOnce()) > 0);
       await jobs.delivery.runOnce();
       const got = await receiver.waitFor(20);
       // Taken in event order, up to 4 at once: each arrives, in roughly that order.
@@ -282,8 +277,7 @@ describeEachEngine('webhook delivery', (engine) => {
     await freshReceiverAndJobs();
     const endpoint = await newEndpoint(receiver.url(), ['campaign.sent']);
     await emitEvent(db(), { keyId: key.id, type: 'campaign.sent', data: { pending: true } }, new Date());
-    // Fanned out but not yet delivered: pending, with an age.
-    await runJob('webhook-fan-out');
+    // Fanned out with the event, not yet delivered: pending, with an age.
     const before = (await h.call({ method: 'GET', url: '/metrics', auth: null })).body;
     assert.match(before, /^mailerdash_webhook_deliveries_pending 1$/m);
     assert.match(before, /^mailerdash_webhook_oldest_pending_seconds \d/m);

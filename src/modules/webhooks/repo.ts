@@ -95,14 +95,15 @@ export async function retryDelivery(db: Kysely<DB>, id: string, now: Date): Prom
 }
 
 /**
- * A webhook.test event for one endpoint: written already fanned out, with its one delivery, so it
- * goes to this endpoint only, whatever the others subscribe to. Returns the delivery's number.
+ * A webhook.test event for one endpoint, written with its one delivery (fan-out at emit leaves
+ * `webhook.test` out), so it goes to this endpoint only, whatever the others subscribe to. Returns
+ * the delivery's number.
  */
 export async function insertTestDelivery(db: Kysely<DB>, input: { endpointId: string; keyId: string; eventId: string; data: Record<string, unknown>; now: Date }): Promise<string> {
   const { rows } = await sql<{ id: string }>`
     with event as (
-      insert into events (id, key_id, type, at, data, fanned_out)
-      values (${input.eventId}, ${input.keyId}, 'webhook.test', ${input.now}, ${JSON.stringify(input.data)}::jsonb, true)
+      insert into events (id, key_id, type, at, data)
+      values (${input.eventId}, ${input.keyId}, 'webhook.test', ${input.now}, ${JSON.stringify(input.data)}::jsonb)
       returning seq
     )
     insert into webhook_deliveries (key_id, endpoint_id, event_seq, event_type, next_attempt_at, created_at)

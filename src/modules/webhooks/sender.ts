@@ -53,6 +53,18 @@ export function createWebhookSender(options: { guard: OutboundGuard; connections
     connect: { lookup: options.guard.lookup, timeout: timeoutMs },
   });
 
+  // Whether a URL's host is an IP literal, known per URL (parsed once, not on every attempt).
+  const literal = new Map<string, boolean>();
+  const isLiteral = (url: string) => {
+    let known = literal.get(url);
+    if (known === undefined) {
+      if (literal.size >= 10_000) literal.clear();
+      known = isIP(new URL(url).hostname.replace(/^\[|\]$/g, '')) !== 0;
+      literal.set(url, known);
+    }
+    return known;
+  };
+
   async function readHead(body: AsyncIterable<Buffer> & { destroy(): void }): Promise<string> {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -70,8 +82,7 @@ export function createWebhookSender(options: { guard: OutboundGuard; connections
   return {
     async send(req) {
       try {
-        const host = new URL(req.url).hostname.replace(/^\[|\]$/g, '');
-        if (isIP(host)) await options.guard.check(req.url);
+        if (isLiteral(req.url)) await options.guard.check(req.url);
         const response = await request(req.url, {
           method: 'POST',
           dispatcher: agent,

@@ -5,6 +5,7 @@ import { newId } from '../../lib/ids.ts';
 import type { SealedBox } from '../../lib/sealed-box.ts';
 import { UrlRefused, type OutboundGuard } from '../../lib/ssrf.ts';
 import { EVENT_TYPE_NAMES } from '../events/catalog.ts';
+import { recordAudit } from '../audit/repo.ts';
 import type { Principal } from '../keys/service.ts';
 import * as repo from './repo.ts';
 import { newWebhookSecret } from './signing.ts';
@@ -68,7 +69,8 @@ function deliveryView(row: repo.DeliveryRow) {
     last_status: row.last_status,
     last_error: row.last_error,
     last_body: row.last_body,
-    next_attempt_at: row.status === 'pending' ? iso(row.next_attempt_at) : null,
+    // Never attempted (null): due since it was made.
+    next_attempt_at: row.status === 'pending' ? iso(row.next_attempt_at ?? row.created_at) : null,
     last_attempt_at: iso(row.last_attempt_at),
     delivered_at: iso(row.delivered_at),
     created_at: iso(row.created_at)!,
@@ -116,18 +118,26 @@ export function createWebhooksService(deps: WebhooksServiceDeps) {
     return unique.length && !unique.includes('*') ? unique : ['*'];
   }
 
+  const audit = (trx: Kysely<DB>, principal: Principal, action: string, id: string, summary: Record<string, unknown>) =>
+    recordAudit(trx, { keyId: principal.keyId, action, objectType: 'webhook', objectId: id, summary }, clock());
+
   return {
     async create(principal: Principal, input: WebhookFields & { url: string }): Promise<WebhookView & { secret: string }> {
       await checkUrl(input.url);
       const secret = newWebhookSecret();
-      const row = await repo.insertWebhook(db, {
-        id: newId('wh'),
-        key_id: principal.keyId,
-        url: input.url,
-        description: input.description ?? null,
-        events: checkEvents(input.events ?? ['*']),
-        enabled: input.enabled ?? true,
-        secret_sealed: await deps.secrets.seal(secret),
+      const sealed = await deps.secrets.seal(secret);
+      const row = await db.transaction().execute(async (trx) => {
+        const inserted = await repo.insertWebhook(trx, {
+          id: newId('wh'),
+          key_id: principal.keyId,
+          url: input.url,
+          description: input.description ?? null,
+          events: checkEvents(input.events ?? ['*']),
+          enabled: input.enabled ?? true,
+          secret_sealed: sealed,
+        });
+        await audit(trx, principal, 'webhook.created', inserted.id, { url: inserted.url, events: inserted.events, enabled: inserted.enabled });
+        return inserted;
       });
       return { ...toView(row, clock()), secret };
     },
@@ -158,6 +168,7 @@ export function createWebhooksService(deps: WebhooksServiceDeps) {
       const row = await db.transaction().execute(async (trx) => {
         const updated = await repo.updateWebhook(trx, current.id, changes, now);
         if (resuming) await repo.resumePending(trx, current.id, now);
+        await audit(trx, principal, 'webhook.updated', current.id, { changed: Object.keys(changes), url: updated.url, events: updated.events, enabled: updated.enabled });
         return updated;
       });
       if (resuming) deps.onDue?.();
@@ -165,7 +176,11 @@ export function createWebhooksService(deps: WebhooksServiceDeps) {
     },
 
     async remove(principal: Principal, id: string): Promise<void> {
-      await repo.deleteWebhook(db, (await own(principal, id)).id);
+      const current = await own(principal, id);
+      await db.transaction().execute(async (trx) => {
+        await repo.deleteWebhook(trx, current.id);
+        await audit(trx, principal, 'webhook.deleted', current.id, { url: current.url });
+      });
     },
 
     /** A new secret, shown once; the previous one keeps signing beside it for 24 hours. */
@@ -173,12 +188,13 @@ export function createWebhooksService(deps: WebhooksServiceDeps) {
       const current = await own(principal, id);
       const secret = newWebhookSecret();
       const now = clock();
-      const row = await repo.updateWebhook(
-        db,
-        current.id,
-        { secret_sealed: await deps.secrets.seal(secret), previous_secret_sealed: current.secret_sealed, previous_secret_until: new Date(now.getTime() + ROTATION_OVERLAP_MS) },
-        now,
-      );
+      const sealed = await deps.secrets.seal(secret);
+      const previousUntil = new Date(now.getTime() + ROTATION_OVERLAP_MS);
+      const row = await db.transaction().execute(async (trx) => {
+        const updated = await repo.updateWebhook(trx, current.id, { secret_sealed: sealed, previous_secret_sealed: current.secret_sealed, previous_secret_until: previousUntil }, now);
+        await audit(trx, principal, 'webhook.secret_rotated', current.id, { previous_secret_until: previousUntil.toISOString() });
+        return updated;
+      });
       return { ...toView(row, now), secret };
     },
 

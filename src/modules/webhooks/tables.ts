@@ -32,7 +32,7 @@ export interface WebhookDeliveriesTable {
   event_type: string;
   status: ColumnType<DeliveryStatus, DeliveryStatus | undefined, DeliveryStatus>;
   attempts: ColumnType<number, number | undefined, number>;
-  /** When a pending delivery is due. */
+  /** When a pending delivery is due; null until its first attempt (due at once). */
   next_attempt_at: Date | null;
   last_attempt_at: Date | null;
   last_status: number | null;

@@ -12,6 +12,8 @@ export interface SesFakeOptions {
   credentials: Record<string, string>;
   /** Recipients SES refuses with MessageRejected (the sandbox's unverified addresses). */
   rejected?: Set<string>;
+  /** Accept this many messages, then answer every send with a throttle (429 TooManyRequestsException). */
+  throttleAfter?: number;
   /** Keep every request (benchmarks replay one as their ceiling). */
   record?: boolean;
 }
@@ -87,7 +89,7 @@ export async function startSesFake(options: SesFakeOptions) {
       if (request.method !== 'POST' || request.path !== '/v2/email/outbound-emails') return awsError(404, 'NotFoundException', `no route ${request.method} ${request.path}`);
       state.sendCalls++;
       if (state.unavailable) return awsError(503, 'ServiceUnavailable', 'Service is unavailable.');
-      if (state.throttle) return awsError(429, 'TooManyRequestsException', 'Maximum sending rate exceeded.');
+      if (state.throttle || (options.throttleAfter !== undefined && sent.length >= options.throttleAfter)) return awsError(429, 'TooManyRequestsException', 'Maximum sending rate exceeded.');
       const body = JSON.parse(request.body.toString('utf8')) as { Content?: { Raw?: { Data?: string } }; Destination?: { ToAddresses?: string[] }; EmailTags?: Array<{ Name: string; Value: string }> };
       const data = body.Content?.Raw?.Data;
       if (!data) return awsError(400, 'BadRequestException', 'Content must contain Simple, Raw or Template.');

@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, it } from 'node:test';
 import nodemailer from 'nodemailer';
-import { newId, slugId } from '../../src/lib/ids.ts';
-import type { InboundListener } from '../../src/modules/inbound/listener.ts';
-import { describeEachEngine } from '../support/engines.ts';
-import { startHarness, type Harness } from '../support/harness.ts';
-import { startSmtpSink, type ReceivedMail, type SmtpSink } from '../support/smtp-sink.ts';
-import { startWebhookReceiver, type WebhookReceiver } from '../support/webhook-receiver.ts';
-import { arfMail, dsnMail, outOfOfficeMail } from './mails.ts';
+import { newId, slugId } from '../../lib/ids.ts';
+import type { InboundListener } from './listener.ts';
+import { describeEachEngine } from '../../../test/support/engines.ts';
+import { startHarness, type Harness } from '../../../test/support/harness.ts';
+import { startSmtpSink, type ReceivedMail, type SmtpSink } from '../../../test/support/smtp-sink.ts';
+import { startWebhookReceiver, type WebhookReceiver } from '../../../test/support/webhook-receiver.ts';
+import { arfMail, dsnMail, outOfOfficeMail } from './test-fixtures.ts';
 
 const json = { 'content-type': 'application/json' };
 const READERS = ['hard', 'complain', 'delivered', 'soft', 'unsub', 'auto', 'legacy'].map((n) => `${n}@rcpt.test`);

@@ -6,13 +6,13 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, it } from 'node:test';
 import nodemailer from 'nodemailer';
-import { createLogger } from '../../src/composition.ts';
-import { createInboundListener } from '../../src/modules/inbound/listener.ts';
-import { claimReports, storeReport } from '../../src/modules/inbound/repo.ts';
-import { createInboundReportsJob } from '../../src/workers/inbound-reports.ts';
-import { describeEachEngine } from '../support/engines.ts';
-import { startHarness, type Harness } from '../support/harness.ts';
-import { dsnMail } from './mails.ts';
+import { createLogger } from '../../composition.ts';
+import { createInboundListener } from './listener.ts';
+import { claimReports, storeReport } from './repo.ts';
+import { createInboundReportsJob } from '../../workers/inbound-reports.ts';
+import { describeEachEngine } from '../../../test/support/engines.ts';
+import { startHarness, type Harness } from '../../../test/support/harness.ts';
+import { dsnMail } from './test-fixtures.ts';
 
 const FBL = 'fbl@bounce.test';
 

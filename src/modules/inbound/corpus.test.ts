@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { runCorpus } from './corpus.ts';
+import { runCorpus } from '../../../test/support/bounce-corpus.ts';
 
 // The classifier against the labelled corpus of real bounce mails (test/fixtures/bounces, from
 // sisimai's test suite). The floors are what the classifier reaches today (docs/benchmarks.md):

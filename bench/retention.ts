@@ -1,0 +1,129 @@
+// Benchmark (not a test): the cost of retention beside sending. A table holds BENCH_OLD_MESSAGES
+// (the issue: 10,000,000) final messages past retention, spread over two days, 10 % with a timeline
+// event. Then: a campaign to BENCH_CONTACTS members without the retention job, the same with the
+// job running (real workers, sink on loopback, as bench/campaign.ts), the time the job takes at full
+// pace to retire what is left, and table and index sizes before and after.
+//   npm run bench:retention   (BENCH_OLD_MESSAGES, BENCH_CONTACTS, BENCH_RETENTION_PAUSE, BENCH_ENGINES=postgres|pglite, BENCH_DATABASE_URL)
+import os from 'node:os';
+import { sql, type Kysely } from 'kysely';
+import { CONNECTIONS, campaignBenchConfig, openBenchEngine, seedCampaign } from './support/campaign-seed.ts';
+import { runPerEngine } from './support/per-engine.ts';
+import { startSmtpSink } from './support/postfix.ts';
+import { createContext, createLogger } from '../src/composition.ts';
+import { migrateToLatest } from '../src/db/migrate.ts';
+import type { DB } from '../src/db/schema.ts';
+import { createCampaignDispatcher } from '../src/workers/campaign-dispatcher.ts';
+import { createDeliveryJob, handOffFromConfig } from '../src/workers/delivery.ts';
+import { createRetentionJob } from '../src/workers/retention.ts';
+import { createWorkerRunner, type Job } from '../src/workers/runner.ts';
+
+const OLD = Number(process.env.BENCH_OLD_MESSAGES ?? 10_000_000);
+const CONTACTS = Number(process.env.BENCH_CONTACTS ?? 50_000);
+const DAY = 86_400_000;
+/** The job's pause after a round, in multiples of the round (the worker's default is 4). */
+const PAUSE = Number(process.env.BENCH_RETENTION_PAUSE ?? 4);
+const SEED_CHUNK = 250_000;
+const n = (x: number) => Math.round(x).toLocaleString('en-US');
+
+async function seedOld(db: Kysely<DB>, keyId: string): Promise<void> {
+  const start = Date.now() - 42 * DAY;
+  await sql`insert into message_contents (id, key_id, from_email, subject, text, created_at) values ('cnt_old', ${keyId}, 'old@bench.example', 'Old', 'Old body', ${new Date(start)})`.execute(db);
+  for (let from = 1; from <= OLD; from += SEED_CHUNK) {
+    const to = Math.min(OLD, from + SEED_CHUNK - 1);
+    // Spread over two days: created at start + g * 2 days / OLD.
+    await sql`
+      insert into messages (id, key_id, content_id, channel, lane, status, to_email, personalization, due_at, created_at, updated_at, sent_at, last_response)
+      select 'msg_old' || g, ${keyId}, 'cnt_old', 'bulk', 1, 'sent', 'old' || g || '@example.org', '{}',
+             t, t, t, t, '250 2.0.0 Ok'
+      from generate_series(${from}::int, ${to}::int) g, lateral (select ${new Date(start)}::timestamptz + (g * ${(2 * DAY) / OLD}::float8) * interval '1 millisecond' as t) x`.execute(db);
+    await sql`
+      insert into message_events (message_id, type, at, data)
+      select 'msg_old' || g, 'opened', ${new Date(start)}::timestamptz, '{}' from generate_series(${from}::int, ${to}::int) g where g % 10 = 0`.execute(db);
+  }
+  await sql`analyze`.execute(db);
+}
+
+async function sizes(db: Kysely<DB>): Promise<string> {
+  const { rows } = await sql<{ name: string; rows: string; heap: string; indexes: string }>`
+    select c.relname as name, c.reltuples::bigint::text as rows,
+           pg_size_pretty(pg_relation_size(c.oid)) as heap, pg_size_pretty(pg_indexes_size(c.oid)) as indexes
+    from pg_class c where c.relname in ('messages', 'message_events', 'message_contents', 'stat_counts') order by c.relname`.execute(db);
+  return rows.map((r) => `    ${r.name.padEnd(17)} ~${n(Number(r.rows)).padStart(11)} rows  heap ${r.heap.padStart(8)}  indexes ${r.indexes.padStart(8)}`).join('\n');
+}
+
+async function oldLeft(db: Kysely<DB>): Promise<number> {
+  const { rows } = await sql<{ n: number }>`select count(*)::int as n from messages where content_id = 'cnt_old'`.execute(db);
+  return Number(rows[0]!.n);
+}
+
+async function child(engine: string): Promise<void> {
+  const database = await openBenchEngine(engine);
+  const sink = await startSmtpSink();
+  const db = database.db;
+  try {
+    await migrateToLatest(db);
+    const config = campaignBenchConfig(sink.port);
+    const logger = createLogger('silent');
+    const context = createContext(config, database, logger);
+    const { key } = await context.services.keys.createKey({ name: 'bench', domains: ['bench.example'] });
+    const principal = { keyId: key.id, name: 'bench', admin: false };
+    const { listId, templateId } = await seedCampaign(database, key.id, CONTACTS);
+    let t = performance.now();
+    await seedOld(db, key.id);
+    console.log(`\n[${engine}] ${n(OLD)} final messages past retention (seeded in ${((performance.now() - t) / 1000).toFixed(0)} s), campaigns to ${n(CONTACTS)} contacts, ${os.availableParallelism()} cores, load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+    console.log(`  before:\n${await sizes(db)}`);
+
+    const campaign = async (name: string, extra: Job[]) => {
+      const handOff = handOffFromConfig(config);
+      const delivery = createDeliveryJob({ config, db, logger, signingKeyFor: async () => null, links: context.services.links, handOff });
+      const dispatcher = createCampaignDispatcher({ db, logger, handOff, onQueued: () => runner.wake() });
+      const runner = createWorkerRunner({ jobs: [dispatcher, delivery, ...extra], pollMs: config.workerPollMs, logger });
+      const made = await context.services.campaigns.create(principal, { name, list_id: listId, template_id: templateId, from_email: 'news@bench.example', tracking: false });
+      const start = performance.now();
+      await context.services.campaigns.act(principal, made.id, 'send');
+      runner.start();
+      while ((await context.services.campaigns.get(principal, made.id)).status !== 'sent') await new Promise((r) => setTimeout(r, 100));
+      const seconds = (performance.now() - start) / 1000;
+      await runner.stop();
+      const stats = await context.services.campaigns.stats(principal, made.id);
+      return { rate: CONTACTS / seconds, seconds, sent: stats.sent };
+    };
+    const retention = (pauseFactor: number) =>
+      createRetentionJob({ db, logger, retentionDays: config.retentionDays, contentRetentionDays: config.contentRetentionDays, batchSize: config.retentionBatch, pauseFactor, intervalMs: 1000 });
+
+    // Without, with, without again: the first run of a process is slower (cold caches, JIT), so the
+    // job's run is set against the later run and against the mean of both.
+    const without = await campaign('Without retention', []);
+    const leftBefore = await oldLeft(db);
+    const withJob = await campaign('With retention', [retention(PAUSE)]);
+    const removedDuring = leftBefore - (await oldLeft(db));
+    const withoutAgain = await campaign('Without retention again', []);
+    const mean = (without.rate + withoutAgain.rate) / 2;
+    console.log(`  campaign without retention:       ${n(without.rate)} msg/s (${without.seconds.toFixed(1)} s, sent ${n(without.sent)})`);
+    console.log(`  campaign with retention:          ${n(withJob.rate)} msg/s (${withJob.seconds.toFixed(1)} s, sent ${n(withJob.sent)}); the job (pause ×${PAUSE}) removed ${n(removedDuring)} old messages meanwhile`);
+    console.log(`  campaign without retention again: ${n(withoutAgain.rate)} msg/s (${withoutAgain.seconds.toFixed(1)} s, sent ${n(withoutAgain.sent)})`);
+    console.log(`  with / without: ${((100 * withJob.rate) / withoutAgain.rate).toFixed(1)} % of the later run, ${((100 * withJob.rate) / mean).toFixed(1)} % of the mean (goal: loses under 5 %)`);
+
+    const rest = await oldLeft(db);
+    // The stopped runner's job may still hold the lease (for up to 5 minutes): handed over here.
+    await sql`delete from job_leases`.execute(db);
+    const job = retention(0);
+    t = performance.now();
+    let rounds = 0;
+    while ((await job.runOnce()) > 0) rounds++;
+    const seconds = (performance.now() - t) / 1000;
+    console.log(`  retiring the other ${n(rest)} at full pace: ${seconds.toFixed(1)} s (${rounds} rounds of ${config.retentionBatch}) = ${n(rest / seconds)} messages/s; one day of 5,000,000 ≈ ${((5_000_000 / (rest / seconds)) / 60).toFixed(1)} min`);
+    await sql`analyze`.execute(db);
+    console.log(`  after (no VACUUM FULL: the space is reused, not returned):\n${await sizes(db)}`);
+    if (engine === 'postgres') {
+      await sql`vacuum messages, message_events`.execute(db);
+      console.log(`  after VACUUM:\n${await sizes(db)}`);
+    }
+  } finally {
+    sink.child.kill();
+    await database.close();
+    await database.drop();
+  }
+}
+
+await runPerEngine(import.meta.url, 'postgres', child, `; ${CONNECTIONS} SMTP sessions`);
