@@ -5,6 +5,7 @@ import { ConfigError, loadConfig, type Config } from './config.ts';
 // and a typo answer at once instead of after importing the whole application.
 const loadServer = () => import('./server.ts');
 const loadMigrations = () => import('./db/migrate.ts');
+const loadCommands = () => import('./cli/commands.ts');
 /** The configured database without the HTTP server's modules (the CLI's own commands need no Fastify). */
 async function openConfiguredDatabase(config: Config) {
   const { openDatabase } = await import('./db/database.ts');
@@ -22,6 +23,14 @@ const USAGE = `Usage: mailerdash <command>
   keys create --name NAME [--admin] [--domain example.com ...]
   keys list
   keys revoke ID
+  contacts import FILE [--format csv|ndjson|json]   progress on standard error, the result on standard output
+  contacts export [--format csv|ndjson] [--status S]
+  campaigns send ID [--watch] [--allow-local-links]
+  messages tail
+
+keys, contacts, campaigns and messages work with or without a running server: beside a server that holds
+the embedded database they use its HTTP API (found in the data directory), or MAILERDASH_URL with
+MAILERDASH_API_KEY when set.
 
 Configuration comes from environment variables; see the README.`;
 
@@ -55,6 +64,12 @@ export async function main(argv: string[]): Promise<void> {
         return await migrate(config);
       case 'keys':
         return await keysCommand(config, rest);
+      case 'contacts':
+        return await (await loadCommands()).contactsCommand(config, rest);
+      case 'campaigns':
+        return await (await loadCommands()).campaignsCommand(config, rest);
+      case 'messages':
+        return await (await loadCommands()).messagesCommand(config, rest);
       default:
         console.error(USAGE);
         process.exit(command === undefined || command === 'help' || command === '--help' ? 0 : 2);
@@ -76,6 +91,20 @@ async function migrate(config: Config): Promise<void> {
   }
 }
 
+interface KeyRow {
+  id: string;
+  name: string;
+  admin: boolean;
+  revoked_at: string | null;
+}
+
+/** keys list: a table with a header row. */
+function printKeys(keys: KeyRow[]): void {
+  const rows = [['ID', 'ROLE', 'STATE', 'NAME'], ...keys.map((k) => [k.id, k.admin ? 'admin' : 'key', k.revoked_at ? 'revoked' : 'active', k.name])];
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  for (const row of rows) console.log(row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  '));
+}
+
 async function keysCommand(config: Config, args: string[]): Promise<void> {
   const [sub, ...rest] = args;
   const { values, positionals } = parseArgs({
@@ -83,27 +112,55 @@ async function keysCommand(config: Config, args: string[]): Promise<void> {
     allowPositionals: true,
     options: { name: { type: 'string' }, admin: { type: 'boolean', default: false }, domain: { type: 'string', multiple: true } },
   });
+  if (sub === 'create' && !values.name) throw new Error('keys create needs --name NAME');
+  if (sub === 'revoke' && !positionals[0]) throw new Error('keys revoke needs an ID');
+  if (sub !== 'create' && sub !== 'list' && sub !== 'revoke') throw new Error('keys takes create, list or revoke');
   const [{ migrateToLatest }, { createContext, createLogger }] = await Promise.all([loadMigrations(), import('./composition.ts')]);
-  const database = await openConfiguredDatabase(config);
+  let database: Awaited<ReturnType<typeof openConfiguredDatabase>>;
+  try {
+    if (process.env.MAILERDASH_URL) throw new Error('is in use by process (MAILERDASH_URL)');
+    database = await openConfiguredDatabase(config);
+  } catch (error) {
+    if (!/is in use by process/.test((error as Error).message)) throw error;
+    return keysThroughApi(config, sub, values, positionals[0]);
+  }
   try {
     await migrateToLatest(database.db);
     const { keys } = createContext(config, database, createLogger('silent')).services;
     if (sub === 'create') {
-      if (!values.name) throw new Error('keys create needs --name NAME');
-      const { key, secret } = await keys.createKey({ name: values.name, admin: values.admin, domains: values.domain ?? [] });
+      const { key, secret } = await keys.createKey({ name: values.name!, admin: values.admin, domains: values.domain ?? [] });
       console.log(JSON.stringify({ id: key.id, key: secret, name: key.name, admin: key.admin }, null, 2));
     } else if (sub === 'list') {
-      const { data } = await keys.list({ keyId: '', name: 'cli', admin: true }, { limit: 1000, offset: 0 });
-      for (const k of data) console.log(`${k.id}\t${k.admin ? 'admin' : 'key'}\t${k.revoked_at ? 'revoked' : 'active'}\t${k.name}`);
-    } else if (sub === 'revoke') {
-      const id = positionals[0];
-      if (!id) throw new Error('keys revoke needs an ID');
+      printKeys((await keys.list({ keyId: '', name: 'cli', admin: true }, { limit: 1000, offset: 0 })).data);
+    } else {
+      const id = positionals[0]!;
       if (!(await keys.revokeById(id))) throw new Error(`no active key ${id}`);
       console.log(`revoked ${id}`);
-    } else {
-      throw new Error('keys takes create, list or revoke');
     }
   } finally {
     await database.close();
+  }
+}
+
+/** The same commands through a running server's API (the embedded database is its). */
+async function keysThroughApi(config: Config, sub: string, values: { name?: string; admin?: boolean; domain?: string[] }, id: string | undefined): Promise<void> {
+  const { connectApi, expectOk } = await import('./cli/api-client.ts');
+  const api = await connectApi(config);
+  try {
+    if (sub === 'create') {
+      const key = await expectOk<{ id: string; key: string; name: string; admin: boolean }>(
+        await api.request('POST', '/v1/keys', { body: JSON.stringify({ name: values.name, admin: values.admin, domains: values.domain ?? [] }), headers: { 'content-type': 'application/json' } }),
+      );
+      console.log(JSON.stringify({ id: key.id, key: key.key, name: key.name, admin: key.admin }, null, 2));
+    } else if (sub === 'list') {
+      printKeys((await expectOk<{ data: KeyRow[] }>(await api.request('GET', '/v1/keys?limit=1000'))).data);
+    } else {
+      const response = await api.request('DELETE', `/v1/keys/${encodeURIComponent(id!)}`);
+      if (response.status === 404) throw new Error(`no active key ${id}`);
+      await expectOk(response);
+      console.log(`revoked ${id}`);
+    }
+  } finally {
+    await api.close();
   }
 }

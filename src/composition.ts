@@ -33,7 +33,12 @@ import { loadLinkSecret } from './modules/tracking/links.ts';
 import { createCampaignDispatcher } from './workers/campaign-dispatcher.ts';
 import { createSequenceScheduler } from './workers/sequence-scheduler.ts';
 import { createWebhookDeliveryJob } from './workers/webhook-delivery.ts';
-import { createDeliveryJob, handOffFromConfig, providersFromConfig } from './workers/delivery.ts';
+import { createDeliveryJob, handOffFromConfig, providerConfigsOf, providersFromConfig } from './workers/delivery.ts';
+// Operator experience (issue 15): delivery logs and metrics, /v1/status.
+import { createDeliveryObserver } from './delivery/observer.ts';
+import { installQueueMetrics } from './modules/status/metrics.ts';
+import { createStatusService, type StatusService } from './modules/status/service.ts';
+import { isLocalUrl } from './lib/host-names.ts';
 import { withKeyProviders } from './delivery/key-providers.ts';
 // Batches (issue 12)
 import { createBatchesService, type BatchesService } from './modules/batches/service.ts';
@@ -82,6 +87,8 @@ export interface Services {
   providers: ProvidersService;
   /** The providers' event webhooks (/v1/events/{type}/{provider}). */
   providerEvents: ProviderEventsService;
+  /** GET /v1/status and the setup checks printed at start. */
+  status: StatusService;
   /** The dashboard at /ui: its sessions and where its build is (read by the API at start). */
   dashboard: { sessions: UiSessions; assetsDir: string };
   /** Statistics from the aggregates (GET /v1/stats, batch and sequence stats). */
@@ -151,7 +158,12 @@ export function createContext(config: Config, database: Database, logger: Logger
   });
   const contacts = createContactsService({ db, engine: database.engine, pool: database.pool, engagement: campaignEngagement });
   const lists = createListsService({ db });
-  const campaigns = createCampaignsService({ db, isFromAllowed: domains.isFromAllowed, onQueued: () => queuedListeners.forEach((listener) => listener()) });
+  const campaigns = createCampaignsService({
+    db,
+    isFromAllowed: domains.isFromAllowed,
+    onQueued: () => queuedListeners.forEach((listener) => listener()),
+    localLinksUrl: isLocalUrl(config.publicUrl) ? config.publicUrl : null,
+  });
   const sequences = createSequencesService({ db, isFromAllowed: domains.isFromAllowed, erased });
   const guard = createOutboundGuard({ allowHosts: config.webhookAllowHosts, resolver: config.dnsServers.length ? resolver : undefined });
   const webhooks = createWebhooksService({ db, guard, secrets: webhookSecrets, onDue: () => queuedListeners.forEach((listener) => listener()) });
@@ -187,16 +199,18 @@ export function createContext(config: Config, database: Database, logger: Logger
     applyFeedback: options.applyFeedback ?? ((trx, reports, now) => applyFeedback(trx, reports, now, feedbackRules)),
     snsUrlPattern: config.snsUrlPattern,
   });
-  const services: Services = { keys, domains, suppressions, links, tracking, idempotency, send, messages, contacts, lists, templates, campaigns, sequences, webhooks, submission, inbound, batches, audit: createAuditService({ db }), providers, providerEvents, stats: createStatsService({ db }), privacy: createPrivacyService({ db, erased }),
+  const status = createStatusService({ db, resolver, settings: config, providers: providerConfigsOf(config) });
+  const services: Services = { keys, domains, suppressions, links, tracking, idempotency, send, messages, contacts, lists, templates, campaigns, sequences, webhooks, submission, inbound, batches, audit: createAuditService({ db }), providers, providerEvents, stats: createStatsService({ db }), privacy: createPrivacyService({ db, erased }), status,
     dashboard: { sessions: createUiSessions({ keys, box: createSealedBox(serverSecret, 'ui-sessions'), ttlMs: config.uiSessionMs }), assetsDir: config.uiDir } };
+  const metrics = createMetricsRegistry();
+  installQueueMetrics(metrics, db, database.pool);
   const jobs: Job[] = [idempotency.expiryJob(), sealingJob(domains)];
   // The dispatcher and the sequence scheduler create their messages already claimed by this process's sender.
   const handOff = handOffFromConfig(config);
   jobs.push(createCampaignDispatcher({ db, logger, handOff, erased, onQueued: () => queuedListeners.forEach((listener) => listener()) }));
   jobs.push(createSequenceScheduler({ db, logger, handOff, onQueued: () => queuedListeners.forEach((listener) => listener()) }));
-  jobs.push(createDeliveryJob({ config, db, logger, signingKeyFor: domains.signingKeyFor, links, handOff, erased, providers: providerRegistry, router: createBatchRouter({ db, defaultProvider: providerRegistry.defaultName }) }));
+  jobs.push(createDeliveryJob({ config, db, logger, signingKeyFor: domains.signingKeyFor, links, handOff, erased, providers: providerRegistry, router: createBatchRouter({ db, defaultProvider: providerRegistry.defaultName }), observer: createDeliveryObserver(metrics, logger) }));
   jobs.push(createBatchMonitor({ db, logger, onQueued: () => queuedListeners.forEach((listener) => listener()) }));
-  const metrics = createMetricsRegistry();
   const webhookMetrics = installWebhookMetrics(metrics, db);
   jobs.push(
     createWebhookDeliveryJob({

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -26,6 +27,7 @@ import { privacyRoutes } from '../modules/privacy/routes.ts';
 import { auditRoutes } from '../modules/audit/routes.ts';
 import { providersRoutes } from '../modules/providers/routes.ts';
 import { providerEventsRoutes } from '../modules/provider-events/routes.ts';
+import { statusRoutes } from '../modules/status/routes.ts';
 import { dashboardRoutes } from '../modules/ui/routes.ts';
 import { loadUiAssets } from '../modules/ui/assets.ts';
 import { openApiWebhooks } from '../modules/events/catalog.ts';
@@ -43,6 +45,8 @@ export interface ApiOptions {
   metrics: Registry;
   bodyLimitBytes: number;
   ping: () => Promise<boolean>;
+  /** MAILERDASH_METRICS_TOKEN: GET /metrics needs it as a bearer token. */
+  metricsToken?: string | null;
 }
 
 function validator(options: ConstructorParameters<typeof Ajv>[0]) {
@@ -56,7 +60,16 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: options.bodyLimitBytes,
     trustProxy: true,
+    // Every log line of a request carries its reqId: the caller's X-Request-Id when it sends a sane one, else a new one.
+    requestIdHeader: false,
+    genReqId: (request) => {
+      const given = request.headers['x-request-id'];
+      return typeof given === 'string' && /^[\w.:-]{1,128}$/.test(given) ? given : `req_${randomUUID()}`;
+    },
   }).withTypeProvider<TypeBoxTypeProvider>();
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
 
   // Bodies are taken as sent (no type coercion); query strings and params are text and get coerced.
   const bodyAjv = validator({ coerceTypes: false });
@@ -73,7 +86,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
       'request',
     );
   });
-  installHttpMetrics(app, options.metrics);
+  installHttpMetrics(app, options.metrics, options.metricsToken ?? null);
 
   await app.register(swagger, {
     openapi: {
@@ -122,6 +135,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     await authed.register(batchReadRoutes, { batches: services.batches });
     await authed.register(auditRoutes, { audit: services.audit });
     await authed.register(providersRoutes, { providers: services.providers });
+    await authed.register(statusRoutes, { status: services.status });
     await authed.register(statsRoutes, { stats: services.stats });
     await authed.register(privacyRoutes, { privacy: services.privacy });
   });

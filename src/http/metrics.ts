@@ -1,4 +1,6 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
+import { DomainError } from '../errors.ts';
 import { Counter, Histogram, collectDefaultMetrics, Registry } from 'prom-client';
 
 /** One registry per process, shared by the API and the workers it runs. */
@@ -8,7 +10,7 @@ export function createMetricsRegistry(): Registry {
   return registry;
 }
 
-export function installHttpMetrics(app: FastifyInstance, registry: Registry): void {
+export function installHttpMetrics(app: FastifyInstance, registry: Registry, token: string | null = null): void {
   const duration = new Histogram({
     name: 'mailerdash_http_request_duration_seconds',
     help: 'HTTP request duration by route and status',
@@ -27,7 +29,15 @@ export function installHttpMetrics(app: FastifyInstance, registry: Registry): vo
     requests.inc(labels);
     duration.observe(labels, reply.elapsedTime / 1000);
   });
-  app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
+  const expected = token === null ? null : createHash('sha256').update(`Bearer ${token}`).digest();
+  app.get('/metrics', { schema: { hide: true } }, async (request, reply) => {
+    if (expected) {
+      const given = createHash('sha256').update(request.headers.authorization ?? '').digest();
+      if (!timingSafeEqual(given, expected)) {
+        reply.header('www-authenticate', 'Bearer realm="metrics"');
+        throw new DomainError('unauthorized', 'invalid_metrics_token', 'GET /metrics needs Authorization: Bearer <MAILERDASH_METRICS_TOKEN>');
+      }
+    }
     reply.header('content-type', registry.contentType);
     return registry.metrics();
   });

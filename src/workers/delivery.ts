@@ -7,6 +7,7 @@ import { createSigningPool, type SigningPool } from '../delivery/dkim-pool.ts';
 import type { DkimKey, RsaSigner } from '../delivery/dkim.ts';
 import { createHandOff, handOffCapacity, type HandOff } from '../delivery/hand-off.ts';
 import type { MessageLinks } from '../delivery/links.ts';
+import type { DeliveryObserver } from '../delivery/observer.ts';
 import { createProviderSet, singleProvider, type ProviderConfig, type ProviderSet } from '../delivery/providers.ts';
 import type { MessageRouter } from '../delivery/routing.ts';
 import type { Transport } from '../delivery/transport.ts';
@@ -19,9 +20,15 @@ import type { ErasedAddressHasher } from '../modules/suppressions/erased.ts';
  */
 export function providersFromConfig(config: Config): ProviderSet {
   const context = { hostname: config.hostname, dataDir: config.dataDir, smtpConnections: config.smtpConnections ?? Math.max(4, Math.min(32, config.bulkConcurrency)) };
-  if (config.providers) return createProviderSet(config.providers, config.defaultProvider ?? Object.keys(config.providers)[0]!, context);
-  const single: Record<string, ProviderConfig> = config.smtpUrl ? { smtp: { type: 'smtp', url: config.smtpUrl } } : { outbox: { type: 'outbox', dir: path.join(config.dataDir, 'outbox') } };
-  return createProviderSet(single, Object.keys(single)[0]!, context);
+  const { providers, defaultName } = providerConfigsOf(config);
+  return createProviderSet(providers, defaultName, context);
+}
+
+/** The providers mail goes to and the default one; `fallback` when it is the outbox because no relay is set. */
+export function providerConfigsOf(config: Config): { providers: Record<string, ProviderConfig>; defaultName: string; fallback: boolean } {
+  if (config.providers) return { providers: config.providers, defaultName: config.defaultProvider ?? Object.keys(config.providers)[0]!, fallback: false };
+  if (config.smtpUrl) return { providers: { smtp: { type: 'smtp', url: config.smtpUrl } }, defaultName: 'smtp', fallback: false };
+  return { providers: { outbox: { type: 'outbox', dir: path.join(config.dataDir, 'outbox') } }, defaultName: 'outbox', fallback: true };
 }
 
 /** The hand-off between this process's campaign dispatcher and its delivery job, sized to the bulk rate. */
@@ -52,6 +59,7 @@ export function createDeliveryJob(deps: {
   providers?: ProviderSet;
   router?: MessageRouter;
   handOff?: HandOff;
+  observer?: DeliveryObserver;
   erased?: ErasedAddressHasher;
 }) {
   const { config } = deps;
@@ -72,6 +80,7 @@ export function createDeliveryJob(deps: {
     bulkRate: config.bulkRate,
     bulkConcurrency: config.bulkConcurrency,
     leaseMs: config.sendLeaseMs,
+    observer: deps.observer,
   });
   return {
     ...job,

@@ -6,6 +6,7 @@ import { bodyHash, dkimSignatureField, type DkimKey, type RsaSigner } from '../d
 import type { HandOff } from '../delivery/hand-off.ts';
 import { createLeaseHeartbeat } from '../delivery/lease-heartbeat.ts';
 import type { MessageLinks } from '../delivery/links.ts';
+import { silentObserver, type DeliveryObserver } from '../delivery/observer.ts';
 import { asciiAddress, formatDate } from '../delivery/mime-encoding.ts';
 import * as queue from '../delivery/queue-repo.ts';
 import { nextRetry } from '../delivery/retry-schedule.ts';
@@ -56,6 +57,8 @@ export interface SendJobOptions {
    * lease). The job renews the leases of what it still holds while it lives (src/delivery/lease-heartbeat.ts).
    */
   leaseMs?: number;
+  /** Logs and counts each attempt and outcome (src/delivery/observer.ts). */
+  observer?: DeliveryObserver;
   now?: () => Date;
   random?: () => number;
 }
@@ -79,6 +82,7 @@ const SUPPRESSION_RETRY_MS = 30_000;
  */
 export function createSendJob(options: SendJobOptions): Job & { stop(): void; close(): Promise<void>; renewLeases(): Promise<number> } {
   const { db, logger } = options;
+  const observer = options.observer ?? silentObserver;
   const providers = options.providers ?? singleProvider(options.transport!);
   const clock = options.now ?? (() => new Date());
   const random = options.random ?? Math.random;
@@ -217,8 +221,9 @@ export function createSendJob(options: SendJobOptions): Job & { stop(): void; cl
         });
         return flushing;
       };
-      const record = (outcome: queue.Outcome) => {
+      const record = (outcome: queue.Outcome, settled?: queue.ClaimedMessage) => {
         heartbeat.release(outcome.id);
+        if (settled) observer.settled(settled, outcome);
         pending.push(outcome);
         if (pending.length >= FLUSH_BATCH) void flush();
         else timer ??= setTimeout(flush, FLUSH_DELAY_MS);
@@ -295,7 +300,7 @@ export function createSendJob(options: SendJobOptions): Job & { stop(): void; cl
           return;
         }
         if (halt === 'cancelled') {
-          record({ ...base, status: 'dropped', response: 'campaign cancelled', event: { type: 'dropped', data: { reason: 'campaign cancelled' } } });
+          record({ ...base, status: 'dropped', response: 'campaign cancelled', event: { type: 'dropped', data: { reason: 'campaign cancelled' } } }, message);
           return;
         }
         const route = routes.get(message.id);
@@ -304,13 +309,13 @@ export function createSendJob(options: SendJobOptions): Job & { stop(): void; cl
           return;
         }
         if (route?.kind === 'drop') {
-          record({ ...base, status: 'dropped', response: route.reason, event: { type: 'dropped', data: { reason: route.reason } } });
+          record({ ...base, status: 'dropped', response: route.reason, event: { type: 'dropped', data: { reason: route.reason } } }, message);
           return;
         }
         const content = contents.get(message.content_id);
         if (!content || content instanceof Error) {
           const reason = content ? `content cannot be rendered: ${content.message}` : 'content not found';
-          record({ ...base, status: 'failed', response: reason, event: { type: 'failed', data: { response: reason } } });
+          record({ ...base, status: 'failed', response: reason, event: { type: 'failed', data: { response: reason } } }, message);
           return;
         }
         if (message.to_email === ERASED_ADDRESS) {
@@ -321,7 +326,7 @@ export function createSendJob(options: SendJobOptions): Job & { stop(): void; cl
         const reason = suppressed.get(`${message.key_id}|${message.to_email.toLowerCase()}`);
         if (content.settings.sandbox || (reason && suppressionBlocks(message.channel, reason))) {
           const why = content.settings.sandbox ? 'sandbox' : `suppressed (${reason})`;
-          record({ ...base, status: 'dropped', response: null, event: { type: 'dropped', data: { reason: why } } });
+          record({ ...base, status: 'dropped', response: null, event: { type: 'dropped', data: { reason: why } } }, message);
           return;
         }
         let raw: Buffer;
@@ -329,7 +334,7 @@ export function createSendJob(options: SendJobOptions): Job & { stop(): void; cl
           raw = await render(message, content, now);
         } catch (error) {
           const response = `rendering failed: ${(error as Error).message}`;
-          record({ ...base, status: 'failed', response, event: { type: 'failed', data: { response } } });
+          record({ ...base, status: 'failed', response, event: { type: 'failed', data: { response } } }, message);
           return;
         }
         const outgoing = { id: message.id, envelopeFrom: options.links ? options.links.returnPath(message.id) : verpAddress(message.id, options.bounceDomain), recipient: asciiAddress(message.to_email), raw };
@@ -345,7 +350,11 @@ export function createSendJob(options: SendJobOptions): Job & { stop(): void; cl
       const deliver = async (message: queue.ClaimedMessage, outgoing: OutgoingMessage, first: string, routed: boolean) => {
         const sendVia = async (name: string): Promise<SendResult> => {
           const transport = transportOf(name, message.key_id);
-          return transport ? transport.send(outgoing) : { outcome: 'temporary', reply: `provider ${name} is not configured (any more)`, stage: 'connect' };
+          if (!transport) return { outcome: 'temporary', reply: `provider ${name} is not configured (any more)`, stage: 'connect' };
+          const started = performance.now();
+          const reply = await transport.send(outgoing);
+          observer.attempted(name, reply, (performance.now() - started) / 1000);
+          return reply;
         };
         let provider = first;
         let result = await sendVia(provider);
@@ -360,7 +369,7 @@ export function createSendJob(options: SendJobOptions): Job & { stop(): void; cl
         }
         const outcome = { ...outcomeOf(message, result, clock()), provider, providerMessageId: result.providerMessageId ?? null };
         if (outcome.status === 'bounced') bounces.push({ message, reply: result.reply });
-        record(outcome);
+        record(outcome, message);
       };
 
       const first = await claimBatch();

@@ -25,15 +25,21 @@ export interface Harness {
 }
 
 /** A whole MailerDash (API + workers, not listening) on a fresh database of the given engine. */
-export async function startHarness(engine: TestEngine, env: Record<string, string> = {}, options: Parameters<typeof createContext>[3] = {}): Promise<Harness> {
+export async function startHarness(
+  engine: TestEngine,
+  env: Record<string, string> = {},
+  options: Parameters<typeof createContext>[3] = {},
+  extra: { logger?: ReturnType<typeof createLogger> } = {},
+): Promise<Harness> {
   const database = await engine.open();
   // The outbox transport writes under the data directory: keep each suite's files out of the checkout.
   const dataDir = mkdtempSync(path.join(tmpdir(), 'mailerdash-test-'));
-  const config = loadConfig({ MAILERDASH_ADMIN_KEY: ADMIN_SECRET, MAILERDASH_HOSTNAME: 'mta.test', MAILERDASH_DATA_DIR: dataDir, ...env });
-  const logger = createLogger(process.env.TEST_LOG_LEVEL ?? 'silent');
+  // A public URL that is not localhost, so campaigns send without the local-links override (a test of it sets its own).
+  const config = loadConfig({ MAILERDASH_ADMIN_KEY: ADMIN_SECRET, MAILERDASH_HOSTNAME: 'mta.test', MAILERDASH_PUBLIC_URL: 'https://links.test', MAILERDASH_DATA_DIR: dataDir, ...env });
+  const logger = extra.logger ?? createLogger(process.env.TEST_LOG_LEVEL ?? 'silent');
   const context = createContext(config, database, logger, options);
   await context.services.keys.ensureAdminKey(ADMIN_SECRET);
-  const app = await buildApi({ services: context.services, logger, metrics: context.metrics, bodyLimitBytes: config.bodyLimitBytes, ping: database.ping });
+  const app = await buildApi({ services: context.services, logger, metrics: context.metrics, bodyLimitBytes: config.bodyLimitBytes, ping: database.ping, metricsToken: config.metricsToken });
   const workers = createWorkerRunner({ jobs: context.jobs, pollMs: config.workerPollMs, logger });
   return {
     app,

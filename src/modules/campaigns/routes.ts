@@ -67,6 +67,12 @@ const Id = Type.Object({ id: Type.String({ minLength: 1, maxLength: 100 }) });
 const headerFields = refuseLineBreaks(['from_email', 'from_name', 'reply_to', 'subject']);
 const tags = ['campaigns'];
 
+const LocalLinksQuery = Type.Object({
+  allow_local_links: Type.Optional(
+    Type.Boolean({ description: 'Send even though MAILERDASH_PUBLIC_URL is a localhost address (its links reach no recipient); without it such a send is a 409 local_links.' }),
+  ),
+});
+
 export const campaignsRoutes: FastifyPluginAsyncTypebox<{ campaigns: CampaignsService; idempotency: IdempotencyService }> = async (app, { campaigns, idempotency }) => {
   app.get(
     '/v1/bulk/campaigns',
@@ -128,6 +134,7 @@ export const campaignsRoutes: FastifyPluginAsyncTypebox<{ campaigns: CampaignsSe
         tags,
         summary: 'Edit a draft; {"status":"send"} queues it for dispatch (also paused, cancelled)',
         params: Id,
+        querystring: LocalLinksQuery,
         body: Type.Object(
           {
             name: Type.Optional(editable.name),
@@ -147,7 +154,7 @@ export const campaignsRoutes: FastifyPluginAsyncTypebox<{ campaigns: CampaignsSe
       },
       preValidation: headerFields,
     },
-    async (request) => campaigns.update(request.principal, request.params.id, request.body),
+    async (request) => campaigns.update(request.principal, request.params.id, request.body, { allowLocalLinks: request.query.allow_local_links }),
   );
 
   app.delete(
@@ -172,6 +179,7 @@ export const campaignsRoutes: FastifyPluginAsyncTypebox<{ campaigns: CampaignsSe
             cancel: 'Cancel: nothing more is sent',
           }[action],
           params: Id,
+          ...(action === 'send' ? { querystring: LocalLinksQuery } : {}),
           response: { 200: Campaign, ...errorResponses(401, 403, 404, 409, 422) },
         },
       },
@@ -179,7 +187,7 @@ export const campaignsRoutes: FastifyPluginAsyncTypebox<{ campaigns: CampaignsSe
         respondIdempotently(request, reply, { idempotency, operation: `campaign.${action}`, payload: { id: request.params.id } }, async () => ({
           status: 200,
           headers: {},
-          body: await campaigns.act(request.principal, request.params.id, action),
+          body: await campaigns.act(request.principal, request.params.id, action, { allowLocalLinks: (request.query as { allow_local_links?: boolean }).allow_local_links }),
         })),
     );
   }

@@ -14,6 +14,8 @@ export interface CampaignsServiceDeps {
   isFromAllowed(keyId: string, fromAddress: string): Promise<boolean>;
   /** Called after a campaign became due, so an idle worker in this process looks at once. */
   onQueued?: () => void;
+  /** MAILERDASH_PUBLIC_URL when only this machine can reach it: sending then needs an explicit override. */
+  localLinksUrl?: string | null;
   now?: () => Date;
 }
 
@@ -96,6 +98,16 @@ export function createCampaignsService(deps: CampaignsServiceDeps) {
     }
   }
 
+  /** Links on a localhost public URL reach no recipient: sending with them is a choice made out loud (409 otherwise). */
+  function checkLinks(allowLocalLinks: boolean): void {
+    if (!deps.localLinksUrl || allowLocalLinks) return;
+    throw conflict(
+      'local_links',
+      `unsubscribe and tracking links would point at ${deps.localLinksUrl}, which recipients cannot reach: set MAILERDASH_PUBLIC_URL to this server's public address, or pass allow_local_links=true to send anyway`,
+      'status',
+    );
+  }
+
   /** List and template of this key (400 naming the field). */
   async function checkReferences(trx: Kysely<DB>, keyId: string, c: { list_id: string; template_id: string }): Promise<void> {
     if (!(await repo.listExists(trx, keyId, c.list_id))) throw invalid('list_not_found', `list ${c.list_id} does not exist`, 'list_id');
@@ -174,8 +186,9 @@ export function createCampaignsService(deps: CampaignsServiceDeps) {
     },
 
     /** Edits a draft; `status` moves it through the lifecycle (send, paused, cancelled) after the edits. */
-    async update(principal: Principal, id: string, input: CampaignFields & { status?: 'send' | 'paused' | 'cancelled' }): Promise<CampaignView> {
+    async update(principal: Principal, id: string, input: CampaignFields & { status?: 'send' | 'paused' | 'cancelled' }, options: { allowLocalLinks?: boolean } = {}): Promise<CampaignView> {
       const current = await own(db, principal, id);
+      if (input.status === 'send') checkLinks(options.allowLocalLinks ?? false);
       if (input.from_email !== undefined || input.status === 'send') await checkFrom(principal.keyId, input.from_email ?? current.from_email);
       const row = await db.transaction().execute(async (trx) => {
         let row = await own(trx, principal, id, true);
@@ -192,8 +205,12 @@ export function createCampaignsService(deps: CampaignsServiceDeps) {
       return notify(toView(row), row);
     },
 
-    async act(principal: Principal, id: string, action: 'send' | 'pause' | 'resume' | 'cancel'): Promise<CampaignView> {
-      if (action === 'send') await checkFrom(principal.keyId, (await own(db, principal, id)).from_email);
+    async act(principal: Principal, id: string, action: 'send' | 'pause' | 'resume' | 'cancel', options: { allowLocalLinks?: boolean } = {}): Promise<CampaignView> {
+      if (action === 'send') {
+        const current = await own(db, principal, id);
+        checkLinks(options.allowLocalLinks ?? false);
+        await checkFrom(principal.keyId, current.from_email);
+      }
       const row = await db.transaction().execute(async (trx) => transition(trx, principal, await own(trx, principal, id, true), action));
       return notify(toView(row), row);
     },

@@ -1,3 +1,5 @@
+import { isFullyQualified } from '../../lib/host-names.ts';
+
 /** The DNS records a sending domain publishes, and how answers from DNS compare with them. Pure. */
 
 export type RecordPurpose = 'spf' | 'dkim' | 'dmarc' | 'return_path';
@@ -24,9 +26,14 @@ export interface RecordContext {
   bounceDomain: string;
 }
 
+/** What stands in an SPF record for a sending host that DNS cannot name (MAILERDASH_HOSTNAME is not fully qualified). */
+export const UNNAMED_HOST = 'YOUR-SERVER.EXAMPLE.COM';
+
 export function expectedRecords(ctx: RecordContext): ExpectedRecord[] {
+  // A bare host name ("vm") in a:… matches nothing from outside this network: the record would fail every check.
+  const host = isFullyQualified(ctx.sendingHost) ? ctx.sendingHost : UNNAMED_HOST;
   return [
-    { purpose: 'spf', type: 'TXT', name: ctx.domain, value: `v=spf1 a:${ctx.sendingHost} ~all`, required: true },
+    { purpose: 'spf', type: 'TXT', name: ctx.domain, value: `v=spf1 a:${host} ~all`, required: true },
     { purpose: 'dkim', type: 'TXT', name: `${ctx.selector}._domainkey.${ctx.domain}`, value: `v=DKIM1; k=rsa; p=${ctx.publicKeyBase64}`, required: true },
     { purpose: 'dmarc', type: 'TXT', name: `_dmarc.${ctx.domain}`, value: `v=DMARC1; p=none; adkim=r; aspf=r`, required: false },
     { purpose: 'return_path', type: 'CNAME', name: `bounces.${ctx.domain}`, value: ctx.bounceDomain, required: false },

@@ -236,9 +236,9 @@ describeEachEngine('SMTP submission relay', (engine) => {
       assert.equal(parsed.subject, `Hello ${name}`);
       assert.equal(parsed.text?.trim(), `Hi ${name}, your code is ${code}.`);
       assert.match((parsed.to as { text: string }).text, new RegExp(address.replace('.', '\\.')));
-      assert.match(raw, /^List-Unsubscribe: <http:\/\/localhost:3000\/u\/msg_/m, 'bulk mail carries List-Unsubscribe');
+      assert.match(raw, /^List-Unsubscribe: <https:\/\/links\.test\/u\/msg_/m, 'bulk mail carries List-Unsubscribe');
       const href = /href="([^"]+)"/.exec(parsed.html as string)![1]!;
-      assert.ok(href.startsWith('http://localhost:3000/t/c/msg_'), `the link goes through the click tracker: ${href}`);
+      assert.ok(href.startsWith('https://links.test/t/c/msg_'), `the link goes through the click tracker: ${href}`);
       assert.equal(new URL(href).searchParams.get('u'), `https://shop.example/orders/${code}`, 'substituted, then tracked');
       assert.doesNotMatch(parsed.html as string, /-name-|-code-/);
     }
