@@ -54,7 +54,7 @@ describeEachEngine('dashboard in the browser', (engine) => {
     if (profile) rmSync(profile, { recursive: true, force: true });
   });
 
-  it('signs in, creates a list, a template (with its preview) and a campaign, sends it and watches its statistics, finds a message in the log, imports a CSV, removes a suppression, sees the overview with the sends, follows a batch, pauses a sequence subscriber, adds a domain and a webhook, switches keys as admin', { skip: chromiumMissing }, async () => {
+  it('signs in, creates a list, a template (with its preview) and a campaign, sends it and watches its statistics, finds a message in the log, imports a CSV, removes a suppression, sees the overview with the sends, submits and follows a batch, adds a sequence step and pauses a subscriber, adds a domain and a webhook, switches keys as admin', { skip: chromiumMissing }, async () => {
     const key = await h.newKey('marketing', ['tu-dominio.com']);
     const members = ['ana@example.com', 'ben@example.com', 'cai@example.com'];
     await page.goto(`${base}/ui/`);
@@ -163,25 +163,29 @@ describeEachEngine('dashboard in the browser', (engine) => {
     assert.deepEqual(violations, []);
   });
 
-  /** A batch submitted through the API: its page follows it to completed and offers the outcome export. */
+  /** A batch submitted through the page's form (pasted CSV): its page follows it to completed and offers the outcome export. */
   async function batchPage(secret: string) {
-    const body = { from: { email: 'news@tu-dominio.com' }, subject: 'Hola {{name}}', content: [{ type: 'text/plain', value: 'Hola {{name}}.' }], recipients: [{ email: 'dia@example.com', name: 'Dia' }, { email: 'eli@example.com', name: 'Eli' }, { email: 'nobody@null-mx.example' }] };
-    const submitted = await h.call({ method: 'POST', url: '/v1/batches', payload: JSON.stringify(body), headers: { 'content-type': 'application/json' }, auth: secret });
-    assert.equal(submitted.statusCode, 202, submitted.body);
-    const id = submitted.json().id as string;
     await page.getByRole('link', { name: 'Batches' }).click();
-    await page.getByRole('link', { name: id }).click();
-    await page.getByRole('heading', { name: 'Batch' }).waitFor();
+    await page.getByText('Submit a batch').click();
+    const form = page.getByRole('form', { name: 'New batch' });
+    await form.getByLabel('Recipients').fill('email,name,plan\ndia@example.com,Dia,pro\n"eli@example.com","Eli, Jr.",free\nnobody@null-mx.example,,');
+    await form.getByLabel('From address').fill('news@tu-dominio.com');
+    await form.getByLabel('Subject').fill('Hola {{name}}');
+    await form.getByLabel('Text').fill('Hola {{name}}, plan {{plan}}.');
+    await form.getByRole('button', { name: 'Submit batch' }).click();
+    await page.waitForURL(/\/ui\/batches\/batch_/);
+    await page.getByRole('heading', { name: 'Batch', exact: true }).waitFor();
+    const id = decodeURIComponent(new URL(page.url()).pathname.split('/')[3]!);
+    const stored = (await h.call({ method: 'GET', url: `/v1/batches/${id}`, auth: secret })).json();
+    assert.deepEqual([stored.counts.submitted, stored.counts.accepted, stored.counts.rejected], [3, 2, 1], JSON.stringify(stored.counts));
     await page.getByText('0 of 2').waitFor();
     await h.workers.drain();
     // The page hears batch.completed over its event stream and reloads.
     await page.getByText('2 of 2').waitFor();
     await page.locator('.badge').filter({ hasText: 'completed' }).waitFor();
-    const exportLink = page.getByRole('link', { name: 'Export outcomes (CSV)' });
-    const href = (await exportLink.getAttribute('href'))!;
+    const href = (await page.getByRole('link', { name: 'Export outcomes (CSV)' }).getAttribute('href'))!;
     const csv = await page.evaluate(async (url) => (await fetch(url, { credentials: 'same-origin' })).text(), href);
-    const lines = csv.trim().split('\n');
-    assert.equal(lines.length, 1 + body.recipients.length, csv);
+    assert.equal(csv.trim().split('\n').length, 1 + 3, csv);
     assert.match(csv, /dia@example\.com.*sent/);
     assert.match(csv, /nobody@null-mx\.example.*no_mx/);
   }
@@ -198,6 +202,19 @@ describeEachEngine('dashboard in the browser', (engine) => {
     await page.getByRole('link', { name: 'Onboarding' }).click();
     const steps = page.getByRole('list', { name: 'Steps' });
     await steps.getByText('after 1 h: Welcome aboard').waitFor();
+    // A second step through the form: the template made above, two days after the first.
+    await page.getByText('Add a step').click();
+    const form = page.getByRole('form', { name: 'New step' });
+    assert.equal(await form.getByLabel('Position').inputValue(), '2');
+    assert.equal(await form.getByLabel('From address').inputValue(), 'news@tu-dominio.com', "the last step's sender");
+    await form.getByLabel('Wait').fill('2');
+    await form.getByLabel('Unit').selectOption('days');
+    await form.getByLabel('Template').selectOption({ label: 'Welcome' });
+    await form.getByRole('button', { name: 'Add step' }).click();
+    await steps.getByText(/Step 2 after 2 d: template /).waitFor();
+    const added = (await h.call({ method: 'GET', url: `/v1/bulk/sequences/${sequence.id}`, auth: secret })).json().steps[1];
+    assert.deepEqual([added.position, added.offset_seconds, added.subject, added.from_email], [2, 2 * 86400, null, 'news@tu-dominio.com']);
+    assert.match(added.template_id, /^welcome/);
     const row = page.getByRole('row').filter({ hasText: 'fay@example.com' });
     await row.locator('.badge').filter({ hasText: 'active' }).waitFor();
     await row.getByRole('button', { name: 'Pause' }).click();
