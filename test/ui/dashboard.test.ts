@@ -5,8 +5,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, it } from 'node:test';
 import type { BrowserContext, Page } from 'playwright-core';
+import { SEND_ZONE, clone } from '../../src/modules/send/test-fixtures.ts';
+import { startDnsServer, type TestDnsServer } from '../support/dns-server.ts';
 import { describeEachEngine } from '../support/engines.ts';
-import { startHarness, type Harness } from '../support/harness.ts';
+import { ADMIN_SECRET, startHarness, type Harness } from '../support/harness.ts';
+import { startWebhookReceiver, type WebhookReceiver } from '../support/webhook-receiver.ts';
 
 // End to end in Debian's Chromium (apt-get install chromium) against the real build of ui/ (npm ci makes it).
 const CHROMIUM = '/usr/bin/chromium';
@@ -18,6 +21,8 @@ const chromiumMissing = existsSync(CHROMIUM) ? false : `Chromium is not installe
 
 describeEachEngine('dashboard in the browser', (engine) => {
   let h: Harness;
+  let dns: TestDnsServer;
+  let receiver: WebhookReceiver;
   let context: BrowserContext;
   let page: Page;
   let base: string;
@@ -27,7 +32,10 @@ describeEachEngine('dashboard in the browser', (engine) => {
   before(async () => {
     if (chromiumMissing) return;
     assert.ok(existsSync(path.join(BUILD, 'index.html')), `no dashboard build in ${BUILD}: run npm run build`);
-    h = await startHarness(engine, { MAILERDASH_UI_DIR: BUILD });
+    // Loopback DNS for the batch's MX pre-check, a loopback receiver for the webhook.
+    dns = await startDnsServer(clone(SEND_ZONE));
+    receiver = await startWebhookReceiver();
+    h = await startHarness(engine, { MAILERDASH_UI_DIR: BUILD, MAILERDASH_DNS_SERVERS: dns.address, MAILERDASH_WEBHOOK_ALLOW_HOSTS: '127.0.0.1' });
     base = await h.app.listen({ port: 0, host: '127.0.0.1' });
     profile = mkdtempSync(path.join(tmpdir(), 'mailerdash-chromium-'));
     const { chromium } = await import('playwright-core');
@@ -41,10 +49,12 @@ describeEachEngine('dashboard in the browser', (engine) => {
   after(async () => {
     await context?.close();
     await h?.close();
+    await receiver?.close();
+    await dns?.close();
     if (profile) rmSync(profile, { recursive: true, force: true });
   });
 
-  it('signs in, creates a list, a template (with its preview) and a campaign, sends it and watches its statistics, finds a message in the log, imports a CSV, removes a suppression, sees the overview', { skip: chromiumMissing }, async () => {
+  it('signs in, creates a list, a template (with its preview) and a campaign, sends it and watches its statistics, finds a message in the log, imports a CSV, removes a suppression, sees the overview with the sends, submits and follows a batch, adds a sequence step and pauses a subscriber, adds a domain and a webhook, switches keys as admin', { skip: chromiumMissing }, async () => {
     const key = await h.newKey('marketing', ['tu-dominio.com']);
     const members = ['ana@example.com', 'ben@example.com', 'cai@example.com'];
     await page.goto(`${base}/ui/`);
@@ -54,8 +64,9 @@ describeEachEngine('dashboard in the browser', (engine) => {
     await page.getByLabel('API key').fill(key.secret);
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByRole('heading', { name: 'Overview' }).waitFor();
-    // This branch has no GET /v1/stats: the overview says so instead of failing.
-    await page.getByText('Deliverability statistics are not available').waitFor();
+    // Nothing sent yet: zero totals from GET /v1/stats, no chart.
+    await page.getByTestId('total-sent').filter({ hasText: /^0$/ }).waitFor();
+    await page.getByText('No mail in this range.').waitFor();
     const cookies = await context.cookies(base);
     const session = cookies.find((c) => c.name === 'mailerdash_session');
     assert.ok(session?.httpOnly && session.sameSite === 'Strict', JSON.stringify(cookies));
@@ -128,13 +139,143 @@ describeEachEngine('dashboard in the browser', (engine) => {
     await page.getByText('No suppressed addresses.').waitFor();
     assert.equal((await h.call({ method: 'GET', url: '/v1/suppressions/gone%40example.com', auth: key.secret })).statusCode, 404);
 
+    // The overview from the aggregates: the campaign's sends in the totals and in the chart's series.
     await page.getByRole('link', { name: 'Overview' }).click();
+    await page.getByTestId('total-sent').filter({ hasText: new RegExp(`^${members.length}$`) }).waitFor();
+    const chart = page.getByTestId('time-chart');
+    await chart.locator('canvas').waitFor();
+    // One point per day of the last 7, whole days (7 or 8 points as the range meets day boundaries).
+    assert.ok(Number(await chart.getAttribute('data-points')) >= 7, String(await chart.getAttribute('data-points')));
+    assert.match((await chart.getAttribute('data-sums')) ?? '', new RegExp(`(^| )sent=${members.length}( |$)`));
     await page.getByRole('heading', { name: 'Queue' }).waitFor();
     await page.getByText('No bounced or failed messages.').waitFor();
+
+    await batchPage(key.secret);
+    await sequencePage(key.secret);
+    await domainsPage();
+    await webhooksPage();
 
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByLabel('API key').waitFor();
     assert.equal((await context.cookies(base)).some((c) => c.name === 'mailerdash_session'), false);
+
+    await adminKeys(key.id);
     assert.deepEqual(violations, []);
   });
+
+  /** A batch submitted through the page's form (pasted CSV): its page follows it to completed and offers the outcome export. */
+  async function batchPage(secret: string) {
+    await page.getByRole('link', { name: 'Batches' }).click();
+    await page.getByText('Submit a batch').click();
+    const form = page.getByRole('form', { name: 'New batch' });
+    await form.getByLabel('Recipients').fill('email,name,plan\ndia@example.com,Dia,pro\n"eli@example.com","Eli, Jr.",free\nnobody@null-mx.example,,');
+    await form.getByLabel('From address').fill('news@tu-dominio.com');
+    await form.getByLabel('Subject').fill('Hola {{name}}');
+    await form.getByLabel('Text').fill('Hola {{name}}, plan {{plan}}.');
+    await form.getByRole('button', { name: 'Submit batch' }).click();
+    await page.waitForURL(/\/ui\/batches\/batch_/);
+    await page.getByRole('heading', { name: 'Batch', exact: true }).waitFor();
+    const id = decodeURIComponent(new URL(page.url()).pathname.split('/')[3]!);
+    const stored = (await h.call({ method: 'GET', url: `/v1/batches/${id}`, auth: secret })).json();
+    assert.deepEqual([stored.counts.submitted, stored.counts.accepted, stored.counts.rejected], [3, 2, 1], JSON.stringify(stored.counts));
+    await page.getByText('0 of 2').waitFor();
+    await h.workers.drain();
+    // The page hears batch.completed over its event stream and reloads.
+    await page.getByText('2 of 2').waitFor();
+    await page.locator('.badge').filter({ hasText: 'completed' }).waitFor();
+    const href = (await page.getByRole('link', { name: 'Export outcomes (CSV)' }).getAttribute('href'))!;
+    const csv = await page.evaluate(async (url) => (await fetch(url, { credentials: 'same-origin' })).text(), href);
+    assert.equal(csv.trim().split('\n').length, 1 + 3, csv);
+    assert.match(csv, /dia@example\.com.*sent/);
+    assert.match(csv, /nobody@null-mx\.example.*no_mx/);
+  }
+
+  /** A sequence with a step and a subscriber made through the API; the page shows both, pauses and resumes. */
+  async function sequencePage(secret: string) {
+    const call = (method: 'POST' | 'PATCH', url: string, payload: object) => h.call({ method, url, payload, auth: secret });
+    const sequence = (await call('POST', '/v1/bulk/sequences', { name: 'Onboarding' })).json();
+    const step = await call('POST', `/v1/bulk/sequences/${sequence.id}/steps`, { position: 1, offset_seconds: 3600, subject: 'Welcome aboard', body_text: 'Hi {{name}}', from_email: 'news@tu-dominio.com' });
+    assert.equal(step.statusCode, 201, step.body);
+    assert.equal((await call('PATCH', `/v1/bulk/sequences/${sequence.id}`, { status: 'active' })).statusCode, 200);
+    assert.equal((await call('POST', `/v1/bulk/sequences/${sequence.id}/subscribers`, { email: 'fay@example.com' })).statusCode, 201);
+    await page.getByRole('link', { name: 'Sequences' }).click();
+    await page.getByRole('link', { name: 'Onboarding' }).click();
+    const steps = page.getByRole('list', { name: 'Steps' });
+    await steps.getByText('after 1 h: Welcome aboard').waitFor();
+    // A second step through the form: the template made above, two days after the first.
+    await page.getByText('Add a step').click();
+    const form = page.getByRole('form', { name: 'New step' });
+    assert.equal(await form.getByLabel('Position').inputValue(), '2');
+    assert.equal(await form.getByLabel('From address').inputValue(), 'news@tu-dominio.com', "the last step's sender");
+    await form.getByLabel('Wait').fill('2');
+    await form.getByLabel('Unit').selectOption('days');
+    await form.getByLabel('Template').selectOption({ label: 'Welcome' });
+    await form.getByRole('button', { name: 'Add step' }).click();
+    await steps.getByText(/Step 2 after 2 d: template /).waitFor();
+    const added = (await h.call({ method: 'GET', url: `/v1/bulk/sequences/${sequence.id}`, auth: secret })).json().steps[1];
+    assert.deepEqual([added.position, added.offset_seconds, added.subject, added.from_email], [2, 2 * 86400, null, 'news@tu-dominio.com']);
+    assert.match(added.template_id, /^welcome/);
+    const row = page.getByRole('row').filter({ hasText: 'fay@example.com' });
+    await row.locator('.badge').filter({ hasText: 'active' }).waitFor();
+    await row.getByRole('button', { name: 'Pause' }).click();
+    await row.locator('.badge').filter({ hasText: 'paused' }).waitFor();
+    const subscriber = async () => (await h.call({ method: 'GET', url: `/v1/bulk/sequences/${sequence.id}/subscribers`, auth: secret })).json().data[0].status;
+    assert.equal(await subscriber(), 'paused');
+    await row.getByRole('button', { name: 'Resume' }).click();
+    await row.locator('.badge').filter({ hasText: 'active' }).waitFor();
+    assert.equal(await subscriber(), 'active');
+  }
+
+  /** A domain added through the page shows the DNS records to publish. */
+  async function domainsPage() {
+    await page.getByRole('link', { name: 'Domains' }).click();
+    await page.getByRole('textbox', { name: 'Sending domain' }).fill('mail.example.org');
+    await page.getByRole('button', { name: 'Add domain' }).click();
+    const records = page.getByRole('table', { name: 'DNS records to publish for mail.example.org' });
+    for (const purpose of ['spf', 'dkim', 'dmarc']) await records.getByRole('cell', { name: purpose, exact: true }).waitFor();
+    await records.getByRole('cell').filter({ hasText: 'v=DKIM1; k=rsa; p=' }).waitFor();
+  }
+
+  /** An endpoint created through the page, a test event to the loopback receiver, its delivery in the log. */
+  async function webhooksPage() {
+    await page.getByRole('link', { name: 'Webhooks' }).click();
+    await page.getByText('New endpoint').click();
+    const form = page.getByRole('form', { name: 'New webhook endpoint' });
+    await form.getByLabel('URL').fill(receiver.url('/dashboard'));
+    await form.getByRole('button', { name: 'Add endpoint' }).click();
+    await page.getByRole('status').filter({ hasText: 'Signing secret (shown once)' }).waitFor();
+    await page.getByRole('link', { name: receiver.url('/dashboard') }).click();
+    await page.getByRole('button', { name: 'Send a test event' }).click();
+    await page.getByRole('cell', { name: 'webhook.test' }).waitFor();
+    await h.workers.drain();
+    const hooks = await receiver.waitFor(1);
+    assert.ok(hooks.some((hook) => hook.path === '/dashboard' && hook.body.includes('webhook.test')), JSON.stringify(hooks.map((hook) => hook.body)));
+    await page.reload();
+    const row = page.getByRole('row').filter({ hasText: 'webhook.test' });
+    await row.locator('.badge').filter({ hasText: 'delivered' }).waitFor();
+    await row.getByRole('cell', { name: '200' }).waitFor();
+  }
+
+  /** The admin key sees every key; the switcher narrows every page to one key's data. */
+  async function adminKeys(marketingId: string) {
+    await h.newKey('support');
+    await page.getByLabel('API key').fill(ADMIN_SECRET);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByText('(admin)').waitFor();
+    await page.getByRole('link', { name: 'Keys' }).click();
+    await page.getByRole('cell', { name: marketingId }).waitFor();
+    await page.getByRole('cell', { name: 'support', exact: true }).waitFor();
+    const switcher = page.getByLabel('Showing data of');
+    await page.getByRole('link', { name: 'Lists' }).click();
+    await page.getByRole('link', { name: 'Newsletter' }).waitFor(); // every key's
+    await switcher.selectOption({ label: `marketing (${marketingId})` });
+    await page.getByRole('link', { name: 'Newsletter' }).waitFor();
+    const support = (await switcher.locator('option', { hasText: 'support' }).getAttribute('value'))!;
+    await switcher.selectOption(support);
+    await page.getByText('No lists yet.').waitFor();
+    await page.getByRole('link', { name: 'Overview' }).click();
+    await page.getByTestId('total-sent').filter({ hasText: /^0$/ }).waitFor();
+    await switcher.selectOption({ label: `marketing (${marketingId})` });
+    await page.getByTestId('total-sent').filter({ hasText: /^5$/ }).waitFor(); // the campaign's 3 and the batch's 2
+  }
 });

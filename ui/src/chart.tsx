@@ -28,5 +28,7 @@ export function TimeChart(props: { label: string; times: string[]; series: { nam
       plot.destroy();
     };
   }, [props.times, props.series]);
-  return <div class="chart" ref={box} role="img" aria-label={props.label} />;
+  // What is plotted, for tests and scripts (a canvas cannot be read back): points and each series' sum.
+  const sums = props.series.map((s) => `${s.name}=${s.values.reduce((a, b) => a + b, 0)}`).join(' ');
+  return <div class="chart" ref={box} role="img" aria-label={props.label} data-testid="time-chart" data-points={props.times.length} data-sums={sums} />;
 }

@@ -1,5 +1,6 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api, must } from '../api/client';
+import { BatchForm } from './batch-form';
 import { Action, Async, Badge, Link, Page, Pager, PAGE_SIZE, Table, scoped, useAsync, useScope, when } from '../ui';
 
 export function BatchesPage(props: { path: string }) {
@@ -19,7 +20,8 @@ function BatchList() {
   const page = useAsync(() => must(api.GET('/v1/batches', { params: { query: { limit: PAGE_SIZE, offset, ...scoped(scope) } } })), [offset]);
   return (
     <Page title="Batches">
-      <p class="muted">Batches are submitted through POST /v1/batches; here they are watched, approved and exported.</p>
+      <p class="muted">Batches are submitted here or through POST /v1/batches; here they are watched, approved and exported.</p>
+      <BatchForm />
       <Async state={page}>
         {(p) => (
           <>

@@ -1,5 +1,6 @@
 import { useState } from 'preact/hooks';
 import { api, must } from '../api/client';
+import { StepForm } from './sequence-step-form';
 import { Action, Async, Badge, Field, Form, Link, Page, Pager, PAGE_SIZE, Table, scoped, text, useAsync, useScope, when } from '../ui';
 
 export function SequencesPage(props: { path: string }) {
@@ -70,7 +71,7 @@ function SequenceDetail(props: { id: string }) {
             </p>
             <h2>Steps</h2>
             {s.steps.length === 0 ? (
-              <div class="empty">No steps yet (add them with POST /v1/bulk/sequences/{s.id}/steps).</div>
+              <div class="empty">No steps yet.</div>
             ) : (
               <ol class="timeline" aria-label="Steps">
                 {s.steps.map((step) => (
@@ -80,6 +81,7 @@ function SequenceDetail(props: { id: string }) {
                 ))}
               </ol>
             )}
+            <StepForm sequenceId={s.id} nextPosition={Math.max(0, ...s.steps.map((step) => step.position)) + 1} defaultFrom={s.steps.at(-1)?.from_email ?? null} onAdded={sequence.reload} />
           </>
         )}
       </Async>
