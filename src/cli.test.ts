@@ -12,7 +12,7 @@ const dataDir = mkdtempSync(path.join(tmpdir(), 'mailerdash-cli-'));
 const env = { ...process.env, MAILERDASH_DATA_DIR: dataDir, LOG_LEVEL: 'warn', DATABASE_URL: '', MAILERDASH_ADMIN_KEY: '', MAILERDASH_INBOUND_PORT: '0' };
 
 async function waitForHealth(port: number): Promise<boolean> {
-  const deadline = Date.now() + 30_000;
+  const deadline = Date.now() + 90_000; // a bound for a loaded machine, not a timing
   while (Date.now() < deadline) {
     const res = await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => null);
     if (res?.status === 200) return true;
@@ -111,7 +111,7 @@ describe('mailerdash binary', () => {
     const child = spawn(process.execPath, [BIN, 'submission'], { env: { ...env, HOST: '127.0.0.1', MAILERDASH_SUBMISSION_PORT: String(port), MAILERDASH_BODY_LIMIT: '123456' } });
     const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
     try {
-      const deadline = Date.now() + 30_000;
+      const deadline = Date.now() + 90_000; // a bound for a loaded machine, not a timing
       let ehlo = '';
       while (Date.now() < deadline && !ehlo) ehlo = await smtpGreeting(port, 'EHLO cli.test\r\n').catch(() => '');
       assert.match(ehlo, /250[ -]SIZE 123456/);

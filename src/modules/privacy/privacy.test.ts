@@ -135,10 +135,11 @@ describeEachEngine('privacy: erasure and export of an address', (engine) => {
       .execute();
     await db.insertInto('events').values({ id: `evt_${key.id}`, key_id: key.id, type: 'message.bounced', at: new Date(), data: JSON.stringify({ message_id: message!.id, email: NEEDLE }) }).execute();
     const [{ seq }] = (await db.selectFrom('events').select('seq').where('id', '=', `evt_${key.id}`).execute()) as [{ seq: string }];
-    // The event's delivery is made with it (fan-out at emit); its last attempt's answer quoted the address.
+    // The event's delivery is made with it (fan-out at emit); its last attempt's answer quoted the address, and it
+    // failed for good (so the running delivery worker leaves it as it is).
     const answered = await db
       .updateTable('webhook_deliveries')
-      .set({ last_status: 400, last_body: `unknown user ${ADDRESS}` })
+      .set({ status: 'failed', last_status: 400, last_body: `unknown user ${ADDRESS}` })
       .where('endpoint_id', '=', `wh_${key.id}`)
       .where('event_seq', '=', seq)
       .executeTakeFirst();
