@@ -10276,7 +10276,7 @@ export interface paths {
                                 id: number;
                                 /** @description Who: the API key that made the change. */
                                 key_id: string;
-                                /** @description batch.created, batch.approved, batch.cancelled, batch.completed. */
+                                /** @description batch.created, batch.approved, batch.cancelled, batch.completed; key.created, key.revoked; domain.added, domain.verified, domain.removed; webhook.created, webhook.updated, webhook.secret_rotated, webhook.deleted; campaign.send_started, campaign.paused, campaign.resumed, campaign.cancelled. */
                                 action: string;
                                 object_type: string;
                                 object_id: string;
@@ -11217,6 +11217,236 @@ export interface paths {
                 };
                 /** @description Every response with a status of 400 or more. */
                 401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            errors: {
+                                message: string;
+                                field: string | null;
+                                code: string;
+                            }[];
+                        };
+                    };
+                };
+                /** @description Every response with a status of 400 or more. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            errors: {
+                                message: string;
+                                field: string | null;
+                                code: string;
+                            }[];
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/privacy/erase": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Erase an address from everything the key holds (right to erasure)
+         * @description Deletes the contact, its list memberships, soft bounces and plain suppression entry; drops the messages still waiting for it; pseudonymises (replaces by erased@erased.invalid and empties names, variables and tracking details) its messages, their events, subscriptions (cancelled first through the address path), batch recipients and history lines; and replaces every other mention (message contents and raw MIME, outbox events, webhook delivery bodies, idempotency records, inbound reports, audit entries). The address stays suppressed as a keyed hash only, so every later send, campaign, sequence, batch and SMTP submission to it is still refused. One transaction per key; recorded in the audit log (action privacy.erased) without the address. The owning key erases from itself; an admin names key_id, or erases across every key.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description The address, compared case-insensitively. */
+                        email: string;
+                        /** @description Admin only: the key to act for. An admin without it acts across every key that holds the address. */
+                        key_id?: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description era_…: the audit entry names it. */
+                            id: string;
+                            /** @description Null: across every key. */
+                            key_id: string | null;
+                            /** @description Rows touched per table (deleted, pseudonymised, dropped as messages_dropped, or added to erased_suppressions). */
+                            tables: {
+                                [key: string]: number;
+                            };
+                            keys: {
+                                key_id: string;
+                                /** @description Rows touched per table (deleted, pseudonymised, dropped as messages_dropped, or added to erased_suppressions). */
+                                tables: {
+                                    [key: string]: number;
+                                };
+                            }[];
+                        };
+                    };
+                };
+                /** @description Every response with a status of 400 or more. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            errors: {
+                                message: string;
+                                field: string | null;
+                                code: string;
+                            }[];
+                        };
+                    };
+                };
+                /** @description Every response with a status of 400 or more. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            errors: {
+                                message: string;
+                                field: string | null;
+                                code: string;
+                            }[];
+                        };
+                    };
+                };
+                /** @description Every response with a status of 400 or more. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            errors: {
+                                message: string;
+                                field: string | null;
+                                code: string;
+                            }[];
+                        };
+                    };
+                };
+                /** @description Every response with a status of 400 or more. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            errors: {
+                                message: string;
+                                field: string | null;
+                                code: string;
+                            }[];
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/privacy/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Everything held about an address, as JSON (data portability)
+         * @description The key's contact (with lists), suppression entry and its history, sequence subscriptions, messages (newest 10,000, each with its events), batch recipients, soft bounces and contact history. An admin names key_id, or gets every key that holds the address (and unmatched inbound reports).
+         */
+        get: {
+            parameters: {
+                query: {
+                    /** @description The address, compared case-insensitively. */
+                    email: string;
+                    /** @description Admin only: the key to act for. An admin without it acts across every key that holds the address. */
+                    key_id?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Every response with a status of 400 or more. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            errors: {
+                                message: string;
+                                field: string | null;
+                                code: string;
+                            }[];
+                        };
+                    };
+                };
+                /** @description Every response with a status of 400 or more. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            errors: {
+                                message: string;
+                                field: string | null;
+                                code: string;
+                            }[];
+                        };
+                    };
+                };
+                /** @description Every response with a status of 400 or more. */
+                403: {
                     headers: {
                         [name: string]: unknown;
                     };
