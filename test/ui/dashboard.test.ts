@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +19,8 @@ const BUILD = fileURLToPath(new URL('../../dist/ui', import.meta.url));
 const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 /** Rows of the imported CSV (the issue's size). */
 const CONTACTS = 1000;
+/** axe-core's browser build, evaluated in the page (through the devtools protocol, so the strict CSP does not stop it). */
+const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 const chromiumMissing = existsSync(CHROMIUM) ? false : `Chromium is not installed at ${CHROMIUM} (apt-get install -y chromium): the browser test is skipped`;
 
 describeEachEngine('dashboard in the browser', (engine) => {
@@ -30,6 +33,17 @@ describeEachEngine('dashboard in the browser', (engine) => {
   let base: string;
   let profile: string;
   const violations: string[] = [];
+  const inaccessible: string[] = [];
+
+  /** Serious and critical axe-core violations of the page as it is now, kept for one assertion at the end. */
+  async function axe(name: string) {
+    const found = await page.evaluate(async (source) => {
+      if (!('axe' in window)) (0, eval)(source);
+      const result = await (window as unknown as { axe: { run: (n: Document, o: object) => Promise<{ violations: Array<{ id: string; impact: string; nodes: Array<{ target: unknown }> }> }> } }).axe.run(document, { resultTypes: ['violations'] });
+      return result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => JSON.stringify(n.target)).join(', ')}`);
+    }, AXE);
+    inaccessible.push(...found.map((v) => `${name}: ${v}`));
+  }
 
   before(async () => {
     if (chromiumMissing) return;
@@ -72,6 +86,7 @@ describeEachEngine('dashboard in the browser', (engine) => {
     // Nothing sent yet: zero totals from GET /v1/stats, no chart.
     await page.getByTestId('total-sent').filter({ hasText: /^0$/ }).waitFor();
     await page.getByText('No mail in this range.').waitFor();
+    await axe('sign-in → overview');
     const cookies = await context.cookies(base);
     const session = cookies.find((c) => c.name === 'mailerdash_session');
     assert.ok(session?.httpOnly && session.sameSite === 'Strict', JSON.stringify(cookies));
@@ -118,6 +133,7 @@ describeEachEngine('dashboard in the browser', (engine) => {
     await page.getByRole('button', { name: 'Pause' }).waitFor();
     await h.workers.drain();
     await page.locator('[data-stat="sent"]').filter({ hasText: String(members.length) }).waitFor({ timeout: 15_000 });
+    await axe('campaign');
 
     // The message log finds one of them by recipient, with its timeline and last reply.
     await page.getByRole('link', { name: 'Messages' }).click();
@@ -134,6 +150,7 @@ describeEachEngine('dashboard in the browser', (engine) => {
     await bounced.locator('.badge').filter({ hasText: 'bounced' }).waitFor();
     await bounced.getByText(/550.*no such user/).waitFor();
     assert.equal(await page.getByRole('row').filter({ hasText: 'ben@example.com' }).count(), 0, 'only bounced messages are listed');
+    await axe('messages');
 
     // A CSV of CONTACTS rows through the import form (its upload progress, then the 207 summary).
     await page.getByRole('link', { name: 'Contacts' }).click();
@@ -142,6 +159,7 @@ describeEachEngine('dashboard in the browser', (engine) => {
     await page.getByLabel('CSV file').setInputFiles({ name: 'contacts.csv', mimeType: 'text/csv', buffer: Buffer.from(csv) });
     await page.locator('[data-import-result]').filter({ hasText: `${CONTACTS} created, 0 updated, 0 failed` }).waitFor();
     await page.getByText(`1–50 of ${CONTACTS + members.length + 1}`).waitFor(); // with the campaign's list members
+    await axe('contacts');
 
     // Removing a suppression asks first, then the entry is gone from the API too.
     await h.call({ method: 'POST', url: '/v1/suppressions', payload: { email: 'gone@example.com' }, auth: key.secret });
@@ -162,6 +180,7 @@ describeEachEngine('dashboard in the browser', (engine) => {
     assert.match((await chart.getAttribute('data-sums')) ?? '', new RegExp(`(^| )sent=${members.length}( |$)`));
     await page.getByRole('heading', { name: 'Queue' }).waitFor();
     await page.getByText('gone@example.com').first().waitFor(); // among the recent problems
+    await axe('overview');
 
     await batchPage(key.secret);
     await canaryApproval(key.secret);
@@ -175,6 +194,7 @@ describeEachEngine('dashboard in the browser', (engine) => {
 
     await adminKeys(key.id);
     assert.deepEqual(violations, []);
+    assert.deepEqual(inaccessible, [], 'serious or critical axe-core violations');
   });
 
   /** A batch submitted through the page's form (pasted CSV): its page follows it to completed and offers the outcome export. */
@@ -215,6 +235,7 @@ describeEachEngine('dashboard in the browser', (engine) => {
     await page.getByRole('link', { name: 'Batches', exact: true }).click();
     await page.getByRole('link', { name: id }).click();
     await page.locator('.badge').filter({ hasText: 'awaiting_approval' }).waitFor();
+    await axe('batch');
     const dialog = new Promise<string>((resolve) => page.once('dialog', (d) => { resolve(d.message()); void d.accept(); }));
     await page.getByRole('button', { name: 'Approve the rest' }).click();
     assert.match(await dialog, /send to every other recipient/);
