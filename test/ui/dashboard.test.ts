@@ -233,6 +233,8 @@ describeEachEngine('dashboard in the browser', (engine) => {
     const id = res.json().id as string;
     await h.workers.drain();
     await page.getByRole('link', { name: 'Batches', exact: true }).click();
+    await page.getByRole('link', { name: id }).waitFor();
+    await axe('batches');
     await page.getByRole('link', { name: id }).click();
     await page.locator('.badge').filter({ hasText: 'awaiting_approval' }).waitFor();
     await axe('batch');
