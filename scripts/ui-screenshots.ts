@@ -1,6 +1,5 @@
 // Screenshots of the dashboard's main pages for docs/screenshots (node --import tsx scripts/ui-screenshots.ts).
-// Until GET /v1/stats is part of this build, the overview is shown with a sample answer of its agreed
-// contract (registered here only when the app has no such route), so the chart can be seen.
+// The overview's chart reads the real GET /v1/stats: the campaign is sent into the outbox transport first.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -12,13 +11,6 @@ import { startHarness } from '../test/support/harness.ts';
 const BUILD = fileURLToPath(new URL('../dist/ui', import.meta.url));
 const OUT = fileURLToPath(new URL('../docs/screenshots', import.meta.url));
 const h = await startHarness(testEngines()[0]!, { MAILERDASH_UI_DIR: BUILD });
-if (!h.app.hasRoute({ method: 'GET', url: '/v1/stats' })) {
-  const hours = Array.from({ length: 7 }, (_, i) => new Date(Date.UTC(2026, 10, 25 + i)).toISOString());
-  const row = (i: number) => ({ sent: 900 + i * 40, delivered: 860 + i * 38, bounced: 12 + (i % 3) * 4, complained: i % 2, opened: 400 + i * 25, clicked: 90 + i * 9, unsubscribed: 3 + (i % 4), failed: i % 3 });
-  const series = hours.map((start, i) => ({ start, ...row(i) }));
-  const totals = Object.fromEntries(Object.keys(row(0)).map((k) => [k, series.reduce((n, s) => n + (s as unknown as Record<string, number>)[k]!, 0)]));
-  h.app.get('/v1/stats', async () => ({ from: hours[0], to: new Date(Date.UTC(2026, 11, 2)).toISOString(), interval: 'day', channel: null, totals, series }));
-}
 const key = await h.newKey('marketing', ['tu-dominio.com']);
 const call = (method: 'POST' | 'GET', url: string, payload?: unknown) => h.call({ method, url, payload: payload as never, auth: key.secret }).then((r) => r.json());
 const list = await call('POST', '/v1/bulk/lists', { name: 'Newsletter' });
@@ -27,6 +19,8 @@ await call('POST', `/v1/bulk/lists/${list.id}/contacts`, { emails: Array.from({ 
 const template = await call('POST', '/v1/bulk/templates', { name: 'Welcome', subject: 'Hello {{name}}', html: '<h1>Hi {{name}}</h1><p>Welcome to the newsletter.</p>', body_text: 'Hi {{name}}, welcome.' });
 const campaign = await call('POST', '/v1/bulk/campaigns', { name: 'December news', list_id: list.id, template_id: template.id, from_email: 'news@tu-dominio.com' });
 await call('POST', '/v1/suppressions', { emails: ['bounced@example.com', 'left@example.com'] });
+await call('POST', `/v1/bulk/campaigns/${campaign.id}/send`);
+await h.workers.drain();
 
 const base = await h.app.listen({ port: 0, host: '127.0.0.1' });
 const profile = mkdtempSync(path.join(tmpdir(), 'mailerdash-shots-'));
@@ -38,6 +32,8 @@ await page.getByLabel('API key').fill(key.secret);
 await page.getByRole('button', { name: 'Sign in' }).click();
 await page.getByRole('heading', { name: 'Overview' }).waitFor();
 await page.getByRole('heading', { name: 'Queue' }).waitFor();
+await page.getByTestId('time-chart').locator('canvas').waitFor();
+await page.waitForTimeout(500); // the chart's first paint
 await page.screenshot({ path: path.join(OUT, 'overview.png'), fullPage: true });
 for (const [name, url, wait] of [
   ['contacts', '/ui/contacts', 'reader0@example.com'],

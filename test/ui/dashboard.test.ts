@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,6 +10,7 @@ import { SEND_ZONE, clone } from '../../src/modules/send/test-fixtures.ts';
 import { startDnsServer, type TestDnsServer } from '../support/dns-server.ts';
 import { describeEachEngine } from '../support/engines.ts';
 import { ADMIN_SECRET, startHarness, type Harness } from '../support/harness.ts';
+import { startSmtpSink, type SmtpSink } from '../support/smtp-sink.ts';
 import { startWebhookReceiver, type WebhookReceiver } from '../support/webhook-receiver.ts';
 
 // End to end in Debian's Chromium (apt-get install chromium) against the real build of ui/ (npm ci makes it).
@@ -17,17 +19,31 @@ const BUILD = fileURLToPath(new URL('../../dist/ui', import.meta.url));
 const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 /** Rows of the imported CSV (the issue's size). */
 const CONTACTS = 1000;
+/** axe-core's browser build, evaluated in the page (through the devtools protocol, so the strict CSP does not stop it). */
+const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 const chromiumMissing = existsSync(CHROMIUM) ? false : `Chromium is not installed at ${CHROMIUM} (apt-get install -y chromium): the browser test is skipped`;
 
 describeEachEngine('dashboard in the browser', (engine) => {
   let h: Harness;
   let dns: TestDnsServer;
   let receiver: WebhookReceiver;
+  let sink: SmtpSink;
   let context: BrowserContext;
   let page: Page;
   let base: string;
   let profile: string;
   const violations: string[] = [];
+  const inaccessible: string[] = [];
+
+  /** Serious and critical axe-core violations of the page as it is now, kept for one assertion at the end. */
+  async function axe(name: string) {
+    const found = await page.evaluate(async (source) => {
+      if (!('axe' in window)) (0, eval)(source);
+      const result = await (window as unknown as { axe: { run: (n: Document, o: object) => Promise<{ violations: Array<{ id: string; impact: string; nodes: Array<{ target: unknown }> }> }> } }).axe.run(document, { resultTypes: ['violations'] });
+      return result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => JSON.stringify(n.target)).join(', ')}`);
+    }, AXE);
+    inaccessible.push(...found.map((v) => `${name}: ${v}`));
+  }
 
   before(async () => {
     if (chromiumMissing) return;
@@ -35,7 +51,9 @@ describeEachEngine('dashboard in the browser', (engine) => {
     // Loopback DNS for the batch's MX pre-check, a loopback receiver for the webhook.
     dns = await startDnsServer(clone(SEND_ZONE));
     receiver = await startWebhookReceiver();
-    h = await startHarness(engine, { MAILERDASH_UI_DIR: BUILD, MAILERDASH_DNS_SERVERS: dns.address, MAILERDASH_WEBHOOK_ALLOW_HOSTS: '127.0.0.1' });
+    // A real SMTP relay on loopback that refuses gone@… with a 550, so the log has a bounce to find.
+    sink = await startSmtpSink({ onRecipient: (address) => (address.startsWith('gone') ? { code: 550, message: '5.1.1 no such user' } : null) });
+    h = await startHarness(engine, { MAILERDASH_SMTP_URL: sink.url(), MAILERDASH_UI_DIR: BUILD, MAILERDASH_DNS_SERVERS: dns.address, MAILERDASH_WEBHOOK_ALLOW_HOSTS: '127.0.0.1' });
     base = await h.app.listen({ port: 0, host: '127.0.0.1' });
     profile = mkdtempSync(path.join(tmpdir(), 'mailerdash-chromium-'));
     const { chromium } = await import('playwright-core');
@@ -50,6 +68,7 @@ describeEachEngine('dashboard in the browser', (engine) => {
     await context?.close();
     await h?.close();
     await receiver?.close();
+    await sink?.close();
     await dns?.close();
     if (profile) rmSync(profile, { recursive: true, force: true });
   });
@@ -67,6 +86,7 @@ describeEachEngine('dashboard in the browser', (engine) => {
     // Nothing sent yet: zero totals from GET /v1/stats, no chart.
     await page.getByTestId('total-sent').filter({ hasText: /^0$/ }).waitFor();
     await page.getByText('No mail in this range.').waitFor();
+    await axe('sign-in → overview');
     const cookies = await context.cookies(base);
     const session = cookies.find((c) => c.name === 'mailerdash_session');
     assert.ok(session?.httpOnly && session.sameSite === 'Strict', JSON.stringify(cookies));
@@ -107,12 +127,13 @@ describeEachEngine('dashboard in the browser', (engine) => {
 
     // Sending (confirmed) into the outbox transport; the page's live statistics follow the workers.
     const listId = (await h.call({ method: 'GET', url: '/v1/bulk/lists', auth: key.secret })).json().data[0].id as string;
-    assert.equal((await h.call({ method: 'POST', url: `/v1/bulk/lists/${listId}/contacts`, payload: { emails: members }, auth: key.secret })).statusCode, 207);
+    assert.equal((await h.call({ method: 'POST', url: `/v1/bulk/lists/${listId}/contacts`, payload: { emails: [...members, 'gone@example.com'] }, auth: key.secret })).statusCode, 207);
     page.once('dialog', (dialog) => void dialog.accept());
     await page.getByRole('button', { name: 'Send now' }).click();
     await page.getByRole('button', { name: 'Pause' }).waitFor();
     await h.workers.drain();
     await page.locator('[data-stat="sent"]').filter({ hasText: String(members.length) }).waitFor({ timeout: 15_000 });
+    await axe('campaign');
 
     // The message log finds one of them by recipient, with its timeline and last reply.
     await page.getByRole('link', { name: 'Messages' }).click();
@@ -121,6 +142,15 @@ describeEachEngine('dashboard in the browser', (engine) => {
     await page.getByRole('link', { name: 'ben@example.com' }).click();
     await page.getByRole('heading', { name: 'Timeline' }).waitFor();
     await page.locator('.timeline').getByText('sent', { exact: true }).waitFor();
+    // The refused one, filtered by status bounced, with the relay's 550 reply.
+    await page.getByRole('link', { name: 'Messages', exact: true }).click();
+    await page.getByLabel('Status').selectOption('bounced');
+    await page.getByRole('button', { name: 'Search' }).click();
+    const bounced = page.getByRole('row').filter({ hasText: 'gone@example.com' });
+    await bounced.locator('.badge').filter({ hasText: 'bounced' }).waitFor();
+    await bounced.getByText(/550.*no such user/).waitFor();
+    assert.equal(await page.getByRole('row').filter({ hasText: 'ben@example.com' }).count(), 0, 'only bounced messages are listed');
+    await axe('messages');
 
     // A CSV of CONTACTS rows through the import form (its upload progress, then the 207 summary).
     await page.getByRole('link', { name: 'Contacts' }).click();
@@ -128,7 +158,8 @@ describeEachEngine('dashboard in the browser', (engine) => {
     const csv = ['email,name,plan', ...Array.from({ length: CONTACTS }, (_, i) => `c${i}@example.com,Contact ${i},pro`)].join('\n');
     await page.getByLabel('CSV file').setInputFiles({ name: 'contacts.csv', mimeType: 'text/csv', buffer: Buffer.from(csv) });
     await page.locator('[data-import-result]').filter({ hasText: `${CONTACTS} created, 0 updated, 0 failed` }).waitFor();
-    await page.getByText(`1–50 of ${CONTACTS + members.length}`).waitFor(); // with the campaign's list members
+    await page.getByText(`1–50 of ${CONTACTS + members.length + 1}`).waitFor(); // with the campaign's list members
+    await axe('contacts');
 
     // Removing a suppression asks first, then the entry is gone from the API too.
     await h.call({ method: 'POST', url: '/v1/suppressions', payload: { email: 'gone@example.com' }, auth: key.secret });
@@ -148,9 +179,11 @@ describeEachEngine('dashboard in the browser', (engine) => {
     assert.ok(Number(await chart.getAttribute('data-points')) >= 7, String(await chart.getAttribute('data-points')));
     assert.match((await chart.getAttribute('data-sums')) ?? '', new RegExp(`(^| )sent=${members.length}( |$)`));
     await page.getByRole('heading', { name: 'Queue' }).waitFor();
-    await page.getByText('No bounced or failed messages.').waitFor();
+    await page.getByText('gone@example.com').first().waitFor(); // among the recent problems
+    await axe('overview');
 
     await batchPage(key.secret);
+    await canaryApproval(key.secret);
     await sequencePage(key.secret);
     await domainsPage();
     await webhooksPage();
@@ -161,6 +194,7 @@ describeEachEngine('dashboard in the browser', (engine) => {
 
     await adminKeys(key.id);
     assert.deepEqual(violations, []);
+    assert.deepEqual(inaccessible, [], 'serious or critical axe-core violations');
   });
 
   /** A batch submitted through the page's form (pasted CSV): its page follows it to completed and offers the outcome export. */
@@ -188,6 +222,30 @@ describeEachEngine('dashboard in the browser', (engine) => {
     assert.equal(csv.trim().split('\n').length, 1 + 3, csv);
     assert.match(csv, /dia@example\.com.*sent/);
     assert.match(csv, /nobody@null-mx\.example.*no_mx/);
+  }
+
+  /** A batch held after its 5 % canary (made through the API): awaiting approval on its page, approved (confirmed), then completed. */
+  async function canaryApproval(secret: string) {
+    const recipients = Array.from({ length: 20 }, (_, i) => ({ email: `canary${i}@example.com` }));
+    const payload = { from: { email: 'news@tu-dominio.com' }, subject: 'Canary', content: [{ type: 'text/plain', value: 'Hola' }], recipients, canary: { percent: 5, hold: true } };
+    const res = await h.call({ method: 'POST', url: '/v1/batches', payload, auth: secret });
+    assert.equal(res.statusCode, 202, res.body);
+    const id = res.json().id as string;
+    await h.workers.drain();
+    await page.getByRole('link', { name: 'Batches', exact: true }).click();
+    await page.getByRole('link', { name: id }).waitFor();
+    await axe('batches');
+    await page.getByRole('link', { name: id }).click();
+    await page.locator('.badge').filter({ hasText: 'awaiting_approval' }).waitFor();
+    await axe('batch');
+    const dialog = new Promise<string>((resolve) => page.once('dialog', (d) => { resolve(d.message()); void d.accept(); }));
+    await page.getByRole('button', { name: 'Approve the rest' }).click();
+    assert.match(await dialog, /send to every other recipient/);
+    await h.workers.drain();
+    await page.locator('.badge').filter({ hasText: 'completed' }).waitFor();
+    await page.getByText('20 of 20').waitFor();
+    const done = (await h.call({ method: 'GET', url: `/v1/batches/${id}`, auth: secret })).json();
+    assert.deepEqual([done.status, done.counts.sent], ['completed', 20]);
   }
 
   /** A sequence with a step and a subscriber made through the API; the page shows both, pauses and resumes. */
@@ -276,6 +334,6 @@ describeEachEngine('dashboard in the browser', (engine) => {
     await page.getByRole('link', { name: 'Overview' }).click();
     await page.getByTestId('total-sent').filter({ hasText: /^0$/ }).waitFor();
     await switcher.selectOption({ label: `marketing (${marketingId})` });
-    await page.getByTestId('total-sent').filter({ hasText: /^5$/ }).waitFor(); // the campaign's 3 and the batch's 2
+    await page.getByTestId('total-sent').filter({ hasText: /^25$/ }).waitFor(); // the campaign's 3, the batch's 2 and the canary batch's 20
   }
 });
