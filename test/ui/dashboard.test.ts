@@ -149,6 +149,8 @@ describeEachEngine('dashboard in the browser', (engine) => {
     const bounced = page.getByRole('row').filter({ hasText: 'gone@example.com' });
     await bounced.locator('.badge').filter({ hasText: 'bounced' }).waitFor();
     await bounced.getByText(/550.*no such user/).waitFor();
+    // The unfiltered list may still be shown until the filtered answer arrives: wait for the delivered one to go.
+    await page.getByRole('row').filter({ hasText: 'ben@example.com' }).first().waitFor({ state: 'detached' });
     assert.equal(await page.getByRole('row').filter({ hasText: 'ben@example.com' }).count(), 0, 'only bounced messages are listed');
     await axe('messages');
 
@@ -239,8 +241,11 @@ describeEachEngine('dashboard in the browser', (engine) => {
     await page.locator('.badge').filter({ hasText: 'awaiting_approval' }).waitFor();
     await axe('batch');
     const dialog = new Promise<string>((resolve) => page.once('dialog', (d) => { resolve(d.message()); void d.accept(); }));
+    // The workers drain only once the page's approval has been answered, else they could find nothing to do.
+    const approved = page.waitForResponse((r) => r.url().includes(`/v1/batches/${id}/approve`) && r.request().method() === 'POST');
     await page.getByRole('button', { name: 'Approve the rest' }).click();
     assert.match(await dialog, /send to every other recipient/);
+    assert.ok((await approved).ok(), 'the approval is accepted');
     await h.workers.drain();
     await page.locator('.badge').filter({ hasText: 'completed' }).waitFor();
     await page.getByText('20 of 20').waitFor();
