@@ -1,16 +1,15 @@
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { DB } from '../db/schema.ts';
-import { compileContent, composeMessage, verpAddress, type CompiledContent } from '../delivery/compose.ts';
-import { bodyHash, dkimSignatureField, type DkimKey, type RsaSigner } from '../delivery/dkim.ts';
+import { verpAddress } from '../delivery/compose.ts';
+import type { DkimKey, RsaSigner } from '../delivery/dkim.ts';
 import type { HandOff } from '../delivery/hand-off.ts';
 import { createLeaseHeartbeat } from '../delivery/lease-heartbeat.ts';
 import type { MessageLinks } from '../delivery/links.ts';
 import { silentObserver, type DeliveryObserver } from '../delivery/observer.ts';
-import { asciiAddress, formatDate } from '../delivery/mime-encoding.ts';
+import { asciiAddress } from '../delivery/mime-encoding.ts';
 import * as queue from '../delivery/queue-repo.ts';
-import { nextRetry } from '../delivery/retry-schedule.ts';
-import { isRecipientBounce, type SendResult } from '../delivery/smtp-outcome.ts';
+import type { SendResult } from '../delivery/smtp-outcome.ts';
 import { suppressionBlocks } from '../delivery/suppression-rule.ts';
 import { fullBucket, take, type Bucket } from '../delivery/token-bucket.ts';
 import { singleProvider, type ProviderSet } from '../delivery/providers.ts';
@@ -21,7 +20,9 @@ import { NEVER } from '../modules/campaigns/repo.ts';
 import { suppressAddress } from '../modules/addresses/standing.ts';
 import { findSuppressions } from '../modules/suppressions/repo.ts';
 import { ERASED_ADDRESS, type ErasedAddressHasher } from '../modules/suppressions/erased.ts';
+import { createMessageRenderer } from './message-renderer.ts';
 import type { Job } from './runner.ts';
+import { outcomeOf, release } from './send-outcomes.ts';
 
 export interface SendJobOptions {
   db: Kysely<DB>;
@@ -65,12 +66,10 @@ export interface SendJobOptions {
 
 /** How long a claim holds by default before another worker may take the message over (renewed while the sender lives). */
 export const CLAIM_LEASE_MS = 30_000;
-const CONTENT_CACHE_SIZE = 500;
 const FLUSH_DELAY_MS = 25;
 const FLUSH_BATCH = 500;
 /** Batches one round may chain before it returns (so the runner's other work is not starved). */
 const MAX_BATCHES_PER_ROUND = 20;
-const KEY_CACHE_MS = 60_000;
 /** Most rendered messages one job holds waiting for a gathering provider's batch call. */
 const MAX_GATHERED = 1000;
 /** How long a message waits when its suppression check could not be made. */
@@ -92,50 +91,8 @@ export function createSendJob(options: SendJobOptions): Job & { stop(): void; cl
   const limits = { rate: options.bulkRate, capacity: Math.max(1, options.bulkRate) };
   let bucket: Bucket = fullBucket(limits, clock().getTime());
   let stopping = false;
-  const contents = new Map<string, CompiledContent | Error>();
-  const signingKeys = new Map<string, { key: DkimKey | null; until: number }>();
-  let dateCache = { second: -1, text: '' };
+  const renderer = createMessageRenderer({ db, hostname: options.hostname, links: options.links, signingKeyFor: options.signingKeyFor, signer: options.signer });
   const heartbeat = createLeaseHeartbeat({ db, leaseMs, logger, now: clock, alsoHeld: () => options.handOff?.waiting() ?? [] });
-
-  function dateHeader(now: Date): string {
-    const second = Math.floor(now.getTime() / 1000);
-    if (second !== dateCache.second) dateCache = { second, text: formatDate(now) };
-    return dateCache.text;
-  }
-
-  async function signingKey(keyId: string, from: string): Promise<DkimKey | null> {
-    if (!options.signingKeyFor || !options.signer) return null;
-    const cacheKey = `${keyId}|${from.slice(from.lastIndexOf('@') + 1).toLowerCase()}`;
-    const cached = signingKeys.get(cacheKey);
-    if (cached && cached.until > Date.now()) return cached.key;
-    const key = await options.signingKeyFor(keyId, from);
-    signingKeys.set(cacheKey, { key, until: Date.now() + KEY_CACHE_MS });
-    return key;
-  }
-
-  async function loadContents(ids: string[]): Promise<void> {
-    const missing = [...new Set(ids)].filter((id) => !contents.has(id));
-    if (!missing.length) return;
-    for (const row of await queue.loadContents(db, missing)) {
-      if (contents.size >= CONTENT_CACHE_SIZE) contents.delete(contents.keys().next().value!);
-      try {
-        contents.set(row.id, compileContent(row));
-      } catch (error) {
-        contents.set(row.id, error as Error);
-      }
-    }
-  }
-
-  async function render(message: queue.ClaimedMessage, content: CompiledContent, now: Date): Promise<Buffer> {
-    const composed = composeMessage(content, message, { hostname: options.hostname, links: options.links, date: dateHeader(now) });
-    const head = Buffer.from(composed.headers, 'utf8');
-    const key = await signingKey(message.key_id, content.fromEmail);
-    if (!key) return Buffer.concat([head, CRLF, composed.body.body]);
-    const body = composed.body;
-    body.bodyHash ??= bodyHash(body.body);
-    const signature = await dkimSignatureField(key, composed.headers, body.bodyHash, options.signer!, now);
-    return Buffer.concat([Buffer.from(signature, 'latin1'), head, CRLF, body.body]);
-  }
 
   /** A provider's transport for a message of a key (the key's own providers once prepared); null when it has none of that name. */
   function transportOf(name: string, keyId: string): Transport | null {
@@ -150,25 +107,13 @@ export function createSendJob(options: SendJobOptions): Job & { stop(): void; cl
   async function prepareKeyProviders(choices: Array<[string, RouteChoice | undefined]>): Promise<void> {
     if (!providers.prepare) return;
     const byKey = new Map<string, string[]>();
-    for (const [keyId, choice] of choices) if (choice?.kind === 'send' && !providers.has(choice.provider)) byKey.set(keyId, [...(byKey.get(keyId) ?? []), choice.provider]);
-    for (const [keyId, names] of byKey) await providers.prepare(keyId, names);
-  }
-
-  function outcomeOf(message: queue.ClaimedMessage, result: SendResult, now: Date): queue.Outcome {
-    const base = { id: message.id, attempts: message.attempts, response: result.reply, dueAt: null, sentAt: null };
-    // The message log derives the sent event from sent_at and the reply: no event row.
-    if (result.outcome === 'accepted') return { ...base, status: 'sent', sentAt: now, event: null };
-    if (result.outcome === 'permanent') {
-      const status = isRecipientBounce(result) ? 'bounced' : 'failed';
-      return { ...base, status, event: { type: status, data: { response: result.reply, stage: result.stage } } };
+    for (const [keyId, choice] of choices) {
+      if (choice?.kind !== 'send' || providers.has(choice.provider)) continue;
+      const names = byKey.get(keyId);
+      if (names) names.push(choice.provider);
+      else byKey.set(keyId, [choice.provider]);
     }
-    const decision = nextRetry(message.attempts, new Date(message.first_attempt_at), now, random());
-    if (!decision.retry) return { ...base, status: 'failed', event: { type: 'failed', data: { response: result.reply, attempts: message.attempts } } };
-    return { ...base, status: 'deferred', dueAt: decision.at, event: { type: 'deferred', data: { response: result.reply, attempt: message.attempts, retry_at: decision.at.toISOString() } } };
-  }
-
-  function release(message: queue.ClaimedMessage, dueAt: Date | null): queue.Outcome {
-    return { id: message.id, attempts: message.attempts, status: message.attempts > 1 ? 'deferred' : 'queued', dueAt, response: null, sentAt: null, event: null };
+    for (const [keyId, names] of byKey) await providers.prepare(keyId, names);
   }
 
   return {
@@ -249,7 +194,7 @@ export function createSendJob(options: SendJobOptions): Job & { stop(): void; cl
         }
         if (!claimed.length) return claimed;
         heartbeat.hold(claimed, now.getTime() + leaseMs);
-        await loadContents(claimed.map((m) => m.content_id));
+        await renderer.load(claimed.map((m) => m.content_id));
         await options.linksReady?.();
         // Claimed (or handed over) before a pause or cancel: held or dropped rather than sent.
         const campaignIds = [...new Set(claimed.flatMap((m) => (m.campaign_id ? [m.campaign_id] : [])))];
@@ -312,7 +257,7 @@ export function createSendJob(options: SendJobOptions): Job & { stop(): void; cl
           record({ ...base, status: 'dropped', response: route.reason, event: { type: 'dropped', data: { reason: route.reason } } }, message);
           return;
         }
-        const content = contents.get(message.content_id);
+        const content = renderer.content(message.content_id);
         if (!content || content instanceof Error) {
           const reason = content ? `content cannot be rendered: ${content.message}` : 'content not found';
           record({ ...base, status: 'failed', response: reason, event: { type: 'failed', data: { response: reason } } }, message);
@@ -331,7 +276,7 @@ export function createSendJob(options: SendJobOptions): Job & { stop(): void; cl
         }
         let raw: Buffer;
         try {
-          raw = await render(message, content, now);
+          raw = await renderer.render(message, content, now);
         } catch (error) {
           const response = `rendering failed: ${(error as Error).message}`;
           record({ ...base, status: 'failed', response, event: { type: 'failed', data: { response } } }, message);
@@ -367,7 +312,7 @@ export function createSendJob(options: SendJobOptions): Job & { stop(): void; cl
           await prepareKeyProviders([[message.key_id, { kind: 'send', provider }]]).catch((error) => logger.error({ err: error, provider }, 'opening a key\'s provider failed'));
           result = await sendVia(provider);
         }
-        const outcome = { ...outcomeOf(message, result, clock()), provider, providerMessageId: result.providerMessageId ?? null };
+        const outcome = { ...outcomeOf(message, result, clock(), random()), provider, providerMessageId: result.providerMessageId ?? null };
         if (outcome.status === 'bounced') bounces.push({ message, reply: result.reply });
         record(outcome, message);
       };
@@ -449,4 +394,3 @@ export function createSendJob(options: SendJobOptions): Job & { stop(): void; cl
   };
 }
 
-const CRLF = Buffer.from('\r\n');

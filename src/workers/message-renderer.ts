@@ -1,0 +1,79 @@
+// The send job's rendering: a compiled content per content id (bounded cache), the Date header per second, and
+// DKIM keys per key and domain for a minute, so a campaign of one content compiles and looks up each once.
+import type { Kysely } from 'kysely';
+import type { DB } from '../db/schema.ts';
+import { compileContent, composeMessage, type CompiledContent } from '../delivery/compose.ts';
+import { bodyHash, dkimSignatureField, type DkimKey, type RsaSigner } from '../delivery/dkim.ts';
+import type { MessageLinks } from '../delivery/links.ts';
+import { formatDate } from '../delivery/mime-encoding.ts';
+import * as queue from '../delivery/queue-repo.ts';
+
+const CONTENT_CACHE_SIZE = 500;
+const KEY_CACHE_MS = 60_000;
+const CRLF = Buffer.from('\r\n');
+
+export interface MessageRendererOptions {
+  db: Kysely<DB>;
+  hostname: string;
+  links?: MessageLinks | undefined;
+  /** With both, messages are DKIM-signed with their domain's key (none: unsigned). */
+  signingKeyFor?: ((keyId: string, fromAddress: string) => Promise<DkimKey | null>) | undefined;
+  signer?: RsaSigner | undefined;
+}
+
+export interface MessageRenderer {
+  /** Compiles the contents not cached yet (one query for all of them). */
+  load(ids: string[]): Promise<void>;
+  /** A loaded content, or the error its compiling threw; undefined when not loaded. */
+  content(id: string): CompiledContent | Error | undefined;
+  /** The message as sent: headers, body, and the DKIM signature when its domain has a key. */
+  render(message: queue.ClaimedMessage, content: CompiledContent, now: Date): Promise<Buffer>;
+}
+
+export function createMessageRenderer(options: MessageRendererOptions): MessageRenderer {
+  const contents = new Map<string, CompiledContent | Error>();
+  const signingKeys = new Map<string, { key: DkimKey | null; until: number }>();
+  let dateCache = { second: -1, text: '' };
+
+  function dateHeader(now: Date): string {
+    const second = Math.floor(now.getTime() / 1000);
+    if (second !== dateCache.second) dateCache = { second, text: formatDate(now) };
+    return dateCache.text;
+  }
+
+  async function signingKey(keyId: string, from: string): Promise<DkimKey | null> {
+    if (!options.signingKeyFor || !options.signer) return null;
+    const cacheKey = `${keyId}|${from.slice(from.lastIndexOf('@') + 1).toLowerCase()}`;
+    const cached = signingKeys.get(cacheKey);
+    if (cached && cached.until > Date.now()) return cached.key;
+    const key = await options.signingKeyFor(keyId, from);
+    signingKeys.set(cacheKey, { key, until: Date.now() + KEY_CACHE_MS });
+    return key;
+  }
+
+  return {
+    async load(ids) {
+      const missing = [...new Set(ids)].filter((id) => !contents.has(id));
+      if (!missing.length) return;
+      for (const row of await queue.loadContents(options.db, missing)) {
+        if (contents.size >= CONTENT_CACHE_SIZE) contents.delete(contents.keys().next().value!);
+        try {
+          contents.set(row.id, compileContent(row));
+        } catch (error) {
+          contents.set(row.id, error as Error);
+        }
+      }
+    },
+    content: (id) => contents.get(id),
+    async render(message, content, now) {
+      const composed = composeMessage(content, message, { hostname: options.hostname, links: options.links, date: dateHeader(now) });
+      const head = Buffer.from(composed.headers, 'utf8');
+      const key = await signingKey(message.key_id, content.fromEmail);
+      if (!key) return Buffer.concat([head, CRLF, composed.body.body]);
+      const body = composed.body;
+      body.bodyHash ??= bodyHash(body.body);
+      const signature = await dkimSignatureField(key, composed.headers, body.bodyHash, options.signer!, now);
+      return Buffer.concat([Buffer.from(signature, 'latin1'), head, CRLF, body.body]);
+    },
+  };
+}
