@@ -145,6 +145,8 @@ export function createContext(config: Config, database: Database, logger: Logger
   const tracking = createTrackingService({ db, links });
   const queuedListeners = new Set<() => void>();
   const onQueued = (listener: () => void) => void queuedListeners.add(listener);
+  /** Wakes every waiting worker loop: new work was committed. */
+  const notifyQueued = () => queuedListeners.forEach((listener) => listener());
   const idempotency = createIdempotencyService({ db });
   const messages = createMessagesService({ db });
   const templates = createTemplatesService({ db });
@@ -154,26 +156,26 @@ export function createContext(config: Config, database: Database, logger: Logger
     domains,
     templates,
     mx,
-    onQueued: () => queuedListeners.forEach((listener) => listener()),
+    onQueued: notifyQueued,
   });
   const contacts = createContactsService({ db, engine: database.engine, pool: database.pool, engagement: campaignEngagement });
   const lists = createListsService({ db });
   const campaigns = createCampaignsService({
     db,
     isFromAllowed: domains.isFromAllowed,
-    onQueued: () => queuedListeners.forEach((listener) => listener()),
+    onQueued: notifyQueued,
     localLinksUrl: isLocalUrl(config.publicUrl) ? config.publicUrl : null,
   });
   const sequences = createSequencesService({ db, isFromAllowed: domains.isFromAllowed, erased });
   const guard = createOutboundGuard({ allowHosts: config.webhookAllowHosts, resolver: config.dnsServers.length ? resolver : undefined });
-  const webhooks = createWebhooksService({ db, guard, secrets: webhookSecrets, onDue: () => queuedListeners.forEach((listener) => listener()) });
+  const webhooks = createWebhooksService({ db, guard, secrets: webhookSecrets, onDue: notifyQueued });
   const submission = createSubmissionService({
     db,
     keys,
     domains,
     mx,
     ratePerMinute: config.submissionRate,
-    onQueued: () => queuedListeners.forEach((listener) => listener()),
+    onQueued: notifyQueued,
   });
   const inbound = createInboundService({ db });
   const providers = createProvidersService({ db, guard, secrets: createSealedBox(serverSecret, 'provider-credentials') });
@@ -187,7 +189,7 @@ export function createContext(config: Config, database: Database, logger: Logger
     templates,
     providerNames: async (keyId) => [...new Set([...providerRegistry.names, ...(await providers.namesOf(keyId))])],
     erased,
-    onQueued: () => queuedListeners.forEach((listener) => listener()),
+    onQueued: notifyQueued,
   });
   // Provider events take the one feedback path of every other report (src/modules/addresses).
   const feedbackRules = { softBounceLimit: config.softBounceLimit, softBounceWindowDays: config.softBounceWindowDays };
@@ -207,10 +209,10 @@ export function createContext(config: Config, database: Database, logger: Logger
   const jobs: Job[] = [idempotency.expiryJob(), sealingJob(domains)];
   // The dispatcher and the sequence scheduler create their messages already claimed by this process's sender.
   const handOff = handOffFromConfig(config);
-  jobs.push(createCampaignDispatcher({ db, logger, handOff, erased, onQueued: () => queuedListeners.forEach((listener) => listener()) }));
-  jobs.push(createSequenceScheduler({ db, logger, handOff, onQueued: () => queuedListeners.forEach((listener) => listener()) }));
+  jobs.push(createCampaignDispatcher({ db, logger, handOff, erased, onQueued: notifyQueued }));
+  jobs.push(createSequenceScheduler({ db, logger, handOff, onQueued: notifyQueued }));
   jobs.push(createDeliveryJob({ config, db, logger, signingKeyFor: domains.signingKeyFor, links, handOff, erased, providers: providerRegistry, router: createBatchRouter({ db, defaultProvider: providerRegistry.defaultName }), observer: createDeliveryObserver(metrics, logger) }));
-  jobs.push(createBatchMonitor({ db, logger, onQueued: () => queuedListeners.forEach((listener) => listener()) }));
+  jobs.push(createBatchMonitor({ db, logger, onQueued: notifyQueued }));
   const webhookMetrics = installWebhookMetrics(metrics, db);
   jobs.push(
     createWebhookDeliveryJob({
@@ -240,7 +242,7 @@ export function createContext(config: Config, database: Database, logger: Logger
       maxClients: config.inboundMaxClients,
       ratePerMinute: config.inboundRatePerMinute,
       tls: readTlsFiles(config.inboundTlsCert, config.inboundTlsKey),
-      onStored: () => queuedListeners.forEach((listener) => listener()),
+      onStored: notifyQueued,
     });
   return { config, database, logger, metrics, services, jobs, webhookSecrets, erasedAddresses: erased, onQueued, createInboundListener: createInbound };
 }
