@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
+import { setImmediate } from 'node:timers/promises';
 import type { Kysely } from 'kysely';
 import type pg from 'pg';
 import type { Logger } from 'pino';
@@ -69,6 +70,9 @@ export function createContactImportJob(deps: ContactImportDeps): Job {
       if (!rows) throw new DomainError('unsupported_media_type', 'unsupported_media_type', `unsupported content type ${job.content_type}`);
       const result = await runImport(job.key_id, rows, await openStaging(db, deps.engine, deps.pool), MAX_IMPORT_ROWS, async (counts) => {
         if (lost) throw new LeaseLost();
+        // On PGlite the database runs on this thread and its answers come as microtasks: without a turn
+        // of the event loop here, the API (polling this very job) would wait for the whole import.
+        await setImmediate();
         const at = now().getTime();
         if (at - lastWrite < PROGRESS_MS) return;
         lastWrite = at;
