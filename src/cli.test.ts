@@ -92,8 +92,15 @@ describe('mailerdash binary', () => {
       assert.equal(imported.status, 0, imported.stderr);
       assert.deepEqual(JSON.parse(imported.stdout), { created: IMPORT_ROWS, updated: 0, failed: 0, errors: [] });
       const progress = imported.stderr.split('\n').filter((l) => /^importing .*: [\d.]+ of [\d.]+ MB \(\d+%\), [\d.]+ MB\/s, ETA/.test(l));
-      assert.ok(progress.length >= 2, `plain progress lines when not on a terminal: ${imported.stderr}`);
+      assert.ok(progress.length >= 2, `plain progress lines of the upload when not on a terminal: ${imported.stderr}`);
       assert.match(progress.at(-1)!, /\(100%\)/);
+      // Beside a running server the import is a job, followed by polling it.
+      const rows = imported.stderr.split('\n').filter((l) => /^importing .* \(imp_[0-9a-z]+\): \d+ of \d+ rows \(\d+%\), \d+ rows\/s, ETA/.test(l));
+      assert.ok(rows.length >= 2, `plain progress lines of the import job: ${imported.stderr}`);
+      assert.match(rows.at(-1)!, new RegExp(`: ${IMPORT_ROWS} of ${IMPORT_ROWS} rows \\(100%\\)`));
+      const jobId = /\((imp_[0-9a-z]+)\)/.exec(rows[0]!)![1];
+      const job = await (await fetch(`http://127.0.0.1:${port}/v1/bulk/imports/${jobId}`, { headers: { authorization: `Bearer ${secret}` } })).json();
+      assert.deepEqual([job.status, job.rows_total, job.created], ['completed', IMPORT_ROWS, IMPORT_ROWS]);
       const exported = await runAsync(['contacts', 'export']);
       assert.equal(exported.status, 0, exported.stderr);
       assert.equal(exported.stdout.trim().split('\n').length, IMPORT_ROWS + 1, 'a header and every contact');

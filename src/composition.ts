@@ -56,6 +56,9 @@ import { applyFeedback } from './modules/addresses/feedback.ts';
 import { createInboundListener, readTlsFiles, type InboundListener } from './modules/inbound/listener.ts';
 import { createInboundService, type InboundService } from './modules/inbound/service.ts';
 import { createInboundReportsJob } from './workers/inbound-reports.ts';
+// Import jobs (issue 15).
+import { createImportJobsService, type ImportJobsService } from './modules/imports/service.ts';
+import { createContactImportJob } from './workers/contact-import.ts';
 
 /**
  * The composition root: the one place where every service is built and handed its dependencies.
@@ -72,6 +75,8 @@ export interface Services {
   send: SendService;
   messages: MessagesService;
   contacts: ContactsService;
+  /** Imports run as background jobs (POST /v1/bulk/contacts/import?async=true). */
+  imports: ImportJobsService;
   lists: ListsService;
   templates: TemplatesService;
   campaigns: CampaignsService;
@@ -159,6 +164,7 @@ export function createContext(config: Config, database: Database, logger: Logger
     onQueued: notifyQueued,
   });
   const contacts = createContactsService({ db, engine: database.engine, pool: database.pool, engagement: campaignEngagement });
+  const imports = createImportJobsService({ db, onQueued: notifyQueued });
   const lists = createListsService({ db });
   const campaigns = createCampaignsService({
     db,
@@ -202,7 +208,7 @@ export function createContext(config: Config, database: Database, logger: Logger
     snsUrlPattern: config.snsUrlPattern,
   });
   const status = createStatusService({ db, resolver, settings: config, providers: providerConfigsOf(config) });
-  const services: Services = { keys, domains, suppressions, links, tracking, idempotency, send, messages, contacts, lists, templates, campaigns, sequences, webhooks, submission, inbound, batches, audit: createAuditService({ db }), providers, providerEvents, stats: createStatsService({ db }), privacy: createPrivacyService({ db, erased }), status,
+  const services: Services = { keys, domains, suppressions, links, tracking, idempotency, send, messages, contacts, imports, lists, templates, campaigns, sequences, webhooks, submission, inbound, batches, audit: createAuditService({ db }), providers, providerEvents, stats: createStatsService({ db }), privacy: createPrivacyService({ db, erased }), status,
     dashboard: { sessions: createUiSessions({ keys, box: createSealedBox(serverSecret, 'ui-sessions'), ttlMs: config.uiSessionMs }), assetsDir: config.uiDir } };
   const metrics = createMetricsRegistry();
   installQueueMetrics(metrics, db, database.pool);
@@ -213,6 +219,7 @@ export function createContext(config: Config, database: Database, logger: Logger
   jobs.push(createSequenceScheduler({ db, logger, handOff, onQueued: notifyQueued }));
   jobs.push(createDeliveryJob({ config, db, logger, signingKeyFor: domains.signingKeyFor, links, handOff, erased, providers: providerRegistry, router: createBatchRouter({ db, defaultProvider: providerRegistry.defaultName }), observer: createDeliveryObserver(metrics, logger) }));
   jobs.push(createBatchMonitor({ db, logger, onQueued: notifyQueued }));
+  jobs.push(createContactImportJob({ db, engine: database.engine, pool: database.pool, logger }));
   const webhookMetrics = installWebhookMetrics(metrics, db);
   jobs.push(
     createWebhookDeliveryJob({

@@ -1,9 +1,9 @@
-import { createReadStream, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import type { Config } from '../config.ts';
 import { CliError, connectApi, expectOk, type ApiClient } from './api-client.ts';
-import { byteProgress } from './progress.ts';
+import { importContacts } from './contacts-import.ts';
 
 const TYPES: Record<string, string> = { csv: 'text/csv', ndjson: 'application/x-ndjson', jsonl: 'application/x-ndjson', json: 'application/json' };
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -33,23 +33,7 @@ export async function contactsCommand(config: Config, args: string[]): Promise<v
     } catch (error) {
       throw new CliError(`cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
     }
-    await withApi(config, async (api) => {
-      const progress = byteProgress(`importing ${file}`, size);
-      let sent = 0;
-      const source = createReadStream(file);
-      source.on('data', (chunk) => progress.update((sent += chunk.length)));
-      try {
-        const result = await expectOk<{ created: number; updated: number; failed: number; errors: Array<{ index: number; email: string | null; code: string }> }>(
-          await api.request('POST', '/v1/bulk/contacts/import', { body: Readable.toWeb(source) as unknown as BodyInit, headers: { 'content-type': type }, duplex: 'half' }),
-        );
-        progress.stop();
-        console.log(JSON.stringify({ created: result.created, updated: result.updated, failed: result.failed, errors: result.errors.slice(0, 20) }, null, 2));
-        if (result.failed) process.exitCode = 1;
-      } catch (error) {
-        progress.stop();
-        throw error;
-      }
-    });
+    await withApi(config, (api) => importContacts(api, file, size, type));
   } else if (sub === 'export') {
     const format = values.format ?? 'csv';
     if (format !== 'csv' && format !== 'ndjson') throw new CliError('contacts export: --format is csv or ndjson');

@@ -6,19 +6,26 @@ export interface Progress {
   stop(): void;
 }
 
-const mb = (bytes: number) => (bytes / 1_048_576).toFixed(1);
+/** What is counted: its name in the lines and how an amount of it is written. */
+interface Unit {
+  name: string;
+  show(amount: number): string;
+}
 
-export function byteProgress(label: string, total: number, out: NodeJS.WriteStream = process.stderr, now: () => number = Date.now): Progress {
+const MEGABYTES: Unit = { name: 'MB', show: (bytes) => (bytes / 1_048_576).toFixed(1) };
+const ROWS: Unit = { name: 'rows', show: (rows) => String(Math.round(rows)) };
+
+function progress(label: string, total: number, unit: Unit, out: NodeJS.WriteStream, now: () => number): Progress {
   if (out.isTTY) {
     const bar = new cliProgress.SingleBar(
-      { format: `${label} [{bar}] {percentage}% | {done}/{size} MB | {rate} MB/s | ETA {eta_formatted}`, hideCursor: true, stream: out },
+      { format: `${label} [{bar}] {percentage}% | {done}/{size} ${unit.name} | {rate} ${unit.name}/s | ETA {eta_formatted}`, hideCursor: true, stream: out },
       cliProgress.Presets.shades_classic,
     );
-    bar.start(total, 0, { done: mb(0), size: mb(total), rate: '0.0' });
+    bar.start(total, 0, { done: unit.show(0), size: unit.show(total), rate: unit.show(0) });
     const started = now();
     return {
       update(done) {
-        bar.update(done, { done: mb(done), rate: mb(done / Math.max(0.001, (now() - started) / 1000)) });
+        bar.update(done, { done: unit.show(done), rate: unit.show(done / Math.max(0.001, (now() - started) / 1000)) });
       },
       stop: () => bar.stop(),
     };
@@ -30,7 +37,7 @@ export function byteProgress(label: string, total: number, out: NodeJS.WriteStre
     const seconds = Math.max(0.001, (now() - started) / 1000);
     const rate = done / seconds;
     const eta = rate > 0 ? Math.round((total - done) / rate) : null;
-    out.write(`${label}: ${mb(done)} of ${mb(total)} MB (${total ? Math.floor((done / total) * 100) : 100}%), ${mb(rate)} MB/s, ETA ${eta === null ? '?' : `${eta} s`}\n`);
+    out.write(`${label}: ${unit.show(done)} of ${unit.show(total)} ${unit.name} (${total ? Math.floor((done / total) * 100) : 100}%), ${unit.show(rate)} ${unit.name}/s, ETA ${eta === null ? '?' : `${eta} s`}\n`);
     lastLine = now();
   };
   return {
@@ -42,4 +49,12 @@ export function byteProgress(label: string, total: number, out: NodeJS.WriteStre
       line(last);
     },
   };
+}
+
+export function byteProgress(label: string, total: number, out: NodeJS.WriteStream = process.stderr, now: () => number = Date.now): Progress {
+  return progress(label, total, MEGABYTES, out, now);
+}
+
+export function rowProgress(label: string, total: number, out: NodeJS.WriteStream = process.stderr, now: () => number = Date.now): Progress {
+  return progress(label, total, ROWS, out, now);
 }

@@ -18,6 +18,7 @@ import type { AuditTables } from '../modules/audit/tables.ts';
 import type { ProvidersTables } from '../modules/providers/tables.ts';
 import type { StatsTables } from '../modules/stats/tables.ts';
 import type { RetentionTables } from '../modules/retention/tables.ts';
+import type { ImportJobsTables } from '../modules/imports/tables.ts';
 
 export interface SettingsTable {
   name: string;
@@ -25,6 +26,6 @@ export interface SettingsTable {
 }
 
 /** The whole database as Kysely sees it: each feature declares its own tables. */
-export interface DB extends KeysTables, DomainsTables, MessagesTables, IdempotencyTables, CampaignsTables, SuppressionLogTables, ContactsTables, ListsTables, TemplatesTables, EventsTables, WebhooksTables, SequencesTables, SubmissionTables, InboundTables, AddressesTables, BatchesTables, AuditTables, ProvidersTables, StatsTables, RetentionTables, ErasedSuppressionsTables {
+export interface DB extends KeysTables, DomainsTables, MessagesTables, IdempotencyTables, CampaignsTables, SuppressionLogTables, ContactsTables, ListsTables, TemplatesTables, EventsTables, WebhooksTables, SequencesTables, SubmissionTables, InboundTables, AddressesTables, BatchesTables, AuditTables, ProvidersTables, StatsTables, RetentionTables, ErasedSuppressionsTables, ImportJobsTables {
   settings: SettingsTable;
 }

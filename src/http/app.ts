@@ -10,6 +10,7 @@ import type { Registry } from 'prom-client';
 import type { Services } from '../composition.ts';
 import { campaignsRoutes } from '../modules/campaigns/routes.ts';
 import { contactsRoutes } from '../modules/contacts/routes.ts';
+import { importJobsRoutes } from '../modules/imports/routes.ts';
 import { domainsRoutes } from '../modules/domains/routes.ts';
 import { healthRoutes } from '../modules/health/routes.ts';
 import { keysRoutes } from '../modules/keys/routes.ts';
@@ -121,7 +122,8 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     requireApiKey(authed, services.keys, services.dashboard.sessions);
     await authed.register(keysRoutes, { keys: services.keys });
     await authed.register(domainsRoutes, { domains: services.domains });
-    await authed.register(contactsRoutes, { contacts: services.contacts, idempotency: services.idempotency });
+    await authed.register(contactsRoutes, { contacts: services.contacts, idempotency: services.idempotency, imports: services.imports });
+    await authed.register(importJobsRoutes, { imports: services.imports });
     await authed.register(listsRoutes, { lists: services.lists, idempotency: services.idempotency });
     await authed.register(templatesRoutes, { templates: services.templates, idempotency: services.idempotency });
     await authed.register(sendRoutes, { send: services.send, idempotency: services.idempotency });

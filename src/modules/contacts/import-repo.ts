@@ -219,3 +219,8 @@ export async function openPostgresStaging(pool: pg.Pool): Promise<Staging> {
     },
   };
 }
+
+/** The staging of one import on this engine: COPY on PostgreSQL (when its pool is given), inserts on PGlite. */
+export function openStaging(db: Kysely<DB>, engine: string, pool: pg.Pool | undefined): Promise<Staging> {
+  return engine === 'postgres' && pool ? openPostgresStaging(pool) : openPGliteStaging(db);
+}

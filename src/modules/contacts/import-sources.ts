@@ -209,3 +209,14 @@ export async function* csvRows(body: Readable): AsyncGenerator<SourceRow> {
   }
   if (!header) throw invalid('invalid_csv', 'the CSV has no header row');
 }
+
+/** The import content types this API reads, each with its parser. */
+export const IMPORT_TYPES = ['application/json', 'text/csv', 'application/x-ndjson'];
+
+/** The bare media type of a Content-Type header, lower-cased. */
+export const mediaType = (header: string | undefined) => (header ?? '').split(';')[0]!.trim().toLowerCase();
+
+/** The rows of a body of the given media type; null when the type is not one an import reads. */
+export function rowsFor(type: string, body: Readable): AsyncGenerator<SourceRow> | null {
+  return type === 'text/csv' ? csvRows(body) : type === 'application/x-ndjson' ? ndjsonRows(body) : type === 'application/json' ? jsonArrayRows(body) : null;
+}

@@ -16,6 +16,12 @@ export interface ImportError {
   message: string;
 }
 
+/** How far the reading of an import has come: rows read so far and how many of them failed. */
+export interface ImportProgress {
+  read: number;
+  failed: number;
+}
+
 export interface ImportResult {
   created: number;
   updated: number;
@@ -36,7 +42,13 @@ function emailOf(value: unknown): string | null {
  * transaction at the end. One bad row never fails the others; a body that cannot be read at all
  * (or is over the row cap) fails the whole import before anything is merged, so nothing changes.
  */
-export async function runImport(keyId: string, rows: AsyncIterable<SourceRow>, staging: Staging, maxRows = MAX_IMPORT_ROWS): Promise<ImportResult> {
+export async function runImport(
+  keyId: string,
+  rows: AsyncIterable<SourceRow>,
+  staging: Staging,
+  maxRows = MAX_IMPORT_ROWS,
+  onProgress?: (progress: ImportProgress) => Promise<void>,
+): Promise<ImportResult> {
   const errors: ImportError[] = [];
   let failed = 0;
   let batch: StagedRow[] = [];
@@ -69,10 +81,12 @@ export async function runImport(keyId: string, rows: AsyncIterable<SourceRow>, s
       if (batch.length >= BATCH_ROWS) {
         await staging.add(batch);
         batch = [];
+        await onProgress?.({ read: count, failed });
       }
     }
     await staging.add(batch);
     batch = [];
+    await onProgress?.({ read: count, failed });
     const merged = await staging.merge(keyId, MAX_REPORTED_ERRORS);
     failed += merged.duplicates;
     for (const d of merged.duplicateRows) {

@@ -7,9 +7,11 @@ import { errorResponses } from '../../http/errors.ts';
 import { Page, PageQuery } from '../../http/pagination.ts';
 import { respondIdempotently } from '../idempotency/route.ts';
 import type { IdempotencyService } from '../idempotency/service.ts';
-import { csvRows, jsonArrayRows, limitBytes, ndjsonRows } from './import-sources.ts';
+import { IMPORT_TYPES, limitBytes, mediaType, rowsFor } from './import-sources.ts';
 import { Contact, ContactBody, ContactPatchBody, ContactStatusSchema, EmailParams, EmailsBody, EngagementSchema, ImportResultSchema } from './schemas.ts';
 import type { ContactPatch, ContactsService } from './service.ts';
+import { ImportJobSchema } from '../imports/routes.ts';
+import type { ImportJobsService } from '../imports/service.ts';
 
 const tags = ['contacts'];
 
@@ -22,9 +24,19 @@ const ListQuery = Type.Object({
   format: Type.Optional(Type.Union([Type.Literal('json'), Type.Literal('csv')], { description: 'csv streams every matching contact (limit and offset do not apply).' })),
 });
 
-const STREAMED_TYPES = ['application/json', 'text/csv', 'application/x-ndjson'];
+const STREAMED_TYPES = IMPORT_TYPES;
 
-export const contactsRoutes: FastifyPluginAsyncTypebox<{ contacts: ContactsService; idempotency: IdempotencyService }> = async (app, { contacts, idempotency }) => {
+/** ?async: absent or false is the synchronous import; true makes it a job. */
+function asyncFlag(value: unknown): boolean {
+  if (value === undefined || value === 'false') return false;
+  if (value === 'true') return true;
+  throw invalid('invalid_async', 'async is true or false', 'async');
+}
+
+export const contactsRoutes: FastifyPluginAsyncTypebox<{ contacts: ContactsService; idempotency: IdempotencyService; imports: ImportJobsService }> = async (
+  app,
+  { contacts, idempotency, imports },
+) => {
   app.get(
     '/v1/bulk/contacts',
     {
@@ -144,19 +156,24 @@ export const contactsRoutes: FastifyPluginAsyncTypebox<{ contacts: ContactsServi
         schema: {
           tags,
           summary: 'Import up to 1,000,000 contacts: JSON array, NDJSON or CSV (header row: email, name, other columns become metadata)',
-          description:
+          description: [
             'Existing contacts get the given name and metadata; their status is never changed. One bad row never fails the others. The body streams, so the general body size limit does not apply.',
+            'With async=true the body is stored and the answer is 202 with an import job (GET /v1/bulk/imports/{id} shows its progress and, once completed, this same 207 result). A body that cannot be read at all is refused before the 202, changing nothing.',
+            'Use async=true for large imports (over about 100,000 rows or 10 MB): the synchronous answer comes only after the last row is merged, and a dropped connection loses the work. Without it (or with async=false) the import is synchronous.',
+          ].join(' '),
           consumes: STREAMED_TYPES,
+          querystring: Type.Object({ async: Type.Optional(Type.Boolean({ description: 'true: run as an import job and answer 202.' })) }),
           body: Type.Array(ContactBody, { description: 'JSON: this array. NDJSON: one such object a line. CSV: a header row (email, name, other columns become metadata).' }),
-          response: { 207: ImportResultSchema, ...errorResponses(400, 401, 413, 415) },
+          response: { 202: ImportJobSchema, 207: ImportResultSchema, ...errorResponses(400, 401, 413, 415) },
         },
         // The body is a stream checked row by row (one bad row never fails the others); the schema only documents it.
         validatorCompiler: () => () => true,
       },
       async (request, reply) => {
-        const body = limitBytes(request.body as Readable);
-        const type = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-        const rows = type === 'text/csv' ? csvRows(body) : type === 'application/x-ndjson' ? ndjsonRows(body) : type === 'application/json' ? jsonArrayRows(body) : null;
+        const runAsJob = asyncFlag((request.query as { async?: unknown }).async);
+        const type = mediaType(request.headers['content-type']);
+        if (runAsJob) return reply.code(202).send(await imports.submit(request.principal, type, request.body as Readable));
+        const rows = rowsFor(type, limitBytes(request.body as Readable));
         if (!rows) throw invalid('unsupported_media_type', `unsupported content type ${type}`);
         return reply.code(207).send(await contacts.importRows(request.principal, rows));
       },

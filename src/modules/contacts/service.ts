@@ -6,7 +6,7 @@ import type { DB } from '../../db/schema.ts';
 import { DomainError, invalid, notFound } from '../../errors.ts';
 import type { Principal } from '../keys/service.ts';
 import { engagementOf, noSends, type Engagement, type EngagementSource } from './engagement.ts';
-import { openPGliteStaging, openPostgresStaging } from './import-repo.ts';
+import { openStaging } from './import-repo.ts';
 import type { SourceRow } from './import-sources.ts';
 import { runImport, type ImportResult } from './import.ts';
 import * as repo from './repo.ts';
@@ -138,8 +138,7 @@ export function createContactsService(deps: ContactsDeps) {
     },
 
     async importRows(principal: Principal, rows: AsyncIterable<SourceRow>): Promise<ImportResult> {
-      const staging = deps.engine === 'postgres' && deps.pool ? await openPostgresStaging(deps.pool) : await openPGliteStaging(db);
-      return runImport(principal.keyId, rows, staging);
+      return runImport(principal.keyId, rows, await openStaging(db, deps.engine, deps.pool));
     },
 
     /** Which of the given addresses the key already has; changes nothing. */

@@ -2493,11 +2493,14 @@ export interface paths {
         put?: never;
         /**
          * Import up to 1,000,000 contacts: JSON array, NDJSON or CSV (header row: email, name, other columns become metadata)
-         * @description Existing contacts get the given name and metadata; their status is never changed. One bad row never fails the others. The body streams, so the general body size limit does not apply.
+         * @description Existing contacts get the given name and metadata; their status is never changed. One bad row never fails the others. The body streams, so the general body size limit does not apply. With async=true the body is stored and the answer is 202 with an import job (GET /v1/bulk/imports/{id} shows its progress and, once completed, this same 207 result). A body that cannot be read at all is refused before the 202, changing nothing. Use async=true for large imports (over about 100,000 rows or 10 MB): the synchronous answer comes only after the last row is merged, and a dropped connection loses the work. Without it (or with async=false) the import is synchronous.
          */
         post: {
             parameters: {
-                query?: never;
+                query?: {
+                    /** @description true: run as an import job and answer 202. */
+                    async?: boolean;
+                };
                 header?: never;
                 path?: never;
                 cookie?: never;
@@ -2529,6 +2532,63 @@ export interface paths {
                 };
             };
             responses: {
+                /** @description Default Response */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description imp_… */
+                            id: string;
+                            key_id: string;
+                            status: "queued" | "running" | "completed" | "failed";
+                            content_type: string;
+                            /** @description Size of the stored body. */
+                            bytes: number;
+                            /** @description Rows the body holds (counted when it was received). */
+                            rows_total: number;
+                            /** @description Rows read and checked so far. */
+                            rows_read: number;
+                            /** @description Contacts created; set when the merge has committed (it is one transaction at the end). */
+                            created: number;
+                            /** @description Contacts updated; set when the merge has committed. */
+                            updated: number;
+                            /** @description Rows failed so far (duplicates are known once merged). */
+                            failed: number;
+                            /** @description Worker rounds that took the job (more than 1 after a crash or a passing failure: each restarts from the first row). */
+                            attempts: number;
+                            /** @description When completed: exactly what the synchronous import answers with 207. */
+                            result: {
+                                created: number;
+                                updated: number;
+                                failed: number;
+                                /** @description The first 1,000 failed rows in row order. */
+                                errors: {
+                                    /** @description 0-based row: array element, NDJSON line or CSV record after the header. */
+                                    index: number;
+                                    email: string | null;
+                                    /** @description invalid_email, missing_email, duplicate, too_long, invalid_metadata, invalid_name, invalid_json */
+                                    code: string;
+                                    message: string;
+                                }[];
+                                /** @description Present when more rows failed than are listed. */
+                                errors_truncated?: boolean;
+                            } | null;
+                            /** @description When failed: why. */
+                            error: {
+                                code: string;
+                                message: string;
+                            } | null;
+                            created_at: string;
+                            /** @description When a worker first took the job. */
+                            started_at: string | null;
+                            /** @description When it completed or failed. */
+                            finished_at: string | null;
+                            updated_at: string;
+                        };
+                    };
+                };
                 /** @description Default Response */
                 207: {
                     headers: {
@@ -2615,6 +2675,125 @@ export interface paths {
                 };
             };
         };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/bulk/imports/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * An import job (POST /v1/bulk/contacts/import?async=true): its progress, and its result once completed
+         * @description Only the key that started it sees it (another key gets a 404); an admin key sees any.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description imp_… */
+                            id: string;
+                            key_id: string;
+                            status: "queued" | "running" | "completed" | "failed";
+                            content_type: string;
+                            /** @description Size of the stored body. */
+                            bytes: number;
+                            /** @description Rows the body holds (counted when it was received). */
+                            rows_total: number;
+                            /** @description Rows read and checked so far. */
+                            rows_read: number;
+                            /** @description Contacts created; set when the merge has committed (it is one transaction at the end). */
+                            created: number;
+                            /** @description Contacts updated; set when the merge has committed. */
+                            updated: number;
+                            /** @description Rows failed so far (duplicates are known once merged). */
+                            failed: number;
+                            /** @description Worker rounds that took the job (more than 1 after a crash or a passing failure: each restarts from the first row). */
+                            attempts: number;
+                            /** @description When completed: exactly what the synchronous import answers with 207. */
+                            result: {
+                                created: number;
+                                updated: number;
+                                failed: number;
+                                /** @description The first 1,000 failed rows in row order. */
+                                errors: {
+                                    /** @description 0-based row: array element, NDJSON line or CSV record after the header. */
+                                    index: number;
+                                    email: string | null;
+                                    /** @description invalid_email, missing_email, duplicate, too_long, invalid_metadata, invalid_name, invalid_json */
+                                    code: string;
+                                    message: string;
+                                }[];
+                                /** @description Present when more rows failed than are listed. */
+                                errors_truncated?: boolean;
+                            } | null;
+                            /** @description When failed: why. */
+                            error: {
+                                code: string;
+                                message: string;
+                            } | null;
+                            created_at: string;
+                            /** @description When a worker first took the job. */
+                            started_at: string | null;
+                            /** @description When it completed or failed. */
+                            finished_at: string | null;
+                            updated_at: string;
+                        };
+                    };
+                };
+                /** @description Every response with a status of 400 or more. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            errors: {
+                                message: string;
+                                field: string | null;
+                                code: string;
+                            }[];
+                        };
+                    };
+                };
+                /** @description Every response with a status of 400 or more. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            errors: {
+                                message: string;
+                                field: string | null;
+                                code: string;
+                            }[];
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
