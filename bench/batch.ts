@@ -9,11 +9,9 @@
 import { ceilingLine, n, ofCeiling, runPerEngine } from './support/report.ts';
 import os from 'node:os';
 import { Readable } from 'node:stream';
-import { CONNECTIONS, seedCampaign, campaignBenchConfig, openBenchEngine } from './support/campaign-seed.ts';
-import { smtpSourceRate, startSmtpSink } from './support/postfix.ts';
-import { startDnsServer } from '../test/support/dns-server.ts';
-import { createContext, createLogger } from '../src/composition.ts';
-import { migrateToLatest } from '../src/db/migrate.ts';
+import { CONNECTIONS, seedCampaign } from './support/campaign-seed.ts';
+import { smtpSourceRate } from './support/postfix.ts';
+import { withSendingBench } from './support/sending-bench.ts';
 import { createWorkerRunner } from '../src/workers/runner.ts';
 
 const RECIPIENTS = Number(process.env.BENCH_RECIPIENTS ?? 100_000);
@@ -51,14 +49,7 @@ function batchBody(templateId: string): Readable {
 }
 
 async function child(engine: string): Promise<void> {
-  const database = await openBenchEngine(engine);
-  const sink = await startSmtpSink();
-  const dns = await startDnsServer({ 'example.org': [{ type: 'MX', exchange: 'mx.example.org', priority: 10 }] });
-  try {
-    await migrateToLatest(database.db);
-    const config = campaignBenchConfig(sink.port, { MAILERDASH_DNS_SERVERS: dns.address });
-    const logger = createLogger('silent');
-    const context = createContext(config, database, logger);
+  await withSendingBench(engine, async ({ database, sink, config, logger, context }) => {
     const { key } = await context.services.keys.createKey({ name: 'bench', domains: ['bench.example'] });
     const principal = { keyId: key.id, name: 'bench', admin: false };
     const { listId, templateId } = await seedCampaign(database, key.id, RECIPIENTS);
@@ -100,12 +91,7 @@ async function child(engine: string): Promise<void> {
     console.log(`  campaign (dispatch + send):             ${ofCeiling(campaignRate, ceiling)}`);
     console.log(`  batch (accepted -> completed):          ${ofCeiling(batchRate, ceiling)}, ${Math.round((100 * batchRate) / campaignRate)}% of the campaign; RSS peak ${sending.peakMb} MB`);
     console.log(`  batch counts: sent ${batch.counts.sent}, failed ${batch.counts.failed}, rejected ${batch.counts.rejected}; outcome ${batch.outcome}`);
-  } finally {
-    sink.child.kill();
-    await dns.close();
-    await database.close();
-    await database.drop();
-  }
+  });
 }
 
 await runPerEngine(import.meta.url, child);

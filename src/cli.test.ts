@@ -5,35 +5,19 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import pg from 'pg';
+import { BIN, startCli, waitForHealth } from '../test/support/cli-process.ts';
 import { createScratchDatabase } from '../test/support/scratch-postgres.ts';
 
-const BIN = path.join(import.meta.dirname, '..', 'bin', 'mailerdash.js');
 const dataDir = mkdtempSync(path.join(tmpdir(), 'mailerdash-cli-'));
 const env = { ...process.env, MAILERDASH_DATA_DIR: dataDir, LOG_LEVEL: 'warn', DATABASE_URL: '', MAILERDASH_ADMIN_KEY: '', MAILERDASH_INBOUND_PORT: '0' };
 
-async function waitForHealth(port: number): Promise<boolean> {
-  const deadline = Date.now() + 90_000; // a bound for a loaded machine, not a timing
-  while (Date.now() < deadline) {
-    const res = await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => null);
-    if (res?.status === 200) return true;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return false;
-}
 
 /** Rows of the CLI import test; the issue's 100,000 with CLI_IMPORT_ROWS=100000 (CI keeps it small). */
 const IMPORT_ROWS = Number(process.env.CLI_IMPORT_ROWS ?? 5000);
 
 /** Like run, without blocking the event loop (the server under test is a child of this process, too). */
 function runAsync(args: string[], extra: Record<string, string> = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...env, ...extra } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c) => (stdout += c));
-    child.stderr.on('data', (c) => (stderr += c));
-    child.on('exit', (status) => resolve({ status, stdout, stderr }));
-  });
+  return startCli(args, { ...env, ...extra }).exited;
 }
 
 function run(args: string[], extra: Record<string, string> = {}) {

@@ -26,9 +26,12 @@ const USAGE = `Usage: mailerdash <command>
   contacts import FILE [--format csv|ndjson|json]   progress on standard error, the result on standard output
   contacts export [--format csv|ndjson] [--status S]
   campaigns send ID [--watch] [--allow-local-links]
+  batches submit FILE [--watch] [--idempotency-key K]   FILE: a POST /v1/batches body (.json), or
+                            recipients (.csv/.ndjson) with --from EMAIL [--from-name N] [--subject S]
+                            [--template ID | --html FILE --text FILE] [--channel bulk|trans]
   messages tail
 
-keys, contacts, campaigns and messages work with or without a running server: beside a server that holds
+keys, contacts, campaigns, batches and messages work with or without a running server: beside a server that holds
 the embedded database they use its HTTP API (found in the data directory), or MAILERDASH_URL with
 MAILERDASH_API_KEY when set.
 
@@ -68,6 +71,8 @@ export async function main(argv: string[]): Promise<void> {
         return await (await loadCommands()).contactsCommand(config, rest);
       case 'campaigns':
         return await (await loadCommands()).campaignsCommand(config, rest);
+      case 'batches':
+        return await (await import('./cli/batches-command.ts')).batchesCommand(config, rest);
       case 'messages':
         return await (await loadCommands()).messagesCommand(config, rest);
       default:

@@ -6,7 +6,7 @@ export interface ApiClient {
   /** Where the API is, and whether it is another process's. */
   url: string;
   remote: boolean;
-  request(method: string, path: string, init?: { body?: BodyInit; headers?: Record<string, string>; duplex?: 'half' }): Promise<Response>;
+  request(method: string, path: string, init?: { body?: BodyInit; headers?: Record<string, string>; duplex?: 'half'; signal?: AbortSignal }): Promise<Response>;
   close(): Promise<void>;
 }
 
@@ -19,7 +19,7 @@ function client(url: string, key: string, remote: boolean, close: () => Promise<
     remote,
     async request(method, path, init = {}) {
       try {
-        return await fetch(`${base}${path}`, { method, body: init.body, headers: { authorization: `Bearer ${key}`, ...init.headers }, ...(init.duplex ? { duplex: init.duplex } : {}) } as RequestInit);
+        return await fetch(`${base}${path}`, { method, body: init.body, headers: { authorization: `Bearer ${key}`, ...init.headers }, signal: init.signal, ...(init.duplex ? { duplex: init.duplex } : {}) } as RequestInit);
       } catch (error) {
         throw new CliError(`cannot reach ${base}: ${(error as Error & { cause?: Error }).cause?.message ?? (error as Error).message}`);
       }

@@ -6,38 +6,35 @@ export interface Progress {
   stop(): void;
 }
 
-/** What is counted: its name in the lines and how an amount of it is written. */
+/** How one kind of work is counted: bytes shown as MB, or items (messages) as they are. */
 interface Unit {
+  amount(n: number): string;
   name: string;
-  show(amount: number): string;
 }
 
-const MEGABYTES: Unit = { name: 'MB', show: (bytes) => (bytes / 1_048_576).toFixed(1) };
-const ROWS: Unit = { name: 'rows', show: (rows) => String(Math.round(rows)) };
+const MEGABYTES: Unit = { amount: (bytes) => (bytes / 1_048_576).toFixed(1), name: 'MB' };
 
 function progress(label: string, total: number, unit: Unit, out: NodeJS.WriteStream, now: () => number): Progress {
+  const started = now();
+  const rate = (done: number) => done / Math.max(0.001, (now() - started) / 1000);
   if (out.isTTY) {
     const bar = new cliProgress.SingleBar(
       { format: `${label} [{bar}] {percentage}% | {done}/{size} ${unit.name} | {rate} ${unit.name}/s | ETA {eta_formatted}`, hideCursor: true, stream: out },
       cliProgress.Presets.shades_classic,
     );
-    bar.start(total, 0, { done: unit.show(0), size: unit.show(total), rate: unit.show(0) });
-    const started = now();
+    bar.start(total, 0, { done: unit.amount(0), size: unit.amount(total), rate: unit.amount(0) });
     return {
-      update(done) {
-        bar.update(done, { done: unit.show(done), rate: unit.show(done / Math.max(0.001, (now() - started) / 1000)) });
-      },
+      update: (done) => bar.update(done, { done: unit.amount(done), rate: unit.amount(rate(done)) }),
       stop: () => bar.stop(),
     };
   }
-  const started = now();
   let lastLine = -Infinity;
   let last = 0;
   const line = (done: number) => {
-    const seconds = Math.max(0.001, (now() - started) / 1000);
-    const rate = done / seconds;
-    const eta = rate > 0 ? Math.round((total - done) / rate) : null;
-    out.write(`${label}: ${unit.show(done)} of ${unit.show(total)} ${unit.name} (${total ? Math.floor((done / total) * 100) : 100}%), ${unit.show(rate)} ${unit.name}/s, ETA ${eta === null ? '?' : `${eta} s`}\n`);
+    const perSecond = rate(done);
+    const eta = perSecond > 0 ? Math.round((total - done) / perSecond) : null;
+    const percent = total ? Math.floor((done / total) * 100) : 100;
+    out.write(`${label}: ${unit.amount(done)} of ${unit.amount(total)} ${unit.name} (${percent}%), ${unit.amount(perSecond)} ${unit.name}/s, ETA ${eta === null ? '?' : `${eta} s`}\n`);
     lastLine = now();
   };
   return {
@@ -55,6 +52,12 @@ export function byteProgress(label: string, total: number, out: NodeJS.WriteStre
   return progress(label, total, MEGABYTES, out, now);
 }
 
+/** Progress counted in whole items, e.g. the messages of a batch that have reached a final state. */
+export function countProgress(label: string, total: number, name: string, out: NodeJS.WriteStream = process.stderr, now: () => number = Date.now): Progress {
+  return progress(label, total, { amount: (n) => String(Math.round(n)), name }, out, now);
+}
+
+/** Progress counted in rows, e.g. the rows an import job has read. */
 export function rowProgress(label: string, total: number, out: NodeJS.WriteStream = process.stderr, now: () => number = Date.now): Progress {
-  return progress(label, total, ROWS, out, now);
+  return countProgress(label, total, 'rows', out, now);
 }

@@ -48,7 +48,7 @@ export function compileRaw(content: ContentInput & { raw_mime: Buffer }): Compil
     staticBody: tracking.open || tracking.click ? null : { headers: '', body },
     mixedBoundary: '',
     altBoundary: '',
-    attachmentSections: '',
+    attachmentSections: Buffer.alloc(0),
     raw: skeleton,
   };
 }

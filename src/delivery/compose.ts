@@ -3,7 +3,7 @@ import { compileRaw, composeRaw, type RawSkeleton } from './compose-raw.ts';
 import { compileTemplate, renderTemplate, type CompiledTemplate } from '../lib/liquid.ts';
 import type { Address } from '../modules/messages/tables.ts';
 import type { MessageLinks } from './links.ts';
-import { asciiAddress, base64Lines, encodeTextBody, fold, formatAddress, formatAddressList, headerText, htmlToText } from './mime-encoding.ts';
+import { asciiAddress, base64LinesBuffer, encodeTextBody, fold, formatAddress, formatAddressList, headerText, htmlToText } from './mime-encoding.ts';
 import { renderSevenBit, sevenBitForm, type SevenBitForm } from './text-part.ts';
 
 /** A message_contents row as the composer needs it. */
@@ -73,7 +73,8 @@ export interface CompiledContent {
   staticBody: RenderedBody | null;
   mixedBoundary: string;
   altBoundary: string;
-  attachmentSections: string;
+  /** The attachments' MIME parts, encoded once and shared by every recipient's body (empty: none). */
+  attachmentSections: Buffer;
   /** Submitted content: the message as written, with what the pipeline may change found once. */
   raw?: RawSkeleton;
 }
@@ -91,6 +92,8 @@ const OWN_HEADERS = new Set([
   'content-transfer-encoding', 'x-md-channel', 'list-unsubscribe', 'list-unsubscribe-post', 'dkim-signature', 'return-path',
 ]);
 const HEADER_NAME = /^[\x21-\x39\x3b-\x7e]{1,76}$/;
+const CRLF_BYTES = Buffer.from('\r\n');
+const EMPTY = Buffer.alloc(0);
 
 function headerLines(headers: Record<string, string> | undefined): Array<[string, string]> {
   const out: Array<[string, string]> = [];
@@ -105,18 +108,18 @@ function boundaryFor(contentId: string, kind: string): string {
   return `=_md_${kind}_${createHash('sha256').update(contentId).digest('hex').slice(0, 24)}`;
 }
 
-function attachmentSections(attachments: unknown[], boundary: string): string {
-  let out = '';
+function attachmentSections(attachments: unknown[], boundary: string): Buffer {
+  const pieces: Buffer[] = [];
   for (const raw of attachments as Attachment[]) {
     const type = (raw.type || 'application/octet-stream').replace(/[^\w.+/-]/g, '');
     const filename = (raw.filename || 'attachment').replace(/[\r\n"\\]/g, '_');
     const name = /^[\x20-\x7e]*$/.test(filename) ? `"${filename}"` : `"${headerText(filename)}"`;
     const disposition = raw.disposition === 'inline' ? 'inline' : 'attachment';
-    out += `--${boundary}\r\nContent-Type: ${type}; name=${name}\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: ${disposition}; filename=${name}\r\n`;
-    if (raw.content_id) out += `Content-ID: <${raw.content_id.replace(/[<>\r\n]/g, '')}>\r\n`;
-    out += `\r\n${base64Lines(raw.content)}\r\n`;
+    let head = `--${boundary}\r\nContent-Type: ${type}; name=${name}\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: ${disposition}; filename=${name}\r\n`;
+    if (raw.content_id) head += `Content-ID: <${raw.content_id.replace(/[<>\r\n]/g, '')}>\r\n`;
+    pieces.push(Buffer.from(`${head}\r\n`, 'latin1'), base64LinesBuffer(raw.content), CRLF_BYTES);
   }
-  return out;
+  return pieces.length ? Buffer.concat(pieces) : EMPTY;
 }
 
 export function compileContent(content: ContentInput): CompiledContent {
@@ -182,10 +185,10 @@ export function buildBody(content: CompiledContent, html: string | null, text: s
     headers = `Content-Type: multipart/alternative;\r\n boundary="${alt}"\r\n`;
     body = `--${alt}\r\n${textPart('text/plain', plain, plainEncoded)}--${alt}\r\n${textPart('text/html', html, encoded.html === true)}--${alt}--\r\n`;
   }
-  if (content.attachmentSections) {
+  if (content.attachmentSections.length) {
     const mixed = content.mixedBoundary;
-    body = `--${mixed}\r\n${headers}\r\n${body}${content.attachmentSections}--${mixed}--\r\n`;
-    headers = `Content-Type: multipart/mixed;\r\n boundary="${mixed}"\r\n`;
+    const parts = [Buffer.from(`--${mixed}\r\n${headers}\r\n${body}`, 'latin1'), content.attachmentSections, Buffer.from(`--${mixed}--\r\n`, 'latin1')];
+    return { headers: `Content-Type: multipart/mixed;\r\n boundary="${mixed}"\r\n`, body: Buffer.concat(parts) };
   }
   return { headers, body: Buffer.from(body, 'latin1') };
 }

@@ -37,6 +37,22 @@ export function quotedPrintable(text: string): string {
 }
 
 /** Base64 in lines of 76 characters. */
+/**
+ * Base64 text (already encoded, as an API attachment arrives) in lines of 76, written straight into one
+ * Buffer: a 20 MB attachment costs the Buffer alone, not a cleaned copy, an array of lines and their join.
+ */
+export function base64LinesBuffer(encoded: string): Buffer {
+  const clean = /\s/.test(encoded) ? encoded.replace(/\s+/g, '') : encoded;
+  const lineCount = Math.ceil(clean.length / 76);
+  const out = Buffer.allocUnsafe(clean.length + Math.max(0, lineCount - 1) * 2);
+  let at = 0;
+  for (let i = 0; i < clean.length; i += 76) {
+    if (i) at = out.writeUInt16BE(0x0d0a, at);
+    at += out.write(clean.slice(i, i + 76), at, 'latin1');
+  }
+  return out;
+}
+
 export function base64Lines(data: Buffer | string): string {
   const b64 = Buffer.isBuffer(data) ? data.toString('base64') : data.replace(/\s+/g, '');
   const lines: string[] = [];

@@ -10,6 +10,11 @@ import * as queue from '../delivery/queue-repo.ts';
 
 const CONTENT_CACHE_SIZE = 500;
 const KEY_CACHE_MS = 60_000;
+/** A content holding this much (attachments, mostly) is kept only while it is being sent, so memory returns after the send. */
+export const LARGE_CONTENT_BYTES = 1_048_576;
+const LARGE_CONTENT_IDLE_MS = 10_000;
+
+const contentBytes = (content: CompiledContent) => content.attachmentSections.length + (content.staticBody?.body.length ?? 0) + (content.raw ? 0 : (content.html?.length ?? 0) + (content.text?.length ?? 0));
 const CRLF = Buffer.from('\r\n');
 
 export interface MessageRendererOptions {
@@ -26,14 +31,38 @@ export interface MessageRenderer {
   load(ids: string[]): Promise<void>;
   /** A loaded content, or the error its compiling threw; undefined when not loaded. */
   content(id: string): CompiledContent | Error | undefined;
-  /** The message as sent: headers, body, and the DKIM signature when its domain has a key. */
-  render(message: queue.ClaimedMessage, content: CompiledContent, now: Date): Promise<Buffer>;
+  /**
+   * The message as sent, in two pieces: the DKIM signature (when its domain has a key) with the headers,
+   * then the body, which is the content's own Buffer whenever it does not vary by recipient.
+   */
+  render(message: queue.ClaimedMessage, content: CompiledContent, now: Date): Promise<Buffer[]>;
 }
 
 export function createMessageRenderer(options: MessageRendererOptions): MessageRenderer {
   const contents = new Map<string, CompiledContent | Error>();
   const signingKeys = new Map<string, { key: DkimKey | null; until: number }>();
   let dateCache = { second: -1, text: '' };
+  /** Large contents by id: when each was last used, and the timer that drops it once idle. */
+  const large = new Map<string, { usedAt: number; timer: NodeJS.Timeout }>();
+
+  function touchLarge(id: string): void {
+    const entry = large.get(id);
+    if (entry) entry.usedAt = Date.now();
+  }
+  function trackLarge(id: string): void {
+    const drop = () => {
+      const entry = large.get(id);
+      if (!entry) return;
+      const idle = Date.now() - entry.usedAt;
+      if (idle < LARGE_CONTENT_IDLE_MS) {
+        entry.timer = setTimeout(drop, LARGE_CONTENT_IDLE_MS - idle).unref();
+        return;
+      }
+      large.delete(id);
+      contents.delete(id);
+    };
+    large.set(id, { usedAt: Date.now(), timer: setTimeout(drop, LARGE_CONTENT_IDLE_MS).unref() });
+  }
 
   function dateHeader(now: Date): string {
     const second = Math.floor(now.getTime() / 1000);
@@ -58,7 +87,9 @@ export function createMessageRenderer(options: MessageRendererOptions): MessageR
       for (const row of await queue.loadContents(options.db, missing)) {
         if (contents.size >= CONTENT_CACHE_SIZE) contents.delete(contents.keys().next().value!);
         try {
-          contents.set(row.id, compileContent(row));
+          const compiled = compileContent(row);
+          contents.set(row.id, compiled);
+          if (contentBytes(compiled) >= LARGE_CONTENT_BYTES) trackLarge(row.id);
         } catch (error) {
           contents.set(row.id, error as Error);
         }
@@ -66,14 +97,15 @@ export function createMessageRenderer(options: MessageRendererOptions): MessageR
     },
     content: (id) => contents.get(id),
     async render(message, content, now) {
+      touchLarge(content.id);
       const composed = composeMessage(content, message, { hostname: options.hostname, links: options.links, date: dateHeader(now) });
       const head = Buffer.from(composed.headers, 'utf8');
       const key = await signingKey(message.key_id, content.fromEmail);
-      if (!key) return Buffer.concat([head, CRLF, composed.body.body]);
+      if (!key) return [Buffer.concat([head, CRLF]), composed.body.body];
       const body = composed.body;
       body.bodyHash ??= bodyHash(body.body);
       const signature = await dkimSignatureField(key, composed.headers, body.bodyHash, options.signer!, now);
-      return Buffer.concat([Buffer.from(signature, 'latin1'), head, CRLF, body.body]);
+      return [Buffer.concat([Buffer.from(signature, 'latin1'), head, CRLF]), body.body];
     },
   };
 }

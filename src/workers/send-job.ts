@@ -14,7 +14,7 @@ import { suppressionBlocks } from '../delivery/suppression-rule.ts';
 import { fullBucket, take, type Bucket } from '../delivery/token-bucket.ts';
 import { singleProvider, type ProviderSet } from '../delivery/providers.ts';
 import { isProviderFailure, type MessageRouter, type RouteChoice } from '../delivery/routing.ts';
-import type { OutgoingMessage, Transport } from '../delivery/transport.ts';
+import { outgoingMessage, type OutgoingMessage, type Transport } from '../delivery/transport.ts';
 import { isCoalescing } from '../delivery/batching.ts';
 import { NEVER } from '../modules/campaigns/repo.ts';
 import { suppressAddress } from '../modules/addresses/standing.ts';
@@ -274,15 +274,15 @@ export function createSendJob(options: SendJobOptions): Job & { stop(): void; cl
           record({ ...base, status: 'dropped', response: null, event: { type: 'dropped', data: { reason: why } } }, message);
           return;
         }
-        let raw: Buffer;
+        let parts: Buffer[];
         try {
-          raw = await renderer.render(message, content, now);
+          parts = await renderer.render(message, content, now);
         } catch (error) {
           const response = `rendering failed: ${(error as Error).message}`;
           record({ ...base, status: 'failed', response, event: { type: 'failed', data: { response } } }, message);
           return;
         }
-        const outgoing = { id: message.id, envelopeFrom: options.links ? options.links.returnPath(message.id) : verpAddress(message.id, options.bounceDomain), recipient: asciiAddress(message.to_email), raw };
+        const outgoing = outgoingMessage({ id: message.id, envelopeFrom: options.links ? options.links.returnPath(message.id) : verpAddress(message.id, options.bounceDomain), recipient: asciiAddress(message.to_email) }, parts);
         const first = route?.provider ?? providers.defaultName;
         const delivery = deliver(message, outgoing, first, route !== undefined);
         // A provider that gathers messages into batch calls answers only once its call is made: the

@@ -57,13 +57,19 @@ export function dotStuff(raw: Buffer): Buffer {
   return Buffer.concat(parts);
 }
 
+/** dotStuff over pieces that each start a line (every piece but the last ends with CRLF); unchanged pieces are not copied. */
+export function dotStuffParts(parts: readonly Buffer[]): Buffer[] {
+  return parts.filter((part) => part.length > 0).map(dotStuff);
+}
+
 const END_OF_DATA = Buffer.from('.\r\n');
 const CRLF_END_OF_DATA = Buffer.from('\r\n.\r\n');
 
 interface Transaction {
   envelopeFrom: string;
   recipients: string[];
-  raw: Buffer;
+  /** The message in pieces, each starting a line. */
+  parts: readonly Buffer[];
   /** Its MAIL/RCPT/DATA went out with the previous transaction's body. */
   commandsSent: boolean;
 }
@@ -232,8 +238,8 @@ export class SmtpConnection {
    * MAIL/RCPT/DATA go out in the same write as this one's body (RFC 2920 3.1), so a message costs
    * one write and its replies arrive together. At most one body is ever awaiting its reply.
    */
-  send(envelopeFrom: string, recipients: string[], raw: Buffer): Promise<SendResult[]> {
-    const transaction: Transaction = { envelopeFrom, recipients, raw, commandsSent: false };
+  send(envelopeFrom: string, recipients: string[], raw: Buffer | readonly Buffer[]): Promise<SendResult[]> {
+    const transaction: Transaction = { envelopeFrom, recipients, parts: Buffer.isBuffer(raw) ? [raw] : raw, commandsSent: false };
     this.queued.push(transaction);
     const run = this.tail.then(() => this.transact(transaction));
     this.tail = run.catch(() => {});
@@ -301,10 +307,11 @@ export class SmtpConnection {
       return rcptResults.map((r) => r ?? refused ?? { outcome: 'temporary', reply: 'DATA not attempted', stage: 'data' });
     }
     try {
-      const body = dotStuff(transaction.raw);
+      const pieces = dotStuffParts(transaction.parts);
+      const last = pieces.at(-1) ?? Buffer.alloc(0);
       this.socket.cork();
-      this.write(body);
-      this.write(body.length >= 2 && body[body.length - 2] === 0x0d && body[body.length - 1] === 0x0a ? END_OF_DATA : CRLF_END_OF_DATA);
+      for (const piece of pieces) this.write(piece);
+      this.write(last.length >= 2 && last[last.length - 2] === 0x0d && last[last.length - 1] === 0x0a ? END_OF_DATA : CRLF_END_OF_DATA);
       // The end of DATA ends the transaction whatever its reply, so the next needs no RSET.
       const next = this.pipelining ? this.queued[0] : undefined;
       if (next) {

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { startSmtpSink } from '../../../test/support/smtp-sink.ts';
 import { createOutboxTransport } from '../outbox/transport.ts';
+import { outgoingMessage } from '../transport.ts';
 import { createSmtpTransport } from './transport.ts';
 
 const raw = (n: number) => Buffer.from(`From: a@example.test\r\nTo: b@example.test\r\nSubject: m${n}\r\n\r\n.leading dot\r\nbody ${n}\r\n`);
@@ -17,6 +18,21 @@ const refusingSink = () =>
   });
 
 describe('SMTP transport against smtp-server on loopback', () => {
+  it('writes a message given in pieces as they are, dot-stuffing a piece that starts with a dot, without joining them', async () => {
+    const sink = await startSmtpSink();
+    const transport = createSmtpTransport({ url: sink.url(), clientName: 'mta.test', maxConnections: 1 });
+    try {
+      const body = Buffer.from('.starts with a dot\r\nthen\r\n.again\r\n');
+      const message = outgoingMessage({ id: 'p1', envelopeFrom: 'b@bounce.test', recipient: 'r@example.test' }, [Buffer.from('Subject: pieces\r\n\r\n'), body]);
+      assert.equal((await transport.send(message)).outcome, 'accepted');
+      assert.equal(sink.received[0]!.raw.toString(), `Subject: pieces\r\n\r\n${body}`);
+      assert.equal(message.raw.toString(), `Subject: pieces\r\n\r\n${body}`, 'raw is the pieces joined, for transports that read it whole');
+    } finally {
+      await transport.close();
+      await sink.close();
+    }
+  });
+
   it('pipelines transactions over a small pool of reused connections', async () => {
     const sink = await startSmtpSink();
     const transport = createSmtpTransport({ url: sink.url(), clientName: 'mta.test', maxConnections: 3 });

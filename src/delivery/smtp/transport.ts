@@ -121,7 +121,7 @@ export function createSmtpTransport(options: SmtpTransportOptions): Transport & 
       return { outcome: 'temporary', reply: (error as Error).message, stage: 'connect' };
     }
     try {
-      const [result] = await lease.connection.send(message.envelopeFrom, [message.recipient], message.raw);
+      const [result] = await lease.connection.send(message.envelopeFrom, [message.recipient], message.parts ?? message.raw);
       release(lease.connection);
       return result ?? { outcome: 'temporary', reply: 'no result', stage: 'data' };
     } catch (error) {
