@@ -263,6 +263,12 @@ function report(engine: string, plain: PhaseResult, hooks: PhaseResult): void {
     `  CPU per message (node + PostgreSQL): without webhooks ${ms(plainCpu, CONTACTS)} ms; with webhooks ${ms(hooks.nodeCpu + hooks.pgCpu, CONTACTS)} ms until the campaign was sent, ` +
       `${ms(hooksCpu, CONTACTS)} ms until every event arrived (node ${ms(hooks.nodeCpuTotal, CONTACTS)}, PostgreSQL ${ms(hooks.pgCpuTotal, CONTACTS)}) → webhooks' share ${pc((hooksCpu - plainCpu) / hooksCpu)}; receiver ${ms(hooks.receiverCpu, rx.count)} ms per event`,
   );
+  // What each event costs: the webhooks run's CPU to its last event less the plain run's to its campaign's end.
+  console.log(
+    `  CPU per event (with webhooks, to the last event, less without): node ${ms(hooks.nodeCpuTotal - plain.nodeCpu, rx.count)}, PostgreSQL ${ms(hooks.pgCpuTotal - plain.pgCpu, rx.count)}, ` +
+      `receiver ${ms(hooks.receiverCpu, rx.count)} ms = ${ms(hooks.nodeCpuTotal - plain.nodeCpu + hooks.pgCpuTotal - plain.pgCpu + hooks.receiverCpu, rx.count)} ms; ` +
+      `against the bare request (ceiling) ${ms(hooks.httpCpu!.client + hooks.httpCpu!.receiver, 1)} ms and the campaign's message without webhooks ${ms(plain.nodeCpu + plain.pgCpu + plain.sinkCpu, CONTACTS)} ms (node + PostgreSQL + sink)`,
+  );
   const costOk = 1 - ratio < GOAL_COST;
   const lagOk = rx.lag.p99 < GOAL_P99_MS;
   console.log(
