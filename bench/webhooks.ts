@@ -7,7 +7,7 @@
 //      context.jobs run by the worker runner as `mailerdash worker` runs them, so fan-out and delivery run
 //      while the campaign sends. After the campaign is sent it waits until the receiver has every event.
 // Prints campaign msg/s in both (and with / without), events delivered per second (first event time to last
-// receipt) against the HTTP ceiling (undici, as many connections as the sender, into the same receiver, same
+// receipt) against the HTTP ceiling (the webhook sender alone, as many connections, into the same receiver, same
 // run), lag from event time to receipt (p50, p99, by fifth of the run), repeats, and CPU per message.
 // Unsigned as bench/campaign.ts is: context.jobs' campaign dispatcher and send job are swapped for the same
 // pair with no DKIM key (in both runs). BENCH_DKIM=1 keeps context.jobs as they are (RSA-2048 signed).
@@ -45,7 +45,7 @@ interface PhaseResult {
   httpCeiling: number | null;
   /** Connections (and requests in flight) of the HTTP ceiling: the sender's MAILERDASH_WEBHOOK_CONCURRENCY. */
   httpConnections: number;
-  /** CPU seconds per request of the HTTP ceiling: undici in this process, and the receiver. */
+  /** CPU seconds per request of the HTTP ceiling: the sender (undici) in this process, and the receiver. */
   httpCpu: { client: number; receiver: number } | null;
   campaignSeconds: number;
   campaignRate: number;
@@ -247,9 +247,9 @@ function report(engine: string, plain: PhaseResult, hooks: PhaseResult): void {
   console.log(`    outbox: ${hooks.events.map((e) => `${e.type} ${n(e.count)}`).join(', ')}; deliveries: ${hooks.deliveries.map((d) => `${d.status} ${n(d.count)} (${n(d.attempts)} attempts)`).join(', ')}`);
   console.log(
     `  events delivered: ${n(eventsRate)} events/s (first event time to last receipt, ${span.toFixed(1)} s) = ${pc(eventsRate / hooks.httpCeiling!)} of the HTTP ceiling ` +
-      `(undici → receiver, ${hooks.httpConnections} connections: ${n(hooks.httpCeiling!)} req/s) = ${pc(eventsRate / hooks.campaignRate)} of the campaign's msg/s`,
+      `(sender alone → receiver, ${hooks.httpConnections} connections: ${n(hooks.httpCeiling!)} req/s) = ${pc(eventsRate / hooks.campaignRate)} of the campaign's msg/s`,
   );
-  console.log(`    the HTTP ceiling's own CPU per request: undici ${ms(hooks.httpCpu!.client, 1)} ms, receiver ${ms(hooks.httpCpu!.receiver, 1)} ms`);
+  console.log(`    the HTTP ceiling's own CPU per request: sender ${ms(hooks.httpCpu!.client, 1)} ms, receiver ${ms(hooks.httpCpu!.receiver, 1)} ms`);
   console.log(
     `    at the campaign's end ${n(hooks.receivedAtCampaignEnd)} had arrived (${n(backlog)} behind); the last arrived ${(hooks.totalSeconds - hooks.campaignSeconds).toFixed(1)} s later (${hooks.totalSeconds.toFixed(1)} s after the send)`,
   );

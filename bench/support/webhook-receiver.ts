@@ -7,7 +7,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
-import { Agent, request } from 'undici';
+import { createOutboundGuard } from '../../src/lib/ssrf.ts';
+import { createWebhookSender } from '../../src/modules/webhooks/sender.ts';
 import { cpuSecondsOf } from './postfix.ts';
 
 export interface ReceiverStats {
@@ -166,30 +167,30 @@ export async function startWebhookReceiver(): Promise<WebhookReceiver> {
 }
 
 /**
- * Requests per second that undici (the sender's client) gets from the receiver with `connections`
- * keep-alive connections and as many requests in flight, with an event-sized body and no signing or
- * database: the HTTP ceiling of one endpoint.
+ * Requests per second that the webhook sender (createWebhookSender, undici underneath) gets from the
+ * receiver with `connections` keep-alive connections and as many requests in flight, with an
+ * event-sized body and no signing or database: the HTTP ceiling of one endpoint.
  */
 export async function httpCeiling(port: number, count: number, connections: number): Promise<number> {
-  const agent = new Agent({ connections, keepAliveMaxTimeout: 30_000 });
+  const sender = createWebhookSender({ guard: createOutboundGuard({ allowHosts: ['127.0.0.1'] }), connectionsPerOrigin: connections });
   const body = JSON.stringify({
     type: 'message.sent',
     timestamp: new Date().toISOString(),
     data: { message_id: 'msg_0123456789abcdef0123456789abcdef', key_id: 'key_0123456789abcdef', email: 'reader12345@example.org', channel: 'bulk', campaign_id: 'cmp_0123456789abcdef', request_id: null, custom_args: {}, response: '250 2.0.0 Ok: queued as 4Xb2Yk0Qz1' },
   });
-  const headers = { 'content-type': 'application/json', 'webhook-id': 'evt_x', 'webhook-timestamp': '0', 'webhook-signature': 'v1,' + 'x'.repeat(44) };
+  const req = { url: `http://127.0.0.1:${port}/ceiling`, id: 'evt_x', timestamp: new Date(0), body, signature: 'v1,' + 'x'.repeat(44) };
   let next = 0;
   const start = process.hrtime.bigint();
   await Promise.all(
     Array.from({ length: connections }, async () => {
       while (next++ < count) {
-        const res = await request(`http://127.0.0.1:${port}/ceiling`, { method: 'POST', dispatcher: agent, headers, body });
-        await res.body.text();
+        const result = await sender.send(req);
+        if (!result.ok) throw new Error(`HTTP ceiling: ${result.error}`);
       }
     }),
   );
   const rate = count / (Number(process.hrtime.bigint() - start) / 1e9);
-  await agent.destroy();
+  await sender.close();
   return rate;
 }
 
