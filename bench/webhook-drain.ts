@@ -23,7 +23,7 @@ try {
   const c0 = process.cpuUsage();
   const h = await httpCeiling(receiver.port, 20_000, config.webhookConcurrency);
   const c1 = process.cpuUsage(c0);
-  console.log(`ceiling ${Math.round(h)} req/s, undici ${((c1.user + c1.system) / 1e3 / 20_000).toFixed(3)} ms/req`);
+  console.log(`ceiling ${Math.round(h)} req/s, sender ${((c1.user + c1.system) / 1e3 / 20_000).toFixed(3)} ms/req`);
   const jobs = context.jobs.filter((j) => j.name.startsWith('webhook'));
   const pg0 = await backendCpuSeconds(database.db);
   const e0 = process.cpuUsage();
