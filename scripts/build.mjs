@@ -19,6 +19,11 @@ rmSync('dist', { recursive: true, force: true });
 await bundleServer('dist/bundle');
 writeFileSync('dist/.built', `${new Date().toISOString()}\n`);
 const compiled = Date.now();
+if (!(await resolvable('vite')) || !(await resolvable('openapi-typescript'))) {
+  // esbuild comes with tsx, a dependency; the dashboard's tools are dev dependencies.
+  console.log(`mailerdash build: server ${compiled - started} ms; no dashboard (vite or openapi-typescript is not installed: production install)`);
+  process.exit(0);
+}
 
 await writeApiTypes('ui/src/api/schema.d.ts');
 const typed = Date.now();
@@ -33,6 +38,15 @@ await build({
 });
 const done = Date.now();
 console.log(`mailerdash build: server ${compiled - started} ms, API types ${typed - compiled} ms, dashboard ${done - typed} ms`);
+
+async function resolvable(name) {
+  try {
+    import.meta.resolve(name);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** The OpenAPI document of the bundled app, as openapi-typescript types; written only when changed. */
 async function writeApiTypes(file) {
