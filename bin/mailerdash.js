@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Runs the compiled build (dist/, made by `npm run build`, which `npm ci` runs as `prepare`) when it is
+// Runs the bundled build (dist/bundle, made by `npm run build`, which `npm ci` runs as `prepare`) when it is
 // at least as new as every source file; otherwise the TypeScript sources through tsx, so a clone
 // being edited never runs stale JavaScript and a clone without a build still works.
 import { readdirSync, statSync } from 'node:fs';
@@ -29,7 +29,7 @@ function buildIsCurrent() {
 
 let main;
 if (buildIsCurrent()) {
-  ({ main } = await import('../dist/cli.js'));
+  ({ main } = await import('../dist/bundle/cli.js'));
 } else {
   const { register } = await import('tsx/esm/api');
   register();

@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { setFlagsFromString } from 'node:v8';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 
 // The server, the database and every service load only when a command needs them, so `--help`
@@ -37,8 +38,16 @@ MAILERDASH_API_KEY when set.
 
 Configuration comes from environment variables; see the README.`;
 
+/**
+ * Commands that open the embedded database and end within a second. V8 compiles PGlite's WebAssembly with
+ * its baseline compiler, then again optimized for the functions that turn hot; that second compile takes
+ * about as much CPU as the whole command and only pays back in a long-running process.
+ */
+const SHORT_COMMANDS = new Set(['migrate', 'keys']);
+
 export async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
+  if (command && SHORT_COMMANDS.has(command)) setFlagsFromString('--liftoff-only');
   let config: Config;
   try {
     config = loadConfig();
@@ -56,12 +65,15 @@ export async function main(argv: string[]): Promise<void> {
       case 'worker':
       case 'submission':
       case 'inbound': {
+        // The database opens (PGlite: its WebAssembly compiles) while the server's code loads.
+        const opening = openConfiguredDatabase(config);
+        opening.catch(() => {}); // its error is runProcess's to report, once that awaits it
         const { runProcess, stopOnSignals } = await loadServer();
         const roles =
           command === 'start'
             ? { api: true, workers: true, submission: true, inbound: true }
             : { api: command === 'api', workers: command === 'worker', submission: command === 'submission', inbound: command === 'inbound' };
-        return stopOnSignals(await runProcess(config, roles));
+        return stopOnSignals(await runProcess(config, roles, undefined, opening));
       }
       case 'migrate':
         return await migrate(config);

@@ -34,9 +34,10 @@ export async function runProcess(
   config: Config,
   roles: { api: boolean; workers: boolean; submission?: boolean; inbound?: boolean },
   print = (line: string) => console.log(line),
+  opening: Promise<Database> = openConfiguredDatabase(config),
 ): Promise<RunningProcess> {
   const logger = createLogger(config.logLevel);
-  const database = await openConfiguredDatabase(config);
+  const database = await opening;
   const { applied } = await migrateToLatest(database.db);
   if (applied.length) logger.info({ applied }, 'migrations applied');
   const context = createContext(config, database, logger);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { sql } from 'kysely';
 import { describeEachEngine } from '../../test/support/engines.ts';
-import { migrateToLatest } from './migrate.ts';
+import { migrateToLatest, sameNames } from './migrate.ts';
 
 describeEachEngine('migrations', (engine) => {
   it('apply once, then report nothing to do, and leave the tables in place', async () => {
@@ -14,6 +14,16 @@ describeEachEngine('migrations', (engine) => {
       for (const table of ['api_keys', 'domains', 'settings']) assert.ok(names.includes(table), `${table} exists`);
       const applied = await sql<{ name: string }>`select name from kysely_migration order by name`.execute(database.db);
       assert.equal(applied.rows[0]?.name, '0001_foundation');
+    } finally {
+      await database.close();
+    }
+  });
+
+  it('still refuse a database that applied a migration no file has (the quick up-to-date check does not hide it)', async () => {
+    const database = await engine.open();
+    try {
+      await sql`insert into kysely_migration (name, timestamp) values ('9999_from_a_newer_build', ${new Date().toISOString()})`.execute(database.db);
+      await assert.rejects(migrateToLatest(database.db), /9999_from_a_newer_build/);
     } finally {
       await database.close();
     }
@@ -32,4 +42,11 @@ describeEachEngine('migrations', (engine) => {
       await database.close();
     }
   });
+});
+
+it('sameNames: the same names once each, in any order', () => {
+  assert.equal(sameNames(['0001_a', '0100_b'], ['0100_b', '0001_a']), true);
+  assert.equal(sameNames(['0001_a', '0100_b'], ['0001_a']), false);
+  assert.equal(sameNames(['0001_a'], ['0001_a', '0100_b']), false);
+  assert.equal(sameNames(['0001_a', '0100_b'], ['0001_a', '0001_a']), false);
 });

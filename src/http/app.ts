@@ -37,6 +37,7 @@ import { installErrorHandling } from './errors.ts';
 import { statsRoutes } from '../modules/stats/routes.ts';
 import { installInputGuards } from './input-guards.ts';
 import { installHttpMetrics } from './metrics.ts';
+import { serializersOnFirstUse, validatorOnFirstUse } from './compile-on-first-use.ts';
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
 
@@ -61,6 +62,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: options.bodyLimitBytes,
     trustProxy: true,
+    schemaController: { compilersFactory: { buildSerializer: serializersOnFirstUse } },
     // Every log line of a request carries its reqId: the caller's X-Request-Id when it sends a sane one, else a new one.
     requestIdHeader: false,
     genReqId: (request) => {
@@ -75,7 +77,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   // Bodies are taken as sent (no type coercion); query strings and params are text and get coerced.
   const bodyAjv = validator({ coerceTypes: false });
   const textAjv = validator({ coerceTypes: 'array' });
-  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? bodyAjv : textAjv).compile(schema));
+  app.setValidatorCompiler(({ schema, httpPart }) => validatorOnFirstUse(() => (httpPart === 'body' ? bodyAjv : textAjv).compile(schema)));
 
   // Only JSON unless a route scope adds its own parser (e.g. CSV import); anything else is a 415.
   app.removeContentTypeParser('text/plain');
