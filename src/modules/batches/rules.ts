@@ -2,6 +2,9 @@ import type { BatchHold, BatchOutcome, CanaryPlan, ProviderPolicy } from './tabl
 
 /** The pure rules of a batch: what its canary's result means, how it ends, and where a recipient goes first. */
 
+/** A recipient's idempotency key dedupes it across the key's batches this long; retention prunes older ones. */
+export const RECIPIENT_KEY_WINDOW_MS = 24 * 3600_000;
+
 export type CanaryVerdict = { next: 'wait' } | { next: 'sending' } | { next: 'awaiting_approval'; hold: BatchHold };
 
 /** Once every canary message is final: held (asked to, or a rate above its threshold), else on to the rest. */
