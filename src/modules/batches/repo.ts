@@ -213,6 +213,8 @@ export interface BatchRow {
   progress_seq: number;
   progress_at: Date | null;
   webhook_progress_at: Date | null;
+  /** The counts by message state of the last progress row (null before the first). */
+  progress_counts: Record<string, number> | null;
   created_at: Date;
   completed_at: Date | null;
 }
@@ -220,7 +222,7 @@ export interface BatchRow {
 const parse = <T>(v: unknown): T => (typeof v === 'string' ? JSON.parse(v) : v) as T;
 
 export function toBatchRow(r: Record<string, unknown>): BatchRow {
-  return { ...(r as unknown as BatchRow), policy: parse(r.policy), canary: parse(r.canary), hold: parse(r.hold) };
+  return { ...(r as unknown as BatchRow), policy: parse(r.policy), canary: parse(r.canary), hold: parse(r.hold), progress_counts: parse(r.progress_counts ?? null) };
 }
 
 const VISIBLE: BatchStatus[] = ['accepted', 'canary', 'awaiting_approval', 'sending', 'completed', 'cancelled'];

@@ -18,6 +18,17 @@ export function canaryVerdict(plan: CanaryPlan, result: { open: number; size: nu
   return { next: 'sending' };
 }
 
+/**
+ * A batch's counts by message state as the batch itself keeps them, never counted from its messages
+ * (which retention removes): the counts of its last progress row, which the monitor writes when they
+ * move (at most STREAM_PROGRESS_MS behind while sending) and on every status change, so they are
+ * exact once final. Before the first progress row every accepted message is queued.
+ */
+export function storedCounts(progressCounts: Record<string, number> | null, accepted: number): Record<string, number> {
+  const counts: Record<string, number> = { queued: 0, sending: 0, deferred: 0, sent: 0, bounced: 0, failed: 0, dropped: 0 };
+  return progressCounts ? { ...counts, ...progressCounts } : { ...counts, queued: accepted };
+}
+
 /** Never plain success over failures: any finally failed recipient makes it partial (failed when nothing was sent). */
 export function completionOutcome(counts: Record<string, number>): BatchOutcome {
   const failed = counts.failed ?? 0;
