@@ -48,7 +48,8 @@ export function createRetentionJob(options: RetentionJobOptions): Job {
   const { db, logger, batchSize } = options;
   const clock = options.now ?? (() => new Date());
   const intervalMs = options.intervalMs ?? 60_000;
-  const rule = { pauseFactor: options.pauseFactor ?? 4, maxYieldMs: options.maxYieldMs ?? 60_000 };
+  const maxYieldMs = options.maxYieldMs ?? 60_000;
+  const rule = { pauseFactor: options.pauseFactor ?? 4, maxYieldMs, recheckMs: Math.min(1000, maxYieldMs) };
   const monotonic = options.monotonic ?? (() => performance.now());
   const holder = `retention-${randomUUID()}`;
   let notBefore = Number.NEGATIVE_INFINITY;
@@ -85,6 +86,7 @@ export function createRetentionJob(options: RetentionJobOptions): Job {
       }
       if (decision.action === 'yield') {
         pace = { ...pace, yieldingSince: decision.since };
+        notBefore = decision.untilMs;
         return 0;
       }
       if (!(await repo.claimLease(db, NAME, holder, now, new Date(now.getTime() + LEASE_MS)))) {

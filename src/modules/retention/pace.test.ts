@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { decide, type PaceState } from './pace.ts';
 
-const rule = { pauseFactor: 4, maxYieldMs: 60_000 };
+const rule = { pauseFactor: 4, maxYieldMs: 60_000, recheckMs: 1000 };
 const fresh: PaceState = { lastRoundEndedAt: null, lastRoundMs: 0, lastRoundRemoved: false, yieldingSince: null };
 
 describe('retention pace', () => {
@@ -17,8 +17,9 @@ describe('retention pace', () => {
   });
 
   it('yields while messages are due, from the moment it first had to', () => {
-    assert.deepEqual(decide(fresh, 5000, true, rule), { action: 'yield', since: 5000 });
-    assert.deepEqual(decide({ ...fresh, yieldingSince: 5000 }, 64_999, true, rule), { action: 'yield', since: 5000 });
+    assert.deepEqual(decide(fresh, 5000, true, rule), { action: 'yield', since: 5000, untilMs: 6000 });
+    // It asks again a second later, but never past the minimum-progress deadline.
+    assert.deepEqual(decide({ ...fresh, yieldingSince: 5000 }, 64_500, true, rule), { action: 'yield', since: 5000, untilMs: 65_000 });
   });
 
   it('runs one round after yielding for maxYieldMs, so a never-empty queue cannot starve it', () => {

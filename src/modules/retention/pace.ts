@@ -11,6 +11,8 @@
 export interface PaceRule {
   pauseFactor: number;
   maxYieldMs: number;
+  /** While yielding, how long until it asks again whether sending is busy (the probe is not free either). */
+  recheckMs: number;
 }
 
 export interface PaceState {
@@ -23,7 +25,7 @@ export interface PaceState {
   yieldingSince: number | null;
 }
 
-export type PaceDecision = { action: 'run' } | { action: 'wait'; untilMs: number } | { action: 'yield'; since: number };
+export type PaceDecision = { action: 'run' } | { action: 'wait'; untilMs: number } | { action: 'yield'; since: number; untilMs: number };
 
 /** The pause that follows a round; the caller asks `busy` (a query) only when this one says a round is due. */
 export function pauseUntil(state: PaceState, rule: PaceRule): number {
@@ -36,5 +38,6 @@ export function decide(state: PaceState, nowMs: number, sendBusy: boolean, rule:
   if (nowMs < until) return { action: 'wait', untilMs: until };
   if (!sendBusy) return { action: 'run' };
   const since = state.yieldingSince ?? nowMs;
-  return nowMs - since >= rule.maxYieldMs ? { action: 'run' } : { action: 'yield', since };
+  if (nowMs - since >= rule.maxYieldMs) return { action: 'run' };
+  return { action: 'yield', since, untilMs: Math.min(nowMs + rule.recheckMs, since + rule.maxYieldMs) };
 }
