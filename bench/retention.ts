@@ -5,10 +5,11 @@
 // (with, without). Then the time the job takes at full pace to retire the rest of the first day (its
 // clock set a day after the oldest, so exactly that day is past retention), and table and index sizes
 // before, after and after VACUUM.
-//   npm run bench:retention   (BENCH_OLD_MESSAGES, BENCH_CONTACTS, BENCH_PAIRS, BENCH_RETENTION_PAUSE, BENCH_ENGINES=postgres|pglite, BENCH_DATABASE_URL)
+//   npm run bench:retention   (BENCH_OLD_MESSAGES, BENCH_CONTACTS, BENCH_PAIRS, BENCH_RETENTION_PAUSE, BENCH_RETENTION_CURSOR=off, BENCH_ENGINES=postgres|pglite, BENCH_DATABASE_URL)
 import os from 'node:os';
 import { sql, type Kysely } from 'kysely';
 import { CONNECTIONS, campaignBenchConfig, openBenchEngine, seedCampaign } from './support/campaign-seed.ts';
+import { backendCpuSeconds } from './support/pg-cpu.ts';
 import { runPerEngine } from './support/per-engine.ts';
 import { startSmtpSink } from './support/postfix.ts';
 import { createContext, createLogger } from '../src/composition.ts';
@@ -25,6 +26,8 @@ const DAY = 86_400_000;
 /** The job's pause after a round, in multiples of the round (the worker's default is 4). */
 const PAUSE = Number(process.env.BENCH_RETENTION_PAUSE ?? 4);
 const PAIRS = Number(process.env.BENCH_PAIRS ?? 2);
+/** off: every full-pace round starts from the oldest again (the walk before the resume point), for comparison. */
+const CURSOR = process.env.BENCH_RETENTION_CURSOR !== 'off';
 /** A few set-based statements: each chunk is one insert … select generate_series. */
 const SEED_CHUNK = 1_000_000;
 const n = (x: number) => Math.round(x).toLocaleString('en-US');
@@ -87,14 +90,19 @@ async function child(engine: string): Promise<void> {
       const dispatcher = createCampaignDispatcher({ db, logger, handOff, onQueued: () => runner.wake() });
       const runner = createWorkerRunner({ jobs: [dispatcher, delivery, ...extra], pollMs: config.workerPollMs, logger });
       const made = await context.services.campaigns.create(principal, { name, list_id: listId, template_id: templateId, from_email: 'news@bench.example', tracking: false });
+      const cpu = process.cpuUsage();
+      const dbCpu = engine === 'postgres' ? await backendCpuSeconds(db) : 0;
       const start = performance.now();
       await context.services.campaigns.act(principal, made.id, 'send');
       runner.start();
       while ((await context.services.campaigns.get(principal, made.id)).status !== 'sent') await new Promise((r) => setTimeout(r, 100));
       const seconds = (performance.now() - start) / 1000;
+      const used = process.cpuUsage(cpu);
+      const dbUsed = engine === 'postgres' ? (await backendCpuSeconds(db)) - dbCpu : 0;
       await runner.stop();
       const stats = await context.services.campaigns.stats(principal, made.id);
-      return { rate: CONTACTS / seconds, seconds, sent: stats.sent };
+      // CPU per message (node: this process, all its jobs; PostgreSQL: the database's backends): what load hardly changes.
+      return { rate: CONTACTS / seconds, seconds, sent: stats.sent, nodeMs: (used.user + used.system) / 1000 / CONTACTS, pgMs: (dbUsed * 1000) / CONTACTS };
     };
     const retention = (pauseFactor: number, now?: () => Date) =>
       createRetentionJob({ db, logger, retentionDays: config.retentionDays, contentRetentionDays: config.contentRetentionDays, batchSize: config.retentionBatch, pauseFactor, intervalMs: 1000, now });
@@ -109,8 +117,8 @@ async function child(engine: string): Promise<void> {
     // Without, then pairs of with and without: the first run of a process is slower (cold caches,
     // JIT), and the load of the shared machine drifts, so each run with the job is set against the
     // mean of the runs without beside it.
-    const line = (label: string, r: { rate: number; seconds: number; sent: number }) =>
-      `  ${label.padEnd(34)} ${n(r.rate).padStart(6)} msg/s (${r.seconds.toFixed(1)} s, sent ${n(r.sent)}) load ${load()}`;
+    const line = (label: string, r: { rate: number; seconds: number; sent: number; nodeMs: number; pgMs: number }) =>
+      `  ${label.padEnd(34)} ${n(r.rate).padStart(6)} msg/s (${r.seconds.toFixed(1)} s, sent ${n(r.sent)}), CPU/msg node ${r.nodeMs.toFixed(3)} ms, PG ${r.pgMs.toFixed(3)} ms, load ${load()}`;
     let previous = await campaign('Without retention 0', []);
     console.log(line('campaign without retention 0:', previous));
     for (let pair = 1; pair <= PAIRS; pair++) {
@@ -120,6 +128,8 @@ async function child(engine: string): Promise<void> {
       console.log(line(`campaign without retention ${pair}:`, next));
       const mean = (previous.rate + next.rate) / 2;
       console.log(`  pair ${pair}: with / without = ${((100 * withJob.rate) / next.rate).toFixed(1)} % of the later run, ${((100 * withJob.rate) / mean).toFixed(1)} % of the mean of both beside it (goal: loses under 5 %)`);
+      const cpuMean = (k: 'nodeMs' | 'pgMs') => (previous[k] + next[k]) / 2;
+      console.log(`  pair ${pair}: CPU/msg with / without (mean beside it): node ${((100 * withJob.nodeMs) / cpuMean('nodeMs')).toFixed(1)} %, PG ${((100 * withJob.pgMs) / cpuMean('pgMs')).toFixed(1)} %`);
       previous = next;
     }
 
@@ -130,8 +140,27 @@ async function child(engine: string): Promise<void> {
     const job = retention(0, () => new Date(dayEnd.getTime() + config.retentionDays * DAY));
     t = performance.now();
     let rounds = 0;
-    while ((await job.runOnce()) > 0) rounds++;
+    // The pace over the day, per tenth of it: a walk that restarts from the oldest each round slows as
+    // dead index entries pile up ahead of it; one that resumes from its cursor keeps its pace.
+    const tenth = Math.max(1, Math.ceil(rest / config.retentionBatch / 10));
+    let tenthStart = performance.now();
+    let tenthRemoved = 0;
+    const paces: string[] = [];
+    const round = async () => {
+      if (!CURSOR) await sql`delete from retention_cursors`.execute(db);
+      return job.runOnce();
+    };
+    for (let removed; (removed = await round()) > 0; ) {
+      rounds++;
+      tenthRemoved += removed;
+      if (rounds % tenth === 0) {
+        paces.push(n(tenthRemoved / ((performance.now() - tenthStart) / 1000)));
+        tenthStart = performance.now();
+        tenthRemoved = 0;
+      }
+    }
     const seconds = (performance.now() - t) / 1000;
+    console.log(`  pace per tenth of the day (rows/s, resume point ${CURSOR ? 'on' : 'off'}): ${paces.join(', ')}`);
     const dayLeft = await oldLeft(db, dayEnd);
     console.log(`  retiring the rest of day one, ${n(rest)} messages, at full pace: ${seconds.toFixed(1)} s (${rounds} rounds of ${config.retentionBatch}) = ${n(rest / seconds)} messages/s; left of that day ${n(dayLeft)}, of day two ${n(await oldLeft(db))}; 5,000,000 at that rate ≈ ${((5_000_000 / (rest / seconds)) / 60).toFixed(1)} min; load ${load()}`);
     await sql`analyze`.execute(db);

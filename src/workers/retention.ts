@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { DB } from '../db/schema.ts';
+import { RECIPIENT_KEY_WINDOW_MS } from '../modules/batches/rules.ts';
+import { decide, type PaceState } from '../modules/retention/pace.ts';
 import * as repo from '../modules/retention/repo.ts';
 import type { Job } from './runner.ts';
 
@@ -21,7 +23,14 @@ export interface RetentionJobOptions {
    * bench:retention measured a factor of 1 costing the campaign 20-40 % on two loaded cores.
    */
   pauseFactor?: number;
+  /**
+   * Longest the job puts a round off while the send path is busy (default 60 s): then one round runs
+   * anyway, so a queue that never empties cannot starve retention (src/modules/retention/pace.ts).
+   */
+  maxYieldMs?: number;
   now?: () => Date;
+  /** Monotonic ms for pauses and yields (tests inject it; default performance.now). */
+  monotonic?: () => number;
 }
 
 const NAME = 'retention';
@@ -39,22 +48,26 @@ export function createRetentionJob(options: RetentionJobOptions): Job {
   const { db, logger, batchSize } = options;
   const clock = options.now ?? (() => new Date());
   const intervalMs = options.intervalMs ?? 60_000;
-  const pauseFactor = options.pauseFactor ?? 4;
+  const maxYieldMs = options.maxYieldMs ?? 60_000;
+  const rule = { pauseFactor: options.pauseFactor ?? 4, maxYieldMs, recheckMs: Math.min(1000, maxYieldMs) };
+  const monotonic = options.monotonic ?? (() => performance.now());
   const holder = `retention-${randomUUID()}`;
-  let notBefore = 0;
+  let notBefore = Number.NEGATIVE_INFINITY;
+  let pace: PaceState = { lastRoundEndedAt: null, lastRoundMs: 0, lastRoundRemoved: false, yieldingSince: null };
   let stopping = false;
 
   async function round(now: Date): Promise<number> {
     const before = new Date(now.getTime() - options.retentionDays * DAY_MS);
     const contentBefore = new Date(now.getTime() - Math.min(options.contentRetentionDays, options.retentionDays) * DAY_MS);
     let removed = 0;
-    for (const keyId of await repo.keyIds(db)) removed += await repo.removeMessages(db, keyId, before, batchSize);
+    for (const { keyId, from } of await repo.keyCursors(db)) removed += await repo.removeMessages(db, keyId, before, batchSize, from);
     removed += await repo.stripContents(db, contentBefore, batchSize, now);
     removed += await repo.removeUnusedContents(db, before, batchSize);
     removed += await repo.removeEvents(db, before, batchSize);
     removed += await repo.removeWebhookDeliveries(db, before, batchSize);
     removed += await repo.removeInboundReports(db, before, batchSize);
     removed += await repo.removeBatchRecipients(db, before, batchSize);
+    removed += await repo.removeBatchRecipientKeys(db, new Date(now.getTime() - RECIPIENT_KEY_WINDOW_MS), batchSize);
     return removed;
   }
 
@@ -64,22 +77,32 @@ export function createRetentionJob(options: RetentionJobOptions): Job {
       stopping = true;
     },
     async runOnce() {
-      if (stopping || performance.now() < notBefore) return 0;
+      if (stopping || monotonic() < notBefore) return 0;
       const now = clock();
-      if (!(await repo.claimLease(db, NAME, holder, now, new Date(now.getTime() + LEASE_MS)))) {
-        notBefore = performance.now() + intervalMs;
+      const decision = decide(pace, monotonic(), await repo.sendPathBusy(db, now), rule);
+      if (decision.action === 'wait') {
+        notBefore = decision.untilMs;
         return 0;
       }
-      const started = performance.now();
+      if (decision.action === 'yield') {
+        pace = { ...pace, yieldingSince: decision.since };
+        notBefore = decision.untilMs;
+        return 0;
+      }
+      if (!(await repo.claimLease(db, NAME, holder, now, new Date(now.getTime() + LEASE_MS)))) {
+        notBefore = monotonic() + intervalMs;
+        return 0;
+      }
+      const started = monotonic();
       const removed = await round(now);
-      const took = performance.now() - started;
+      const ended = monotonic();
+      pace = { lastRoundEndedAt: ended, lastRoundMs: ended - started, lastRoundRemoved: removed > 0, yieldingSince: null };
       if (removed === 0) {
         // Nothing left: the lease says when anyone runs it next.
         await repo.setLease(db, NAME, holder, new Date(now.getTime() + intervalMs));
-        notBefore = performance.now() + intervalMs;
+        notBefore = ended + intervalMs;
       } else {
-        notBefore = performance.now() + took * pauseFactor;
-        logger.debug({ removed, ms: Math.round(took) }, 'retention round');
+        logger.debug({ removed, ms: Math.round(ended - started) }, 'retention round');
       }
       return removed;
     },

@@ -114,6 +114,10 @@ describeEachEngine('batch outcome, webhooks and retry-failed', (engine) => {
     assert.deepEqual([after.status, after.outcome, after.counts.sent, after.counts.bounced, after.counts.failed], ['completed', 'success', 4, 1, 0]);
     assert.deepEqual(sink.received.map((m) => m.to[0]).slice(before.length).sort(), ['slow1@example.com', 'slow2@example.com']);
     assert.deepEqual((await h.call({ method: 'POST', url: `/v1/batches/${id}/retry-failed`, auth: key.secret })).json().errors[0].code, 'nothing_to_retry');
+    // The counts are the batch's own, not a count of its messages: they stay once retention removed those.
+    await sql`delete from messages where batch_id = ${id}`.execute(h.database.db);
+    const retired = (await h.call({ method: 'GET', url: `/v1/batches/${id}`, auth: key.secret })).json();
+    assert.deepEqual(retired.counts, after.counts);
     const finals = (await completedHooks(id)).filter((e) => e.type === 'batch.completed');
     assert.deepEqual(finals.map((e) => e.data.outcome), ['partial', 'success']);
   });

@@ -3,6 +3,7 @@ import { erasedHashOf, type HmacKeys } from '../suppressions/erased.ts';
 import type { DB } from '../../db/schema.ts';
 import { NEVER } from '../campaigns/repo.ts';
 import type { Channel } from '../messages/tables.ts';
+import { RECIPIENT_KEY_WINDOW_MS } from './rules.ts';
 import type { BatchHold, BatchStatus, CanaryPlan, ProviderPolicy } from './tables.ts';
 
 /** The SQL of batch submission: staging recipients, the set-based pre-check, and acceptance. */
@@ -113,7 +114,7 @@ export async function acceptStaged(trx: Kysely<DB>, a: Acceptance): Promise<{ ac
     from contacts c
     where r.batch_id = ${b} and r.rejection is null and c.key_id = ${a.keyId} and lower(c.email) = lower(r.email)
       and c.status in ('bounced', 'complained', 'unsubscribed') and (not ${transactional} or c.status <> 'unsubscribed')`.execute(trx);
-  const cutoff = new Date(a.now.getTime() - 24 * 3600_000);
+  const cutoff = new Date(a.now.getTime() - RECIPIENT_KEY_WINDOW_MS);
   await sql`
     insert into batch_recipient_keys (key_id, idempotency_key, batch_id, created_at)
     select ${a.keyId}, r.idempotency_key, ${b}, ${a.now} from batch_recipients r
@@ -212,6 +213,8 @@ export interface BatchRow {
   progress_seq: number;
   progress_at: Date | null;
   webhook_progress_at: Date | null;
+  /** The counts by message state of the last progress row (null before the first). */
+  progress_counts: Record<string, number> | null;
   created_at: Date;
   completed_at: Date | null;
 }
@@ -219,7 +222,7 @@ export interface BatchRow {
 const parse = <T>(v: unknown): T => (typeof v === 'string' ? JSON.parse(v) : v) as T;
 
 export function toBatchRow(r: Record<string, unknown>): BatchRow {
-  return { ...(r as unknown as BatchRow), policy: parse(r.policy), canary: parse(r.canary), hold: parse(r.hold) };
+  return { ...(r as unknown as BatchRow), policy: parse(r.policy), canary: parse(r.canary), hold: parse(r.hold), progress_counts: parse(r.progress_counts ?? null) };
 }
 
 const VISIBLE: BatchStatus[] = ['accepted', 'canary', 'awaiting_approval', 'sending', 'completed', 'cancelled'];

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { csvCell } from './export.ts';
-import { canaryVerdict, completionOutcome, nextHour, providerOrder } from './rules.ts';
+import { canaryVerdict, completionOutcome, nextHour, providerOrder, storedCounts } from './rules.ts';
 
 const at = new Date('2026-03-02T10:15:00Z');
 const plan = { percent: 5, hold: false, seed: 'ab', size: 10 };
@@ -41,5 +41,9 @@ describe('batch rules', () => {
     assert.equal(csvCell('a,b'), '"a,b"');
     assert.equal(csvCell(null), '');
     assert.equal(csvCell(-3), '-3');
+  });
+  it("a batch's counts are its last progress row's, or all accepted queued before the first", () => {
+    assert.deepEqual(storedCounts(null, 3), { queued: 3, sending: 0, deferred: 0, sent: 0, bounced: 0, failed: 0, dropped: 0 });
+    assert.deepEqual(storedCounts({ queued: 0, sent: 2, failed: 1 }, 3), { queued: 0, sending: 0, deferred: 0, sent: 2, bounced: 0, failed: 1, dropped: 0 });
   });
 });

@@ -2,6 +2,9 @@ import type { BatchHold, BatchOutcome, CanaryPlan, ProviderPolicy } from './tabl
 
 /** The pure rules of a batch: what its canary's result means, how it ends, and where a recipient goes first. */
 
+/** A recipient's idempotency key dedupes it across the key's batches this long; retention prunes older ones. */
+export const RECIPIENT_KEY_WINDOW_MS = 24 * 3600_000;
+
 export type CanaryVerdict = { next: 'wait' } | { next: 'sending' } | { next: 'awaiting_approval'; hold: BatchHold };
 
 /** Once every canary message is final: held (asked to, or a rate above its threshold), else on to the rest. */
@@ -13,6 +16,17 @@ export function canaryVerdict(plan: CanaryPlan, result: { open: number; size: nu
   if (plan.max_complaint_rate !== undefined && rates.complaint_rate > plan.max_complaint_rate) return { next: 'awaiting_approval', hold: { reason: 'complaint_rate', ...rates } };
   if (plan.hold) return { next: 'awaiting_approval', hold: { reason: 'canary_hold', ...rates } };
   return { next: 'sending' };
+}
+
+/**
+ * A batch's counts by message state as the batch itself keeps them, never counted from its messages
+ * (which retention removes): the counts of its last progress row, which the monitor writes when they
+ * move (at most STREAM_PROGRESS_MS behind while sending) and on every status change, so they are
+ * exact once final. Before the first progress row every accepted message is queued.
+ */
+export function storedCounts(progressCounts: Record<string, number> | null, accepted: number): Record<string, number> {
+  const counts: Record<string, number> = { queued: 0, sending: 0, deferred: 0, sent: 0, bounced: 0, failed: 0, dropped: 0 };
+  return progressCounts ? { ...counts, ...progressCounts } : { ...counts, queued: accepted };
 }
 
 /** Never plain success over failures: any finally failed recipient makes it partial (failed when nothing was sent). */

@@ -19,6 +19,7 @@ import { streamProgress } from './event-stream.ts';
 import { exportStream } from './export.ts';
 import * as progress from './progress-repo.ts';
 import * as repo from './repo.ts';
+import { storedCounts } from './rules.ts';
 import { MAX_LISTED_REJECTIONS, type BatchHeaderT, type BatchViewT } from './schemas.ts';
 import type { CanaryPlan, ProviderPolicy } from './tables.ts';
 
@@ -114,7 +115,7 @@ export function createBatchesService(deps: BatchesServiceDeps) {
   }
 
   async function view(row: repo.BatchRow): Promise<BatchViewT> {
-    return batchView(row, await repo.messageCounts(db, row.id));
+    return batchView(row, storedCounts(row.progress_counts, row.accepted));
   }
 
   async function owned(principal: Principal, id: string, forUpdate = false, within: Kysely<DB> = db): Promise<repo.BatchRow> {
@@ -225,7 +226,7 @@ export function createBatchesService(deps: BatchesServiceDeps) {
           );
           const row = (await repo.findBatch(trx, principal.keyId, id))!;
           const body = {
-            ...batchView(row, await repo.messageCounts(trx, id)),
+            ...batchView(row, storedCounts(row.progress_counts, row.accepted)),
             rejections: await repo.rejections(trx, id, MAX_LISTED_REJECTIONS),
             rejections_truncated: result.rejected > MAX_LISTED_REJECTIONS,
             rejected_by_reason: await repo.rejectionsByReason(trx, id),

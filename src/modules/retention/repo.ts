@@ -16,9 +16,11 @@ const FINAL = sql`('sent', 'bounced', 'failed', 'dropped')`;
  * them took 70-270 ms a round where running them took 1-55 ms (EXPLAIN ANALYZE over 10 million
  * messages, docs/benchmarks.md), and that CPU was taken from sending.
  */
-async function withoutJit<T>(db: Kysely<DB>, statement: (trx: Kysely<DB>) => Promise<T>): Promise<T> {
+async function withoutJit<T>(db: Kysely<DB>, statement: (trx: Kysely<DB>) => Promise<T>, probesOnly = false): Promise<T> {
   return db.transaction().execute(async (trx) => {
     await sql`set local jit = off`.execute(trx);
+    // The content statements' probes of messages must go through an index: see `unused`.
+    if (probesOnly) await sql`set local enable_seqscan = off`.execute(trx);
     return statement(trx);
   });
 }
@@ -31,6 +33,17 @@ const OWNED = (content: ReturnType<typeof sql.ref>) => sql`(
   exists (select 1 from campaigns o where o.content_id = ${content})
   or exists (select 1 from batches o where o.content_id = ${content})
   or exists (select 1 from sequence_steps o where o.content_id = ${content}))`;
+
+/**
+ * No message (matching `also`) uses content c. Asked as "the least content_id of its messages is
+ * null", which PostgreSQL answers by the first entry of an index (messages_content, or
+ * messages_content_in_flight for messages in flight). Asked as not exists, it was planned as a
+ * sequential scan of messages when every message shares one content (the planner expects the first
+ * row to match), a scan that starts over the rows retention deleted. The min() shape alone still
+ * left a sequential scan (with a limit) of messages for "any message at all", so these statements
+ * also run with enable_seqscan off (docs/benchmarks.md has both plans, on both engines).
+ */
+const unused = (also: ReturnType<typeof sql>) => sql`(select min(m.content_id) from messages m where m.content_id = c.id ${also}) is null`;
 
 /** Takes the job's lease when it is free (expired); true when this holder has it now. */
 export async function claimLease(db: Kysely<DB>, name: string, holder: string, now: Date, until: Date): Promise<boolean> {
@@ -47,20 +60,32 @@ export async function setLease(db: Kysely<DB>, name: string, holder: string, unt
   await sql`update job_leases set lease_until = ${until} where name = ${name} and holder = ${holder}`.execute(db);
 }
 
-export async function keyIds(db: Kysely<DB>): Promise<string[]> {
-  return (await db.selectFrom('api_keys').select('id').orderBy('id').execute()).map((r) => r.id);
+/** Every key with where its walk of old messages resumes (null: from its oldest). */
+export async function keyCursors(db: Kysely<DB>): Promise<{ keyId: string; from: Date | null }[]> {
+  const rows = await db
+    .selectFrom('api_keys as k')
+    .leftJoin('retention_cursors as c', 'c.key_id', 'k.id')
+    .select(['k.id', 'c.messages_from'])
+    .orderBy('k.id')
+    .execute();
+  return rows.map((r) => ({ keyId: r.id, from: r.messages_from ? new Date(r.messages_from) : null }));
 }
 
 /**
- * A key's oldest final messages created before `before`, with their timeline events and soft-bounce
- * rows (tracking: opens, clicks, unsubscribes are timeline events). Walks messages_key_created.
+ * A key's oldest final messages created before `before` (and from `from`, the cursor), with their
+ * timeline events and soft-bounce rows (tracking: opens, clicks, unsubscribes are timeline events).
+ * Walks messages_key_created. The cursor moves, in the same transaction, to the newest removed
+ * message's time while whole batches go; a short batch means the walk reached `before`, and the
+ * cursor is dropped so the next pass starts from the oldest again and takes the messages that were
+ * in flight (or locked) when it went past them.
  */
-export async function removeMessages(db: Kysely<DB>, keyId: string, before: Date, limit: number): Promise<number> {
+export async function removeMessages(db: Kysely<DB>, keyId: string, before: Date, limit: number, from: Date | null = null): Promise<number> {
   return withoutJit(db, async (trx) => {
-    const { rows } = await sql<{ n: number }>`
+    const { rows } = await sql<{ n: number; last: Date | null }>`
       with victims as (
-        select id from messages
+        select id, created_at from messages
         where key_id = ${keyId} and created_at < ${before} and status in ${FINAL}
+          and created_at >= ${from ?? new Date(0)}
         order by created_at
         limit ${limit}
         for update skip locked
@@ -71,9 +96,41 @@ export async function removeMessages(db: Kysely<DB>, keyId: string, before: Date
       ), gone as (
         delete from messages where id = any (array(select id from victims)) returning id
       )
-      select count(*)::int as n from gone`.execute(trx);
-    return Number(rows[0]?.n ?? 0);
+      select (select count(*) from gone)::int as n, (select max(created_at) from victims) as last`.execute(trx);
+    const n = Number(rows[0]?.n ?? 0);
+    const last = rows[0]?.last;
+    if (n >= limit && last) {
+      await sql`
+        insert into retention_cursors (key_id, messages_from) values (${keyId}, ${new Date(last)})
+        on conflict (key_id) do update set messages_from = excluded.messages_from`.execute(trx);
+    } else if (from) {
+      await sql`delete from retention_cursors where key_id = ${keyId}`.execute(trx);
+    }
+    return n;
   });
+}
+
+/** Per-recipient idempotency keys of batches (batch_recipient_keys) recorded before `before`: past their window. */
+export async function removeBatchRecipientKeys(db: Kysely<DB>, before: Date, limit: number): Promise<number> {
+  return withoutJit(db, async (trx) => {
+    const result = await sql`
+      delete from batch_recipient_keys where (key_id, idempotency_key) in (
+        select key_id, idempotency_key from batch_recipient_keys where created_at < ${before} order by created_at limit ${limit})`.execute(trx);
+    return Number(result.numAffectedRows ?? 0);
+  });
+}
+
+/**
+ * Whether the send path is busy: messages due and waiting for a sender, or being sent. Each branch
+ * is a probe of a partial index (messages_due per lane, messages_lease) that stops at its first row.
+ */
+export async function sendPathBusy(db: Kysely<DB>, now: Date): Promise<boolean> {
+  const { rows } = await sql<{ busy: boolean }>`
+    select (exists (select 1 from messages where status in ('queued', 'deferred') and lane = 0 and due_at <= ${now})
+         or exists (select 1 from messages where status in ('queued', 'deferred') and lane = 1 and due_at <= ${now})
+         or exists (select 1 from messages where status = 'sending' and lane = 0)
+         or exists (select 1 from messages where status = 'sending' and lane = 1)) as busy`.execute(db);
+  return rows[0]?.busy === true;
 }
 
 /** Contents created before `before` that no message uses any more (their messages were removed). */
@@ -82,12 +139,12 @@ export async function removeUnusedContents(db: Kysely<DB>, before: Date, limit: 
     const result = await sql`
       delete from message_contents where id = any (array(
         select c.id from message_contents c
-        where c.created_at < ${before} and not exists (select 1 from messages m where m.content_id = c.id) and not ${OWNED(sql.ref('c.id'))}
+        where c.created_at < ${before} and ${unused(sql``)} and not ${OWNED(sql.ref('c.id'))}
         order by c.created_at
         limit ${limit}
         for update skip locked))`.execute(trx);
     return Number(result.numAffectedRows ?? 0);
-  });
+  }, true);
 }
 
 /**
@@ -102,13 +159,13 @@ export async function stripContents(db: Kysely<DB>, before: Date, limit: number,
       where id = any (array(
         select c.id from message_contents c
         where c.body_removed_at is null and c.created_at < ${before}
-          and not exists (select 1 from messages m where m.content_id = c.id and m.status in ('queued', 'sending', 'deferred'))
+          and ${unused(sql`and m.status in ('queued', 'sending', 'deferred')`)}
           and not ${OWNED(sql.ref('c.id'))}
         order by c.created_at
         limit ${limit}
         for update skip locked))`.execute(trx);
     return Number(result.numAffectedRows ?? 0);
-  });
+  }, true);
 }
 
 /** Webhook events (the outbox) at before `before` with no delivery still pending (deliveries are made with their event). */

@@ -7,8 +7,15 @@ export interface JobLeasesTable {
   lease_until: Date;
 }
 
+/** Where a key's walk of its old messages resumes (migration 1850). */
+export interface RetentionCursorsTable {
+  key_id: string;
+  messages_from: Date;
+}
+
 export interface RetentionTables {
   job_leases: JobLeasesTable;
+  retention_cursors: RetentionCursorsTable;
 }
 
 // Content retention strips a content's bodies and marks when (migration 1201).
