@@ -54,6 +54,12 @@ export interface BatchesTable {
   created_at: ColumnType<Date, Date | undefined, Date>;
   updated_at: ColumnType<Date, Date | undefined, Date>;
   completed_at: Date | null;
+  /** The last recipient position made into a message by the slice dispatcher (-1: none yet). */
+  release_after: ColumnType<number, number | undefined, number>;
+  /** Accepted recipients are still to be made into messages. */
+  releasing: ColumnType<boolean, boolean | undefined, boolean>;
+  /** Kept with each message the slice dispatcher makes. */
+  custom_args: Json<Record<string, string> | null>;
 }
 
 export interface BatchRecipientsTable {
