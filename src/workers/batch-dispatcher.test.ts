@@ -62,7 +62,7 @@ describeEachEngine('batch slice dispatcher', (engine) => {
     assert.equal(all.filter((m) => m.status === 'queued').length, 15);
 
     // A slice made again (a crash between its commit and the cursor would be one) creates nothing twice.
-    await h.database.db.updateTable('batches').set({ release_after: -1, releasing: true }).where('id', '=', batchId).execute();
+    await h.database.db.insertInto('batch_releases').values({ batch_id: batchId, key_id: principal.keyId, updated_at: new Date() }).execute();
     assert.equal(await queued.runOnce(), 10);
     while ((await queued.runOnce()) > 0);
     assert.equal((await messagesOf(batchId)).length, 25);

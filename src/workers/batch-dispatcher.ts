@@ -24,7 +24,7 @@ export interface BatchDispatcherDeps {
 
 /**
  * The batch slice dispatcher: each round takes one batch with accepted recipients still to
- * release (row lock, SKIP LOCKED) and, in ONE transaction, makes the next slice of them into
+ * release (its release row locked, SKIP LOCKED) and, in ONE transaction, makes the next slice of them into
  * messages and advances the batch's cursor, as the campaign dispatcher does with list members. A
  * crash rolls the slice back; the ids given at staging make a repeated slice create nothing twice.
  * Committed slices go to the sender like any claimed message: routing (policy, hourly caps, the

@@ -19,17 +19,19 @@ export interface ReleasableBatch {
 }
 
 /**
- * One batch with recipients still to release and due to send, under its row lock (SKIP LOCKED:
- * workers share batches). A canary batch releases its rest only once sending (the slice's own
+ * One batch with recipients still to release and due to send, its release row locked (SKIP LOCKED:
+ * workers share batches). Not the batch row: the batch monitor locks that for a moment every round,
+ * and a slice skipped then left the sender without work for a whole poll. A canary batch releases its rest only once sending (the slice's own
  * messages were made at acceptance); any other from acceptance on, once its send_at has come.
  */
 export async function claimReleasable(trx: Kysely<DB>, now: Date): Promise<ReleasableBatch | undefined> {
   const { rows } = await sql<ReleasableBatch>`
-    select id, key_id, content_id, channel, custom_args, release_after from batches
-    where releasing and (status = 'sending' or (status = 'accepted' and canary is null and (send_at is null or send_at <= ${now})))
-    order by updated_at
+    select b.id, b.key_id, b.content_id, b.channel, b.custom_args, r.release_after
+    from batch_releases r join batches b on b.id = r.batch_id
+    where b.status = 'sending' or (b.status = 'accepted' and b.canary is null and (b.send_at is null or b.send_at <= ${now}))
+    order by r.updated_at
     limit 1
-    for update skip locked`.execute(trx);
+    for update of r skip locked`.execute(trx);
   return rows[0] && releasable(rows[0]);
 }
 
@@ -72,17 +74,18 @@ export async function releaseSlice(
   const r = rows[0]!;
   const members = Number(r.members);
   const done = o.limit === null || members < o.limit;
-  await trx
-    .updateTable('batches')
-    .set({ release_after: r.last_seq ?? batch.release_after, releasing: !done, updated_at: o.now })
-    .where('id', '=', batch.id)
-    .execute();
+  if (done) await trx.deleteFrom('batch_releases').where('batch_id', '=', batch.id).execute();
+  else await trx.updateTable('batch_releases').set({ release_after: r.last_seq ?? batch.release_after, updated_at: o.now }).where('batch_id', '=', batch.id).execute();
   return { released: members, claimed: leased ? claimedFromJson(r.claimed) : [] };
 }
 
 /** A cancelled batch's recipients not yet released: made queued and never due, for the cancel to drop with the rest. */
 export async function releaseRest(trx: Kysely<DB>, batchId: string, now: Date): Promise<void> {
   const { rows } = await sql<ReleasableBatch>`
-    select id, key_id, content_id, channel, custom_args, release_after from batches where id = ${batchId} and releasing`.execute(trx);
+    select b.id, b.key_id, b.content_id, b.channel, b.custom_args, r.release_after
+    from batch_releases r join batches b on b.id = r.batch_id
+    where r.batch_id = ${batchId}
+    -- Waits for a slice in flight, then reads the cursor it committed.
+    for update of r`.execute(trx);
   if (rows[0]) await releaseSlice(trx, releasable(rows[0]), { limit: null, now, dueAt: NEVER, leaseUntil: null });
 }

@@ -173,11 +173,10 @@ export async function acceptStaged(trx: Kysely<DB>, a: Acceptance): Promise<{ ac
       send_at: a.dueAt,
       updated_at: a.now,
       custom_args: JSON.stringify(a.customArgs),
-      release_after: -1,
-      releasing: accepted > canarySize,
     })
     .where('id', '=', b)
     .execute();
+  if (accepted > canarySize) await trx.insertInto('batch_releases').values({ batch_id: b, key_id: a.keyId, updated_at: a.now }).execute();
   return { accepted, rejected, canarySize };
 }
 
@@ -258,7 +257,7 @@ export async function hasOpenMessages(db: Kysely<DB>, batchId: string): Promise<
     select exists (select 1 from messages where batch_id = ${batchId} and status = 'queued')
         or exists (select 1 from messages where batch_id = ${batchId} and status = 'sending')
         or exists (select 1 from messages where batch_id = ${batchId} and status = 'deferred')
-        or exists (select 1 from batches where id = ${batchId} and releasing) as open`.execute(db);
+        or exists (select 1 from batch_releases where batch_id = ${batchId}) as open`.execute(db);
   return !!rows[0]?.open;
 }
 
@@ -267,7 +266,7 @@ export async function messageCounts(db: Kysely<DB>, batchId: string): Promise<Re
   const { rows } = await sql<{ status: string | null; n: number }>`
     select status, count(*)::int as n from messages where batch_id = ${batchId} group by status
     union all
-    select null, accepted from batches where id = ${batchId} and releasing`.execute(db);
+    select null, accepted from batches where id = ${batchId} and exists (select 1 from batch_releases where batch_id = ${batchId})`.execute(db);
   const counts: Record<string, number> = { queued: 0, sending: 0, deferred: 0, sent: 0, bounced: 0, failed: 0, dropped: 0 };
   let made = 0;
   let releasing: number | null = null;
