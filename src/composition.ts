@@ -44,6 +44,7 @@ import { withKeyProviders } from './delivery/key-providers.ts';
 import { createBatchesService, type BatchesService } from './modules/batches/service.ts';
 import { createBatchRouter } from './modules/batches/router.ts';
 import { createBatchMonitor } from './workers/batch-monitor.ts';
+import { createBatchDispatcher } from './workers/batch-dispatcher.ts';
 import { createAuditService, type AuditService } from './modules/audit/repo.ts';
 import { createPrivacyService, type PrivacyService } from './modules/privacy/service.ts';
 import { createErasedAddressHasher, type ErasedAddressHasher } from './modules/suppressions/erased.ts';
@@ -124,7 +125,8 @@ export function createLogger(level: string): Logger {
   return pino({ level, redact: ['req.headers.authorization', '*.secret', '*.key', '*.password'] });
 }
 
-export function createContext(config: Config, database: Database, logger: Logger = createLogger(config.logLevel), options: { applyFeedback?: ApplyFeedback } = {}): AppContext {
+/** `unsigned`: every message goes out without DKIM, whatever its domain (benchmarks compared with the unsigned campaign benchmark). */
+export function createContext(config: Config, database: Database, logger: Logger = createLogger(config.logLevel), options: { applyFeedback?: ApplyFeedback; unsigned?: boolean } = {}): AppContext {
   const { db } = database;
   const resolver = createResolver(config.dnsServers);
   // Stored secrets (webhook signing secrets, DKIM private keys) are sealed under keys derived from the
@@ -213,11 +215,12 @@ export function createContext(config: Config, database: Database, logger: Logger
   const metrics = createMetricsRegistry();
   installQueueMetrics(metrics, db, database.pool);
   const jobs: Job[] = [idempotency.expiryJob(), sealingJob(domains)];
-  // The dispatcher and the sequence scheduler create their messages already claimed by this process's sender.
+  // The campaign and batch dispatchers and the sequence scheduler create their messages already claimed by this process's sender.
   const handOff = handOffFromConfig(config);
   jobs.push(createCampaignDispatcher({ db, logger, handOff, erased, onQueued: notifyQueued }));
   jobs.push(createSequenceScheduler({ db, logger, handOff, onQueued: notifyQueued }));
-  jobs.push(createDeliveryJob({ config, db, logger, signingKeyFor: domains.signingKeyFor, links, handOff, erased, providers: providerRegistry, router: createBatchRouter({ db, defaultProvider: providerRegistry.defaultName }), observer: createDeliveryObserver(metrics, logger) }));
+  jobs.push(createBatchDispatcher({ db, logger, handOff, onQueued: notifyQueued }));
+  jobs.push(createDeliveryJob({ config, db, logger, signingKeyFor: options.unsigned ? async () => null : domains.signingKeyFor, links, handOff, erased, providers: providerRegistry, router: createBatchRouter({ db, defaultProvider: providerRegistry.defaultName }), observer: createDeliveryObserver(metrics, logger) }));
   jobs.push(createBatchMonitor({ db, logger, onQueued: notifyQueued }));
   jobs.push(createContactImportJob({ db, engine: database.engine, pool: database.pool, logger }));
   const webhookMetrics = installWebhookMetrics(metrics, db);

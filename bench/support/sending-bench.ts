@@ -16,7 +16,12 @@ export interface SendingBench {
   context: ReturnType<typeof createContext>;
 }
 
-export async function withSendingBench(engine: string, run: (bench: SendingBench) => Promise<void>, extraConfig: Record<string, string> = {}): Promise<void> {
+export async function withSendingBench(
+  engine: string,
+  run: (bench: SendingBench) => Promise<void>,
+  extraConfig: Record<string, string> = {},
+  contextOptions: Parameters<typeof createContext>[3] = {},
+): Promise<void> {
   const database = await openBenchEngine(engine);
   const sink = await startSmtpSink();
   const dns = await startDnsServer({ 'example.org': [{ type: 'MX', exchange: 'mx.example.org', priority: 10 }] });
@@ -24,7 +29,7 @@ export async function withSendingBench(engine: string, run: (bench: SendingBench
     await migrateToLatest(database.db);
     const config = campaignBenchConfig(sink.port, { MAILERDASH_DNS_SERVERS: dns.address, ...extraConfig });
     const logger = createLogger('silent');
-    await run({ database, sink, config, logger, context: createContext(config, database, logger) });
+    await run({ database, sink, config, logger, context: createContext(config, database, logger, contextOptions) });
   } finally {
     sink.child.kill();
     await dns.close();

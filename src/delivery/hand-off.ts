@@ -79,3 +79,13 @@ export function createHandOff(options: { capacity: number; leaseMs: number; now?
     },
   };
 }
+
+/**
+ * How many to make this round for a hand-off: a whole chunk once there is room for one (fewer,
+ * fuller statements than making whatever room there is), 0 when none came within waitMs.
+ */
+export async function handOffLimit(handOff: HandOff | undefined, chunkSize: number, waitMs: number): Promise<number> {
+  if (!handOff) return chunkSize;
+  if (!(await handOff.waitForRoom(chunkSize, waitMs))) return 0;
+  return Math.min(chunkSize, handOff.room());
+}

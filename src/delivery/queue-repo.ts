@@ -23,7 +23,7 @@ export interface ClaimedMessage {
   first_attempt_at: Date;
   /** The campaign a bulk message belongs to, if any. */
   campaign_id: string | null;
-  /** The batch a message belongs to, if any (absent in hand-off rows, which are campaign messages). */
+  /** The batch a message belongs to, if any (absent in the hand-off rows of campaigns and sequences). */
   batch_id?: string | null;
 }
 

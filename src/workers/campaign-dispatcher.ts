@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { DB } from '../db/schema.ts';
-import type { HandOff } from '../delivery/hand-off.ts';
+import { handOffLimit, type HandOff } from '../delivery/hand-off.ts';
 import type { ClaimedMessage } from '../delivery/queue-repo.ts';
 import { newId } from '../lib/ids.ts';
 import * as dispatch from '../modules/campaigns/dispatch-repo.ts';
@@ -88,18 +88,10 @@ export function createCampaignDispatcher(deps: CampaignDispatcherDeps): Job {
     });
   }
 
-  /** Members to take this round: a whole chunk, or what the sender has room for (0: wait). */
-  async function chunkLimit(): Promise<number> {
-    if (!deps.handOff) return chunkSize;
-    // Whole chunks: fewer, fuller statements than dispatching whatever room there is.
-    if (!(await deps.handOff.waitForRoom(chunkSize, deps.roomWaitMs ?? 1000))) return 0;
-    return Math.min(chunkSize, deps.handOff.room());
-  }
-
   return {
     name: 'campaign-dispatcher',
     async runOnce() {
-      const limit = await chunkLimit();
+      const limit = await handOffLimit(deps.handOff, chunkSize, deps.roomWaitMs ?? 1000);
       const { handled, queued, claimed } = limit > 0 ? await dispatchChunk(limit) : { handled: 0, queued: 0, claimed: [] };
       // Only once committed: a rolled-back chunk's messages never existed.
       if (claimed.length) deps.handOff?.put(claimed);

@@ -9,6 +9,7 @@ import { createContext, createLogger } from '../../src/composition.ts';
 import { loadConfig } from '../../src/config.ts';
 import { openDatabase } from '../../src/db/database.ts';
 import { migrateToLatest } from '../../src/db/migrate.ts';
+import { createBatchDispatcher } from '../../src/workers/batch-dispatcher.ts';
 import { SEND_ZONE, clone } from '../../src/modules/send/test-fixtures.ts';
 import { startDnsServer } from '../support/dns-server.ts';
 import { createScratchDatabase } from '../support/scratch-postgres.ts';
@@ -54,7 +55,9 @@ describe('batch hourly cap across worker processes [postgres]', { skip: url ? fa
       });
       const accepted = await context.services.batches.submit(principal, Readable.from([Buffer.from(body)]), null);
       const batchId = (accepted.body as { id: string }).id;
-      // The batch's messages are due now on the workers' clock.
+      // The batch's messages made (queued, for any worker, as without a hand-off), then due now on the workers' clock.
+      const dispatcher = createBatchDispatcher({ db: database.db, logger: createLogger('silent') });
+      while ((await dispatcher.runOnce()) > 0);
       await sql`update messages set due_at = ${NOW} where batch_id = ${batchId}`.execute(database.db);
 
       const env = { DATABASE_URL: scratch.url, SMTP_A_URL: a.url(), SMTP_B_URL: b.url(), NOW: NOW.toISOString() };

@@ -22,7 +22,8 @@ async function* exportRows(db: Kysely<DB>, batchId: string): AsyncGenerator<Expo
       yield {
         index: r.seq,
         email: r.email,
-        status: r.rejection ? 'rejected' : r.status,
+        // An accepted recipient the slice dispatcher has not made into a message yet waits as queued.
+        status: r.rejection ? 'rejected' : (r.status ?? 'queued'),
         rejection_reason: r.rejection,
         provider: r.provider,
         provider_message_id: r.provider_message_id,

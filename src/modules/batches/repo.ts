@@ -132,21 +132,28 @@ export async function acceptStaged(trx: Kysely<DB>, a: Acceptance): Promise<{ ac
       where batch_id = ${b} and seq in (
         select seq from batch_recipients where batch_id = ${b} and rejection is null order by md5(${a.canary.seed} || ':' || seq) limit ${a.canary.size})`.execute(trx);
   }
+  // Only the canary slice becomes messages here (it sends first); the rest is made by the worker's
+  // slice dispatcher (src/workers/batch-dispatcher.ts), already claimed for its sender, so the
+  // acceptance transaction writes no message index entry per recipient.
   const lane = transactional ? 0 : 1;
-  const inserted = await sql`
-    insert into messages (id, key_id, content_id, request_id, channel, lane, status, to_email, to_name, personalization, due_at, updated_at, batch_id)
-    select r.message_id, ${a.keyId}, ${a.contentId}, ${b}, ${a.channel}, ${lane}, 'queued', r.email, r.name,
-           jsonb_build_object('variables', coalesce(r.variables, '{}'::jsonb) || jsonb_build_object('name', coalesce(r.name, ''), 'email', r.email),
-                              'custom_args', ${JSON.stringify(a.customArgs)}::jsonb),
-           case when ${a.canary !== null} and not r.canary then ${NEVER}::timestamptz else ${a.dueAt}::timestamptz end, ${a.now}, ${b}
-    from batch_recipients r where r.batch_id = ${b} and r.message_id is not null
-    order by r.seq`.execute(trx);
+  if (a.canary) {
+    await sql`
+      insert into messages (id, key_id, content_id, request_id, channel, lane, status, to_email, to_name, personalization, due_at, updated_at, batch_id)
+      select r.message_id, ${a.keyId}, ${a.contentId}, ${b}, ${a.channel}, ${lane}, 'queued', r.email, r.name,
+             jsonb_build_object('variables', coalesce(r.variables, '{}'::jsonb) || jsonb_build_object('name', coalesce(r.name, ''), 'email', r.email),
+                                'custom_args', ${JSON.stringify(a.customArgs)}::jsonb),
+             ${a.dueAt}::timestamptz, ${a.now}, ${b}
+      from batch_recipients r where r.batch_id = ${b} and r.message_id is not null and r.canary
+      order by r.seq`.execute(trx);
+  }
   await sql`
     update batch_recipient_keys k set message_id = r.message_id
     from batch_recipients r
     where r.batch_id = ${b} and r.message_id is not null and r.idempotency_key is not null
       and k.key_id = ${a.keyId} and k.idempotency_key = r.idempotency_key`.execute(trx);
-  const accepted = Number(inserted.numAffectedRows ?? 0n);
+  const { rows: tally } = await sql<{ accepted: number }>`
+    select count(*)::int as accepted from batch_recipients where batch_id = ${b} and message_id is not null`.execute(trx);
+  const accepted = Number(tally[0]!.accepted);
   const rejected = a.submitted - accepted;
   const canarySize = a.canary ? Math.min(a.canary.size, accepted) : 0;
   const canary = a.canary ? { ...a.canary, size: canarySize } : null;
@@ -166,9 +173,11 @@ export async function acceptStaged(trx: Kysely<DB>, a: Acceptance): Promise<{ ac
       rejected,
       send_at: a.dueAt,
       updated_at: a.now,
+      custom_args: JSON.stringify(a.customArgs),
     })
     .where('id', '=', b)
     .execute();
+  if (accepted > canarySize) await trx.insertInto('batch_releases').values({ batch_id: b, key_id: a.keyId, updated_at: a.now }).execute();
   return { accepted, rejected, canarySize };
 }
 
@@ -245,21 +254,33 @@ export async function listBatches(db: Kysely<DB>, keyId: string | null, limit: n
   return { rows: rows.map(toBatchRow), total: Number(total.n) };
 }
 
-/** Whether any message of the batch is still queued, sending or deferred: one probe of messages_batch per status. */
+/** Whether any message of the batch is still queued, sending, deferred or not yet made: one probe of messages_batch per status. */
 export async function hasOpenMessages(db: Kysely<DB>, batchId: string): Promise<boolean> {
   const { rows } = await sql<{ open: boolean }>`
     select exists (select 1 from messages where batch_id = ${batchId} and status = 'queued')
         or exists (select 1 from messages where batch_id = ${batchId} and status = 'sending')
-        or exists (select 1 from messages where batch_id = ${batchId} and status = 'deferred') as open`.execute(db);
+        or exists (select 1 from messages where batch_id = ${batchId} and status = 'deferred')
+        or exists (select 1 from batch_releases where batch_id = ${batchId}) as open`.execute(db);
   return !!rows[0]?.open;
 }
 
-/** Messages of a batch by state. */
+/** Messages of a batch by state; accepted recipients the slice dispatcher has not made into messages yet count as queued. */
 export async function messageCounts(db: Kysely<DB>, batchId: string): Promise<Record<string, number>> {
-  const { rows } = await sql<{ status: string; n: number }>`
-    select status, count(*)::int as n from messages where batch_id = ${batchId} group by status`.execute(db);
+  const { rows } = await sql<{ status: string | null; n: number }>`
+    select status, count(*)::int as n from messages where batch_id = ${batchId} group by status
+    union all
+    select null, accepted from batches where id = ${batchId} and exists (select 1 from batch_releases where batch_id = ${batchId})`.execute(db);
   const counts: Record<string, number> = { queued: 0, sending: 0, deferred: 0, sent: 0, bounced: 0, failed: 0, dropped: 0 };
-  for (const r of rows) counts[r.status] = Number(r.n);
+  let made = 0;
+  let releasing: number | null = null;
+  for (const r of rows) {
+    if (r.status === null) releasing = Number(r.n);
+    else {
+      counts[r.status] = Number(r.n);
+      made += Number(r.n);
+    }
+  }
+  if (releasing !== null) counts.queued! += Math.max(0, releasing - made);
   return counts;
 }
 

@@ -18,6 +18,7 @@ import { readBatchBody } from './body-stream.ts';
 import { streamProgress } from './event-stream.ts';
 import { exportStream } from './export.ts';
 import * as progress from './progress-repo.ts';
+import { releaseRest } from './release-repo.ts';
 import * as repo from './repo.ts';
 import { storedCounts } from './rules.ts';
 import { MAX_LISTED_REJECTIONS, type BatchHeaderT, type BatchViewT } from './schemas.ts';
@@ -261,6 +262,7 @@ export function createBatchesService(deps: BatchesServiceDeps) {
       await db.transaction().execute(async (trx) => {
         const row = await owned(principal, id, true, trx);
         if (row.status === 'completed' || row.status === 'cancelled') throw conflict('batch_finished', `the batch is already ${row.status}`, 'id');
+        await releaseRest(trx, id, at);
         await progress.dropUnsent(trx, id, 'batch cancelled', at);
         await repo.setStatus(trx, id, 'cancelled', at, { completed: true });
         await progress.recordChange(trx, id, at);

@@ -54,6 +54,8 @@ export interface BatchesTable {
   created_at: ColumnType<Date, Date | undefined, Date>;
   updated_at: ColumnType<Date, Date | undefined, Date>;
   completed_at: Date | null;
+  /** Kept with each message the slice dispatcher makes. */
+  custom_args: Json<Record<string, string> | null>;
 }
 
 export interface BatchRecipientsTable {
@@ -102,8 +104,18 @@ export interface ProviderHourlyUsageTable {
   used: number;
 }
 
+/** A batch whose accepted recipients are not all messages yet (deleted once they are). */
+export interface BatchReleasesTable {
+  batch_id: string;
+  key_id: string;
+  /** The last recipient position made into a message by the slice dispatcher (-1: none yet). */
+  release_after: ColumnType<number, number | undefined, number>;
+  updated_at: Date;
+}
+
 export interface BatchesTables {
   batches: BatchesTable;
+  batch_releases: BatchReleasesTable;
   batch_recipients: BatchRecipientsTable;
   batch_recipient_keys: BatchRecipientKeysTable;
   batch_decisions: BatchDecisionsTable;
