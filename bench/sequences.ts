@@ -16,7 +16,7 @@ import { migrateToLatest } from '../src/db/migrate.ts';
 import { createCampaignDispatcher } from '../src/workers/campaign-dispatcher.ts';
 import { createDeliveryJob, handOffFromConfig } from '../src/workers/delivery.ts';
 import { createWorkerRunner, type Job } from '../src/workers/runner.ts';
-import { createSequenceScheduler } from '../src/workers/sequence-scheduler.ts';
+import { chunkConcurrencyFor, createSequenceScheduler } from '../src/workers/sequence-scheduler.ts';
 
 const CONTACTS = Number(process.env.BENCH_CONTACTS ?? 100_000);
 const WAITING = Number(process.env.BENCH_WAITING ?? 1_000_000);
@@ -97,7 +97,7 @@ async function child(engine: string): Promise<void> {
     };
     const sequenceHandOff = handOffFromConfig(config);
     const sequenceSender = createDeliveryJob({ config, db, logger, signingKeyFor: async () => null, links: context.services.links, handOff: sequenceHandOff });
-    const sequenceRun = await measure(database, engine, [createSequenceScheduler({ db, logger, handOff: sequenceHandOff }), sequenceSender], async () => {}, stepSent);
+    const sequenceRun = await measure(database, engine, [createSequenceScheduler({ db, logger, handOff: sequenceHandOff, concurrency: Number(process.env.SEQC ?? chunkConcurrencyFor(database.engine)) }), sequenceSender], async () => {}, stepSent);
     const sinkUsed = cpuSecondsOf(sink.child.pid!) - sinkCpu0;
 
     const { rows: counts } = await sql<{ status: string; n: number }>`
