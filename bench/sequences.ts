@@ -3,7 +3,8 @@
 // beside the same number as one campaign (bench:campaign's) and smtp-source into the same sink, in the
 // same run. Unsigned, as bench:campaign. Then the cost of one scheduler round with BENCH_WAITING
 // (1,000,000) subscribers waiting on later steps. Each engine runs in a child process of its own.
-//   npm run bench:sequences   (BENCH_CONTACTS, BENCH_WAITING, BENCH_ENGINES=postgres,pglite, BENCH_DATABASE_URL)
+//   npm run bench:sequences   (BENCH_CONTACTS, BENCH_WAITING, BENCH_ENGINES=postgres,pglite, BENCH_DATABASE_URL,
+//   BENCH_SEQUENCE_CONCURRENCY: chunk loops of the scheduler, default chunkConcurrencyFor the engine)
 import { ceilingLine, n, ofCeiling, runPerEngine } from './support/report.ts';
 import os from 'node:os';
 import { sql } from 'kysely';
@@ -16,7 +17,7 @@ import { migrateToLatest } from '../src/db/migrate.ts';
 import { createCampaignDispatcher } from '../src/workers/campaign-dispatcher.ts';
 import { createDeliveryJob, handOffFromConfig } from '../src/workers/delivery.ts';
 import { createWorkerRunner, type Job } from '../src/workers/runner.ts';
-import { createSequenceScheduler } from '../src/workers/sequence-scheduler.ts';
+import { chunkConcurrencyFor, createSequenceScheduler } from '../src/workers/sequence-scheduler.ts';
 
 const CONTACTS = Number(process.env.BENCH_CONTACTS ?? 100_000);
 const WAITING = Number(process.env.BENCH_WAITING ?? 1_000_000);
@@ -97,7 +98,7 @@ async function child(engine: string): Promise<void> {
     };
     const sequenceHandOff = handOffFromConfig(config);
     const sequenceSender = createDeliveryJob({ config, db, logger, signingKeyFor: async () => null, links: context.services.links, handOff: sequenceHandOff });
-    const sequenceRun = await measure(database, engine, [createSequenceScheduler({ db, logger, handOff: sequenceHandOff }), sequenceSender], async () => {}, stepSent);
+    const sequenceRun = await measure(database, engine, [createSequenceScheduler({ db, logger, handOff: sequenceHandOff, concurrency: Number(process.env.BENCH_SEQUENCE_CONCURRENCY ?? chunkConcurrencyFor(database.engine)) }), sequenceSender], async () => {}, stepSent);
     const sinkUsed = cpuSecondsOf(sink.child.pid!) - sinkCpu0;
 
     const { rows: counts } = await sql<{ status: string; n: number }>`

@@ -31,7 +31,7 @@ import { createWebhookSender } from './modules/webhooks/sender.ts';
 import { installWebhookMetrics } from './modules/webhooks/metrics.ts';
 import { loadLinkSecret } from './modules/tracking/links.ts';
 import { createCampaignDispatcher } from './workers/campaign-dispatcher.ts';
-import { createSequenceScheduler } from './workers/sequence-scheduler.ts';
+import { chunkConcurrencyFor, createSequenceScheduler } from './workers/sequence-scheduler.ts';
 import { createWebhookDeliveryJob } from './workers/webhook-delivery.ts';
 import { createDeliveryJob, handOffFromConfig, providerConfigsOf, providersFromConfig } from './workers/delivery.ts';
 // Operator experience (issue 15): delivery logs and metrics, /v1/status.
@@ -218,7 +218,7 @@ export function createContext(config: Config, database: Database, logger: Logger
   // The campaign and batch dispatchers and the sequence scheduler create their messages already claimed by this process's sender.
   const handOff = handOffFromConfig(config);
   jobs.push(createCampaignDispatcher({ db, logger, handOff, erased, onQueued: notifyQueued }));
-  jobs.push(createSequenceScheduler({ db, logger, handOff, onQueued: notifyQueued }));
+  jobs.push(createSequenceScheduler({ db, logger, handOff, onQueued: notifyQueued, concurrency: chunkConcurrencyFor(database.engine) }));
   jobs.push(createBatchDispatcher({ db, logger, handOff, onQueued: notifyQueued }));
   jobs.push(createDeliveryJob({ config, db, logger, signingKeyFor: options.unsigned ? async () => null : domains.signingKeyFor, links, handOff, erased, providers: providerRegistry, router: createBatchRouter({ db, defaultProvider: providerRegistry.defaultName }), observer: createDeliveryObserver(metrics, logger) }));
   jobs.push(createBatchMonitor({ db, logger, onQueued: notifyQueued }));

@@ -1,9 +1,9 @@
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
+import type { Engine } from '../db/database.ts';
 import type { DB } from '../db/schema.ts';
 import type { HandOff } from '../delivery/hand-off.ts';
 import type { ClaimedMessage } from '../delivery/queue-repo.ts';
-import { verifiedDomainNames } from '../modules/domains/repo.ts';
 import { isAddressOnDomains } from '../modules/domains/records.ts';
 import { recordStepOutcomes } from '../modules/sequences/outcome-repo.ts';
 import { cancelSubscription } from '../modules/sequences/repo.ts';
@@ -29,18 +29,24 @@ export interface SequenceSchedulerDeps {
   handOff?: HandOff;
   /** How long a round waits for the sender to make room before it ends (and the runner polls again). */
   roomWaitMs?: number;
+  /**
+   * Chunk transactions in flight at once (default 1). A chunk spends most of its time waiting on
+   * statements, not on a CPU: with two, one claims and makes while the other commits, and the sender
+   * is not left waiting for the next chunk. Only worth it with a connection pool (PostgreSQL).
+   */
+  concurrency?: number;
 }
 
 /**
  * The sequence sending scheduler. Each chunk is ONE transaction that:
  * 1. locks the active sequences with due subscribers FOR SHARE (their steps and status cannot change
  *    until we commit; one being edited is skipped this round) and claims up to `batchSize` of their
- *    due subscribers FOR UPDATE SKIP LOCKED (several workers share them);
+ *    due subscribers FOR UPDATE SKIP LOCKED (several workers share them), deleting their
+ *    sequence_due rows (the narrow due index, migration 1400) in the same statement;
  * 2. per subscriber, finds its next step; makes the step's message (bulk, lane 1, queued, due now,
  *    naming the subscription and the step position) from the step's content, or completes the
  *    subscriber (`sequence.completed`) when no step is left;
- * 3. sets current_position to the step and next_due_at to null (the outcome sets the next due time),
- *    and deletes the subscribers' sequence_due rows (the narrow due index, migration 1400).
+ * 3. sets current_position to the step and next_due_at to null (the outcome sets the next due time).
  *
  * The message and the advance commit together: a crash before the commit leaves neither (the
  * subscriber is still due and the next claim makes the message), a crash after it leaves both (the
@@ -54,11 +60,29 @@ export interface SequenceSchedulerDeps {
  * moves on, as for any finally failed step. A subscriber whose contact was deleted is cancelled
  * (reason `manual`). Rendering, List-Unsubscribe, tracking, the suppression check and DKIM happen in
  * the send job, the shared pipeline, as for every message.
+ *
+ * With `concurrency` above 1, a round runs that many chunk loops side by side (the second starts only
+ * once the first took a whole chunk, so a round with little due is one transaction, as before). They
+ * share the due subscribers exactly as several worker processes do: by SKIP LOCKED. Each loop
+ * reserves its share of the hand-off's room before claiming, so together they never hand over more
+ * than the sender has room for.
  */
+/** PGlite has one connection, so its transactions run one at a time anyway: overlapping them gains nothing. */
+export function chunkConcurrencyFor(engine: Engine): number {
+  return engine === 'postgres' ? 2 : 1;
+}
+
+/** Chunks one loop takes in a round before the round ends, so a long drip does not make one endless round. */
+const MAX_CHUNKS_PER_LOOP = 20;
+
 export function createSequenceScheduler(deps: SequenceSchedulerDeps): Job {
   const { db, logger } = deps;
   const batchSize = deps.batchSize ?? 500;
+  const concurrency = Math.max(1, deps.concurrency ?? 1);
   const clock = deps.now ?? (() => new Date());
+  /** Hand-off room promised to chunks in flight, not yet put. */
+  let reserved = 0;
+  let stopping = false;
 
   async function chunk(limit: number): Promise<{ handled: number; queued: number; claimed: ClaimedMessage[] }> {
     return db.transaction().execute(async (trx) => {
@@ -66,7 +90,6 @@ export function createSequenceScheduler(deps: SequenceSchedulerDeps): Job {
       const sequenceIds = await repo.lockDueSequences(trx, now);
       const due = await repo.claimDueSubscribers(trx, sequenceIds, now, limit);
       if (!due.length) return { handled: 0, queued: 0, claimed: [] };
-      await repo.releaseDue(trx, due.map((s) => s.id));
 
       const steps = await repo.stepsOf(trx, [...new Set(due.map((s) => s.sequence_id))]);
       const stepsBySequence = new Map<string, repo.SchedulerStep[]>();
@@ -108,24 +131,51 @@ export function createSequenceScheduler(deps: SequenceSchedulerDeps): Job {
     });
   }
 
-  /** Subscribers to take this round: a whole chunk, or what the sender has room for (0: wait). */
-  async function chunkLimit(): Promise<number> {
+  /** Subscribers the next chunk may take: a whole chunk, or the room left beside the chunks in flight (0: wait). */
+  async function reserveChunk(): Promise<number> {
     if (!deps.handOff) return batchSize;
-    if (!(await deps.handOff.waitForRoom(batchSize, deps.roomWaitMs ?? 1000))) return 0;
-    return Math.min(batchSize, deps.handOff.room());
+    if (!(await deps.handOff.waitForRoom(reserved + batchSize, deps.roomWaitMs ?? 1000))) return 0;
+    const limit = Math.min(batchSize, deps.handOff.room() - reserved);
+    if (limit <= 0) return 0;
+    reserved += limit;
+    return limit;
+  }
+
+  /** One chunk, then its messages handed over: how many subscribers it handled, and whether it was whole. */
+  async function chunkAndHand(): Promise<{ handled: number; whole: boolean }> {
+    const limit = await reserveChunk();
+    if (limit === 0) return { handled: 0, whole: false };
+    let made: Awaited<ReturnType<typeof chunk>>;
+    try {
+      made = await chunk(limit);
+    } finally {
+      if (deps.handOff) reserved -= limit;
+    }
+    // Only once committed: a rolled-back chunk's messages never existed.
+    if (made.claimed.length) deps.handOff?.put(made.claimed);
+    if (made.queued) deps.onQueued?.();
+    return { handled: made.handled, whole: made.handled >= limit };
+  }
+
+  /** Chunks one after another while each is whole, up to a bound (the runner starts the next round). */
+  async function chunkLoop(): Promise<number> {
+    let total = 0;
+    for (let n = 0; n < MAX_CHUNKS_PER_LOOP && !stopping; n++) {
+      const { handled, whole } = await chunkAndHand();
+      total += handled;
+      if (!whole) break;
+    }
+    return total;
   }
 
   /** Per step: its content (the cached row, or a new one) or, when it cannot be sent, why. */
   async function contentsFor(trx: Kysely<DB>, steps: repo.SchedulerStep[]): Promise<Map<string, { contentId: string; failure: string | null }>> {
     const out = new Map<string, { contentId: string; failure: string | null }>();
-    const domains = new Map<string, string[]>();
     for (const step of steps) {
-      if (!domains.has(step.key_id)) domains.set(step.key_id, await verifiedDomainNames(trx, step.key_id));
-      const templates = step.template_id ? await repo.templatesOf(trx, step.key_id, [step.template_id]) : new Map<string, repo.StepTemplate>();
-      const template = step.template_id ? templates.get(step.template_id) : undefined;
+      const template = step.template ?? undefined;
       const fromEmail = step.from_email ?? '';
       let failure: string | null = null;
-      if (!fromEmail || !isAddressOnDomains(fromEmail, domains.get(step.key_id)!)) failure = `from address ${fromEmail || '(none)'} is not on a verified sending domain of this key`;
+      if (!fromEmail || !isAddressOnDomains(fromEmail, step.verified_domains)) failure = `from address ${fromEmail || '(none)'} is not on a verified sending domain of this key`;
       const subject = step.subject ?? template?.subject ?? null;
       const html = step.html ?? template?.html ?? null;
       const text = step.body_text ?? template?.body_text ?? null;
@@ -151,13 +201,16 @@ export function createSequenceScheduler(deps: SequenceSchedulerDeps): Job {
   return {
     name: 'sequence-scheduler',
     async runOnce() {
-      const limit = await chunkLimit();
-      if (limit === 0) return 0;
-      const { handled, queued, claimed } = await chunk(limit);
-      // Only once committed: a rolled-back chunk's messages never existed.
-      if (claimed.length) deps.handOff?.put(claimed);
-      if (queued) deps.onQueued?.();
-      return handled;
+      stopping = false;
+      const first = await chunkAndHand();
+      if (concurrency === 1 || !first.whole) return first.handled;
+      // A whole first chunk: more is due. The loops overlap from here (the first chunk also made any
+      // step content still missing, so the loops find it and do not each make their own).
+      const handled = await Promise.all(Array.from({ length: concurrency }, chunkLoop));
+      return first.handled + handled.reduce((a, b) => a + b, 0);
+    },
+    stop() {
+      stopping = true;
     },
   };
 }

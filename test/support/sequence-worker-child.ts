@@ -10,7 +10,7 @@ import { createContext, createLogger } from '../../src/composition.ts';
 import { loadConfig } from '../../src/config.ts';
 import { openDatabase } from '../../src/db/database.ts';
 import { createWorkerRunner, type Job } from '../../src/workers/runner.ts';
-import { createSequenceScheduler } from '../../src/workers/sequence-scheduler.ts';
+import { chunkConcurrencyFor, createSequenceScheduler } from '../../src/workers/sequence-scheduler.ts';
 
 const env = process.env;
 const config = loadConfig({
@@ -34,6 +34,7 @@ const jobs: Job[] = [
     db: database.db,
     logger,
     batchSize: Number(env.BATCH ?? 500),
+    concurrency: chunkConcurrencyFor(database.engine),
     onQueued: () => wake(),
     async beforeCommit() {
       if (committed++ < holdAfter) return;

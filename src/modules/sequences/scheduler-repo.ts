@@ -49,10 +49,12 @@ export interface DueSubscriber {
 /**
  * Claims up to `limit` due subscribers of the locked sequences: their sequence_due rows, then the
  * subscriber rows themselves, both FOR UPDATE SKIP LOCKED and held until the caller's transaction
- * ends. The row locks are the whole claim: the message is made, the subscriber advanced and its due
- * row deleted (releaseDue) before they are let go, so there is nothing in between for a lease to
- * cover (lease_until stays unused); a worker that dies releases its locks with its rolled-back work.
- * A subscriber the API holds right now (pause, cancel) is skipped, its due row left as it is.
+ * ends, and deletes the claimed subscribers' due rows (gone with the claim: made, completed or
+ * cancelled alike), in one statement per sequence. The row locks are the whole claim: the message is
+ * made and the subscriber advanced before they are let go, so there is nothing in between for a
+ * lease to cover (lease_until stays unused); a worker that dies releases its locks, and its due rows
+ * come back, with its rolled-back work. A subscriber the API holds right now (pause, cancel) is
+ * skipped, its due row left as it is.
  */
 export async function claimDueSubscribers(db: Kysely<DB>, sequenceIds: string[], now: Date, limit: number): Promise<DueSubscriber[]> {
   const claimed: DueSubscriber[] = [];
@@ -60,28 +62,31 @@ export async function claimDueSubscribers(db: Kysely<DB>, sequenceIds: string[],
   // every due subscriber was read, joined and sorted on each claim (quadratic over a large drip).
   for (const sequenceId of sequenceIds) {
     if (claimed.length >= limit) break;
-    const { rows: due } = await sql<{ subscriber_id: string }>`${PREPARED}
-      select subscriber_id from sequence_due
-      where sequence_id = ${sequenceId} and due_at <= ${now}
-      order by due_at
-      limit ${limit - claimed.length}
-      for update skip locked`.execute(db);
-    if (!due.length) continue;
-    const ids = due.map((d) => d.subscriber_id);
-    const { rows } = await sql<DueSubscriber>`${PREPARED}
-      select s.id, s.key_id, s.sequence_id, s.contact_id, s.email, s.variables, s.current_position,
+    const { rows } = await sql<DueSubscriber & { due_id: string }>`${PREPARED}
+      with d as (
+        select subscriber_id from sequence_due
+        where sequence_id = ${sequenceId} and due_at <= ${now}
+        order by due_at
+        limit ${limit - claimed.length}
+        for update skip locked
+      ), s as (
+        select * from sequence_subscribers
+        where id = any (array(select subscriber_id from d)) and status = 'active' and next_due_at is not null and next_due_at <= ${now}
+        for update skip locked
+      ), gone as (
+        delete from sequence_due where subscriber_id = any (array(select id from s))
+      )
+      select d.subscriber_id as due_id, s.id, s.key_id, s.sequence_id, s.contact_id, s.email, s.variables, s.current_position,
              c.email as contact_email, c.name as contact_name, c.metadata as contact_metadata
-      from (select * from sequence_subscribers
-            where id = any (${ids}::text[]) and status = 'active' and next_due_at is not null and next_due_at <= ${now}
-            for update skip locked) s
-      left join contacts c on c.id = s.contact_id and c.key_id = s.key_id`.execute(db);
-    for (const r of rows) {
-      claimed.push({ ...r, contact_id: Number(r.contact_id), variables: parse(r.variables) ?? {}, contact_metadata: parse(r.contact_metadata) });
+      from d left join s on s.id = d.subscriber_id
+      -- A probe per subscriber, whatever the generic plan thinks of the tables' sizes (a join was planned as a scan of every contact).
+      left join lateral (select email, name, metadata from contacts where id = s.contact_id and key_id = s.key_id limit 1) c on true`.execute(db);
+    const unclaimed: string[] = [];
+    for (const { due_id, ...r } of rows) {
+      if (r.id === null) unclaimed.push(due_id);
+      else claimed.push({ ...r, contact_id: Number(r.contact_id), variables: parse(r.variables) ?? {}, contact_metadata: parse(r.contact_metadata) });
     }
-    if (rows.length < ids.length) {
-      const got = new Set(rows.map((r) => r.id));
-      await repairDue(db, ids.filter((id) => !got.has(id)), now);
-    }
+    if (unclaimed.length) await repairDue(db, unclaimed, now);
   }
   return claimed;
 }
@@ -99,42 +104,47 @@ async function repairDue(db: Kysely<DB>, ids: string[], now: Date): Promise<void
   if (stale.length) await syncDue(db, stale);
 }
 
-/** The claimed subscribers' due rows, gone with the claim (made, completed or cancelled alike). */
-export async function releaseDue(db: Kysely<DB>, ids: string[]): Promise<void> {
-  if (!ids.length) return;
-  await sql`${PREPARED} delete from sequence_due where subscriber_id = any (${ids}::text[])`.execute(db);
-}
-
 function parse<T>(value: T | string | null): T | null {
   return typeof value === 'string' ? (JSON.parse(value) as T) : value;
 }
 
-/** A step as the scheduler reads it: the row, less its timestamps. */
-export type SchedulerStep = Omit<Selectable<SequenceStepsTable>, 'created_at' | 'updated_at'>;
-
-export async function stepsOf(db: Kysely<DB>, sequenceIds: string[]): Promise<SchedulerStep[]> {
-  if (!sequenceIds.length) return [];
-  return db
-    .selectFrom('sequence_steps')
-    .select(['id', 'sequence_id', 'key_id', 'position', 'offset_seconds', 'subject', 'html', 'body_text', 'from_email', 'from_name', 'reply_to', 'template_id', 'tracking', 'content_id', 'content_stamp'])
-    .where('sequence_id', 'in', sequenceIds)
-    .orderBy('sequence_id')
-    .orderBy('position')
-    .execute();
-}
+/**
+ * A step as the scheduler reads it: the row, less its timestamps, with its template (null when it
+ * names none, or the template was deleted) and the domains its key may send from as they stand now.
+ */
+export type SchedulerStep = Omit<Selectable<SequenceStepsTable>, 'created_at' | 'updated_at'> & {
+  template: StepTemplate | null;
+  verified_domains: string[];
+};
 
 export interface StepTemplate {
-  id: string;
   subject: string;
   html: string | null;
   body_text: string | null;
   updated_at: Date;
 }
 
-export async function templatesOf(db: Kysely<DB>, keyId: string, ids: string[]): Promise<Map<string, StepTemplate>> {
-  if (!ids.length) return new Map();
-  const rows = await db.selectFrom('templates').select(['id', 'subject', 'html', 'body_text', 'updated_at']).where('key_id', '=', keyId).where('id', 'in', ids).execute();
-  return new Map(rows.map((r) => [r.id, r]));
+/** The steps of the sequences, ordered by position, each with its template and its key's verified domains: one statement. */
+export async function stepsOf(db: Kysely<DB>, sequenceIds: string[]): Promise<SchedulerStep[]> {
+  if (!sequenceIds.length) return [];
+  const { rows } = await sql<Omit<SchedulerStep, 'template'> & { t_found: boolean; t_subject: string; t_html: string | null; t_body_text: string | null; t_updated_at: Date }>`${PREPARED}
+    select st.id, st.sequence_id, st.key_id, st.position, st.offset_seconds, st.subject, st.html, st.body_text, st.from_email, st.from_name,
+           st.reply_to, st.template_id, st.tracking, st.content_id, st.content_stamp,
+           t.id is not null as t_found, t.subject as t_subject, t.html as t_html, t.body_text as t_body_text, t.updated_at as t_updated_at,
+           array(select dm.domain from domains dm where dm.key_id = st.key_id and dm.verified_at is not null) as verified_domains
+    from sequence_steps st
+    left join templates t on t.id = st.template_id and t.key_id = st.key_id
+    where st.sequence_id = any (${sequenceIds}::text[])
+    order by st.sequence_id, st.position`.execute(db);
+  return rows.map(({ t_found, t_subject, t_html, t_body_text, t_updated_at, ...step }) => ({
+    ...step,
+    content_stamp: asDate(step.content_stamp),
+    template: t_found ? { subject: t_subject, html: t_html, body_text: t_body_text, updated_at: asDate(t_updated_at)! } : null,
+  }));
+}
+
+function asDate(value: Date | string | null): Date | null {
+  return value === null || value instanceof Date ? value : new Date(value);
 }
 
 export interface NewContent {
