@@ -1,8 +1,10 @@
-// The batch monitor between progress rows: it asks only whether a message is still open, and completes
-// the batch once none is, without waiting for the next progress row to fall due.
+// The batch monitor between progress rows: it reads the batch's counts from its aggregates (never its
+// messages), and completes the batch once none is open, without waiting for the next progress row.
 import assert from 'node:assert/strict';
 import { after, before, it } from 'node:test';
+import { sql } from 'kysely';
 import pino from 'pino';
+import { countInto } from '../modules/stats/counting.ts';
 import { describeEachEngine } from '../../test/support/engines.ts';
 import { startHarness, type Harness } from '../../test/support/harness.ts';
 import { createBatchMonitor } from './batch-monitor.ts';
@@ -38,18 +40,25 @@ describeEachEngine('batch monitor', (engine) => {
       batch_id: 'batch_monitor_test',
       ...(status === 'sending' ? { lease_until: now } : {}),
     });
-    await db.insertInto('messages').values([message('msg_mon_1', 'sent'), message('msg_mon_2', 'deferred'), message('msg_mon_3', 'sending')]).execute();
+    await db.insertInto('messages').values([message('msg_mon_1', 'sending'), message('msg_mon_2', 'deferred'), message('msg_mon_3', 'sending')]).execute();
+    // Sent as the sender records it: the message and its aggregates in one statement.
+    const markSent = (id: string) =>
+      sql`
+        with changed as (update messages set status = 'sent', lease_until = null where id = ${id} returning key_id, channel, campaign_id, batch_id),
+        counted as (${countInto(sql`select key_id, channel, campaign_id, batch_id, null::text as sequence_id, 'sent' as counter from changed`, now)})
+        select 1`.execute(db);
+    await markSent('msg_mon_1');
     const batch = () => db.selectFrom('batches').select(['status', 'outcome', 'progress_seq']).where('id', '=', 'batch_monitor_test').executeTakeFirstOrThrow();
 
     now = new Date(now.getTime() + 200);
     assert.equal(await monitor.runOnce(), 0);
     assert.deepEqual(await batch(), { status: 'sending', outcome: null, progress_seq: 1 });
 
-    await db.updateTable('messages').set({ status: 'sent', lease_until: null }).where('id', '=', 'msg_mon_3').execute();
+    await markSent('msg_mon_3');
     now = new Date(now.getTime() + 200);
     assert.equal(await monitor.runOnce(), 0, 'a deferred message is still open');
 
-    await db.updateTable('messages').set({ status: 'sent' }).where('id', '=', 'msg_mon_2').execute();
+    await markSent('msg_mon_2');
     now = new Date(now.getTime() + 200);
     assert.equal(await monitor.runOnce(), 1);
     assert.deepEqual(await batch(), { status: 'completed', outcome: 'success', progress_seq: 2 });

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { DB } from '../db/schema.ts';
 import { recordAudit } from '../modules/audit/repo.ts';
 import * as progress from '../modules/batches/progress-repo.ts';
-import { discardAbandoned, hasOpenMessages, messageCounts, setStatus, type BatchRow } from '../modules/batches/repo.ts';
+import { batchCounts, discardAbandoned, setStatus, type BatchRow } from '../modules/batches/repo.ts';
 import { canaryVerdict, completionOutcome, isOpen } from '../modules/batches/rules.ts';
 import type { Job } from './runner.ts';
 
@@ -44,11 +44,11 @@ export function createBatchMonitor(deps: { db: Kysely<DB>; logger: Logger; now?:
         return true;
       }
     }
-    // Counting every message of a large batch is what costs here (100,000 rows, each round): between
-    // progress rows only ask whether anything is still open, which a few index probes answer.
+    // The counts come from the batch's aggregates (a few rows, whatever its size), never from its
+    // messages: asking each round whether it is final costs the same as at the end.
     const due = !batch.progress_at || at.getTime() - new Date(batch.progress_at).getTime() >= progress.STREAM_PROGRESS_MS;
-    if (!due && (batch.status !== 'sending' || (await hasOpenMessages(trx, batch.id)))) return false;
-    const counts = await messageCounts(trx, batch.id);
+    if (!due && batch.status !== 'sending') return false;
+    const counts = await batchCounts(trx, batch);
     if (batch.status === 'sending' && !isOpen(counts)) {
       const outcome = completionOutcome(counts);
       await setStatus(trx, batch.id, 'completed', at, { outcome, completed: true });
@@ -56,9 +56,7 @@ export function createBatchMonitor(deps: { db: Kysely<DB>; logger: Logger; now?:
       await recordAudit(trx, { keyId: batch.key_id, action: 'batch.completed', objectType: 'batch', objectId: batch.id, summary: { outcome, counts } }, at);
       return true;
     }
-    const stored = (await trx.selectFrom('batches').select('progress_counts').where('id', '=', batch.id).executeTakeFirst())?.progress_counts;
-    const last = typeof stored === 'string' ? JSON.parse(stored) : (stored ?? null);
-    if (!due || sameCounts(last, counts)) return false;
+    if (!due || sameCounts(batch.progress_counts, counts)) return false;
     await progress.recordChange(trx, batch.id, at, false, counts);
     return true;
   }

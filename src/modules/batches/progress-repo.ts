@@ -3,7 +3,7 @@ import type { DB } from '../../db/schema.ts';
 import { NEVER } from '../campaigns/repo.ts';
 import { emitEvent, hasSubscriber, messageEventData, newEventId } from '../events/outbox.ts';
 import { countInto } from '../stats/counting.ts';
-import { messageCounts, toBatchRow, type BatchRow } from './repo.ts';
+import { batchCounts, toBatchRow, type BatchRow } from './repo.ts';
 
 /**
  * A batch's progress: each status change and each move of its counts becomes a numbered row of
@@ -39,8 +39,7 @@ export function eventData(row: BatchRow, counts: Record<string, number>): Record
  */
 export async function recordChange(db: Kysely<DB>, id: string, at: Date, statusChanged = true, countsNow?: Record<string, number>): Promise<void> {
   const row = await batchRow(db, id);
-  // The caller's counts when it has just made them in this transaction (a count reads every message of the batch).
-  const counts = countsNow ?? (await messageCounts(db, id));
+  const counts = countsNow ?? (await batchCounts(db, row));
   const type = FINAL_STATUSES.includes(row.status) ? 'batch.completed' : 'batch.progress';
   const data = eventData(row, counts);
   const seq = row.progress_seq + 1;
@@ -81,7 +80,10 @@ export async function requeueFailed(db: Kysely<DB>, batchId: string, now: Date):
   const result = await sql`
     update messages set status = 'queued', attempts = 0, first_attempt_at = null, due_at = ${now}, updated_at = ${now}
     where batch_id = ${batchId} and status = 'failed'`.execute(db);
-  return Number(result.numAffectedRows ?? 0n);
+  const n = Number(result.numAffectedRows ?? 0n);
+  // The aggregates keep these failures; the batch's counts take them back.
+  if (n > 0) await db.updateTable('batches').set((eb) => ({ requeued: eb('requeued', '+', n) })).where('id', '=', batchId).execute();
+  return n;
 }
 
 export interface CanaryResult {

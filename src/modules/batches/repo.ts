@@ -3,7 +3,8 @@ import { erasedHashOf, type HmacKeys } from '../suppressions/erased.ts';
 import type { DB } from '../../db/schema.ts';
 import { NEVER } from '../campaigns/repo.ts';
 import type { Channel } from '../messages/tables.ts';
-import { RECIPIENT_KEY_WINDOW_MS } from './rules.ts';
+import { scopeTotals } from '../stats/repo.ts';
+import { aggregateCounts, RECIPIENT_KEY_WINDOW_MS } from './rules.ts';
 import type { BatchHold, BatchStatus, CanaryPlan, ProviderPolicy } from './tables.ts';
 
 /** The SQL of batch submission: staging recipients, the set-based pre-check, and acceptance. */
@@ -224,6 +225,8 @@ export interface BatchRow {
   webhook_progress_at: Date | null;
   /** The counts by message state of the last progress row (null before the first). */
   progress_counts: Record<string, number> | null;
+  /** Failures retry-failed took back. */
+  requeued: number;
   created_at: Date;
   completed_at: Date | null;
 }
@@ -254,34 +257,9 @@ export async function listBatches(db: Kysely<DB>, keyId: string | null, limit: n
   return { rows: rows.map(toBatchRow), total: Number(total.n) };
 }
 
-/** Whether any message of the batch is still queued, sending, deferred or not yet made: one probe of messages_batch per status. */
-export async function hasOpenMessages(db: Kysely<DB>, batchId: string): Promise<boolean> {
-  const { rows } = await sql<{ open: boolean }>`
-    select exists (select 1 from messages where batch_id = ${batchId} and status = 'queued')
-        or exists (select 1 from messages where batch_id = ${batchId} and status = 'sending')
-        or exists (select 1 from messages where batch_id = ${batchId} and status = 'deferred')
-        or exists (select 1 from batch_releases where batch_id = ${batchId}) as open`.execute(db);
-  return !!rows[0]?.open;
-}
-
-/** Messages of a batch by state; accepted recipients the slice dispatcher has not made into messages yet count as queued. */
-export async function messageCounts(db: Kysely<DB>, batchId: string): Promise<Record<string, number>> {
-  const { rows } = await sql<{ status: string | null; n: number }>`
-    select status, count(*)::int as n from messages where batch_id = ${batchId} group by status
-    union all
-    select null, accepted from batches where id = ${batchId} and exists (select 1 from batch_releases where batch_id = ${batchId})`.execute(db);
-  const counts: Record<string, number> = { queued: 0, sending: 0, deferred: 0, sent: 0, bounced: 0, failed: 0, dropped: 0 };
-  let made = 0;
-  let releasing: number | null = null;
-  for (const r of rows) {
-    if (r.status === null) releasing = Number(r.n);
-    else {
-      counts[r.status] = Number(r.n);
-      made += Number(r.n);
-    }
-  }
-  if (releasing !== null) counts.queued! += Math.max(0, releasing - made);
-  return counts;
+/** A batch's counts by message state from its aggregates (a few stat_counts rows, whatever its size). */
+export async function batchCounts(db: Kysely<DB>, batch: Pick<BatchRow, 'id' | 'key_id' | 'accepted' | 'requeued'>): Promise<Record<string, number>> {
+  return aggregateCounts(await scopeTotals(db, 'batch', batch.key_id, batch.id), batch.accepted, batch.requeued);
 }
 
 export async function setStatus(db: Kysely<DB>, id: string, status: BatchStatus, now: Date, extra: { hold?: BatchHold | null; outcome?: BatchRow['outcome']; completed?: boolean } = {}): Promise<void> {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { csvCell } from './export.ts';
-import { canaryVerdict, completionOutcome, nextHour, providerOrder, storedCounts } from './rules.ts';
+import { aggregateCounts, canaryVerdict, completionOutcome, isOpen, nextHour, providerOrder, storedCounts } from './rules.ts';
 
 const at = new Date('2026-03-02T10:15:00Z');
 const plan = { percent: 5, hold: false, seed: 'ab', size: 10 };
@@ -45,5 +45,15 @@ describe('batch rules', () => {
   it("a batch's counts are its last progress row's, or all accepted queued before the first", () => {
     assert.deepEqual(storedCounts(null, 3), { queued: 3, sending: 0, deferred: 0, sent: 0, bounced: 0, failed: 0, dropped: 0 });
     assert.deepEqual(storedCounts({ queued: 0, sent: 2, failed: 1 }, 3), { queued: 0, sending: 0, deferred: 0, sent: 2, bounced: 0, failed: 1, dropped: 0 });
+  });
+  it("a batch's counts from its aggregates: a later bounce is no longer sent, retried failures are no longer failed, the rest is open", () => {
+    const totals = { sent: 6, bounced: 2, bounced_after_sent: 1, failed: 3, dropped: 1 };
+    const counts = aggregateCounts(totals, 11, 0);
+    assert.deepEqual(counts, { queued: 0, sending: 0, deferred: 0, sent: 5, bounced: 2, failed: 3, dropped: 1 });
+    assert.equal(isOpen(counts), false);
+    // Retry-failed took two failures back: those two are open again until their new outcome is counted.
+    const retried = aggregateCounts(totals, 11, 2);
+    assert.deepEqual([retried.failed, retried.queued, isOpen(retried)], [1, 2, true]);
+    assert.deepEqual(aggregateCounts({ ...totals, sent: 8 }, 11, 2), { queued: 0, sending: 0, deferred: 0, sent: 7, bounced: 2, failed: 1, dropped: 1 });
   });
 });

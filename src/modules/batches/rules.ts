@@ -29,6 +29,22 @@ export function storedCounts(progressCounts: Record<string, number> | null, acce
   return progressCounts ? { ...counts, ...progressCounts } : { ...counts, queued: accepted };
 }
 
+/**
+ * A batch's counts from its aggregates, never from its messages: the final states as counted when
+ * they happened (a sent message that bounced later is bounced; failures retry-failed took back are
+ * not failed), and every other accepted recipient open, as queued: made or not, waiting or on its way.
+ */
+export function aggregateCounts(
+  totals: { sent: number; bounced: number; bounced_after_sent: number; failed: number; dropped: number },
+  accepted: number,
+  requeued: number,
+): Record<string, number> {
+  const sent = totals.sent - totals.bounced_after_sent;
+  const failed = Math.max(0, totals.failed - requeued);
+  const final = sent + totals.bounced + failed + totals.dropped;
+  return { queued: Math.max(0, accepted - final), sending: 0, deferred: 0, sent, bounced: totals.bounced, failed, dropped: totals.dropped };
+}
+
 /** Never plain success over failures: any finally failed recipient makes it partial (failed when nothing was sent). */
 export function completionOutcome(counts: Record<string, number>): BatchOutcome {
   const failed = counts.failed ?? 0;

@@ -56,6 +56,8 @@ export interface BatchesTable {
   completed_at: Date | null;
   /** Kept with each message the slice dispatcher makes. */
   custom_args: Json<Record<string, string> | null>;
+  /** Failures retry-failed took back (the aggregates keep counting them). */
+  requeued: ColumnType<number, number | undefined, number>;
 }
 
 export interface BatchRecipientsTable {
