@@ -45,10 +45,10 @@ export function compileRaw(content: ContentInput & { raw_mime: Buffer }): Compil
     text: null,
     templates: null,
     sevenBit: { html: null, text: null },
-    staticBody: tracking.open || tracking.click ? null : { headers: '', body },
+    staticBody: tracking.open || tracking.click ? null : { headers: '', parts: [body] },
     mixedBoundary: '',
     altBoundary: '',
-    attachmentSections: Buffer.alloc(0),
+    attachmentSections: [],
     raw: skeleton,
   };
 }
@@ -79,7 +79,7 @@ export function composeRaw(content: CompiledContent, raw: RawSkeleton, message: 
     };
     const rewritten = rewriteEntity(raw.contentType, raw.encoding, null, raw.body.toString('latin1'), rewrite);
     encoding = rewritten?.encoding;
-    body = { headers: '', body: rewritten ? Buffer.from(rewritten.body, 'latin1') : raw.body };
+    body = { headers: '', parts: [rewritten ? Buffer.from(rewritten.body, 'latin1') : raw.body] };
   }
 
   let headers = '';

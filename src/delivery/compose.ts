@@ -47,13 +47,17 @@ export interface MessageInput {
   personalization: Personalization;
 }
 
-interface Attachment {
-  content: string;
+interface AttachmentFields {
   filename?: string;
   type?: string;
   disposition?: string;
   content_id?: string;
 }
+/** An attachment as the API took it (base64 text), in contents stored before message_attachments. */
+type InlineAttachment = AttachmentFields & { content: string };
+/** An attachment read from message_attachments: its base64 lines, encoded as it was read. */
+export type StoredAttachment = AttachmentFields & { encoded: Buffer };
+type Attachment = InlineAttachment | StoredAttachment;
 
 /** The parts of a message fixed by its content: built once per content id, filled per recipient. */
 export interface CompiledContent {
@@ -73,8 +77,8 @@ export interface CompiledContent {
   staticBody: RenderedBody | null;
   mixedBoundary: string;
   altBoundary: string;
-  /** The attachments' MIME parts, encoded once and shared by every recipient's body (empty: none). */
-  attachmentSections: Buffer;
+  /** The attachments' MIME parts as pieces, encoded once and shared by every recipient's body (empty: none). */
+  attachmentSections: Buffer[];
   /** Submitted content: the message as written, with what the pipeline may change found once. */
   raw?: RawSkeleton;
 }
@@ -82,7 +86,11 @@ export interface CompiledContent {
 export interface RenderedBody {
   /** Content-Type (and Content-Transfer-Encoding for a single part) header lines. */
   headers: string;
-  body: Buffer;
+  /**
+   * The body as pieces written one after the other, each but the last ending a line or followed by a
+   * CRLF piece: an attachment's encoded lines are the content's own Buffer in every recipient's body.
+   */
+  parts: Buffer[];
   bodyHash?: string;
 }
 
@@ -93,7 +101,6 @@ const OWN_HEADERS = new Set([
 ]);
 const HEADER_NAME = /^[\x21-\x39\x3b-\x7e]{1,76}$/;
 const CRLF_BYTES = Buffer.from('\r\n');
-const EMPTY = Buffer.alloc(0);
 
 function headerLines(headers: Record<string, string> | undefined): Array<[string, string]> {
   const out: Array<[string, string]> = [];
@@ -108,7 +115,7 @@ function boundaryFor(contentId: string, kind: string): string {
   return `=_md_${kind}_${createHash('sha256').update(contentId).digest('hex').slice(0, 24)}`;
 }
 
-function attachmentSections(attachments: unknown[], boundary: string): Buffer {
+function attachmentSections(attachments: unknown[], boundary: string): Buffer[] {
   const pieces: Buffer[] = [];
   for (const raw of attachments as Attachment[]) {
     const type = (raw.type || 'application/octet-stream').replace(/[^\w.+/-]/g, '');
@@ -117,9 +124,9 @@ function attachmentSections(attachments: unknown[], boundary: string): Buffer {
     const disposition = raw.disposition === 'inline' ? 'inline' : 'attachment';
     let head = `--${boundary}\r\nContent-Type: ${type}; name=${name}\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: ${disposition}; filename=${name}\r\n`;
     if (raw.content_id) head += `Content-ID: <${raw.content_id.replace(/[<>\r\n]/g, '')}>\r\n`;
-    pieces.push(Buffer.from(`${head}\r\n`, 'latin1'), base64LinesBuffer(raw.content), CRLF_BYTES);
+    pieces.push(Buffer.from(`${head}\r\n`, 'latin1'), 'encoded' in raw ? raw.encoded : base64LinesBuffer(raw.content), CRLF_BYTES);
   }
-  return pieces.length ? Buffer.concat(pieces) : EMPTY;
+  return pieces;
 }
 
 export function compileContent(content: ContentInput): CompiledContent {
@@ -187,10 +194,10 @@ export function buildBody(content: CompiledContent, html: string | null, text: s
   }
   if (content.attachmentSections.length) {
     const mixed = content.mixedBoundary;
-    const parts = [Buffer.from(`--${mixed}\r\n${headers}\r\n${body}`, 'latin1'), content.attachmentSections, Buffer.from(`--${mixed}--\r\n`, 'latin1')];
-    return { headers: `Content-Type: multipart/mixed;\r\n boundary="${mixed}"\r\n`, body: Buffer.concat(parts) };
+    const parts = [Buffer.from(`--${mixed}\r\n${headers}\r\n${body}`, 'latin1'), ...content.attachmentSections, Buffer.from(`--${mixed}--\r\n`, 'latin1')];
+    return { headers: `Content-Type: multipart/mixed;\r\n boundary="${mixed}"\r\n`, parts };
   }
-  return { headers, body: Buffer.from(body, 'latin1') };
+  return { headers, parts: [Buffer.from(body, 'latin1')] };
 }
 
 function substitute(text: string, substitutions: Record<string, string> | undefined): string {

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 
 /** DKIM (RFC 6376) with relaxed/relaxed canonicalization and rsa-sha256; the RSA step itself is done by a Signer. */
 
@@ -25,9 +25,72 @@ export function relaxedBody(body: string): string {
   return canonical.length ? `${canonical}\r\n` : '';
 }
 
-export function bodyHash(body: Buffer | string): string {
-  const text = typeof body === 'string' ? body : body.toString('latin1');
-  return createHash('sha256').update(relaxedBody(text), 'latin1').digest('base64');
+const SP = 0x20;
+const TAB = 0x09;
+const CR = 0x0d;
+const LF = 0x0a;
+const isWsp = (byte: number | undefined) => byte === SP || byte === TAB;
+
+/** Where `buf` ends once trailing whitespace and empty lines are dropped (relaxed canonicalization). */
+function relaxedEnd(buf: Buffer): number {
+  let end = buf.length;
+  for (;;) {
+    if (end >= 2 && buf[end - 2] === CR && buf[end - 1] === LF) end -= 2;
+    else if (end >= 1 && isWsp(buf[end - 1])) end -= 1;
+    else return end;
+  }
+}
+
+/**
+ * Feeds buf[0, end) relaxed (whitespace runs as one space, none before a line end) to the hash, in
+ * spans between the whitespace that changes: a 20 MB attachment's base64 lines are hashed where they
+ * lie, never copied into a string.
+ */
+function hashRelaxed(hash: Hash, buf: Buffer, end: number): void {
+  let from = 0;
+  let space = buf.indexOf(SP);
+  let tab = buf.indexOf(TAB);
+  for (;;) {
+    const run = space < 0 ? tab : tab < 0 ? space : Math.min(space, tab);
+    if (run < 0 || run >= end) break;
+    let after = run;
+    while (after < end && isWsp(buf[after])) after++;
+    const beforeLineEnd = buf[after] === CR && buf[after + 1] === LF;
+    if (beforeLineEnd || after - run > 1 || buf[run] === TAB) {
+      hash.update(buf.subarray(from, run));
+      if (!beforeLineEnd) hash.update(' ');
+      from = after;
+    }
+    if (space >= 0 && space < after) space = buf.indexOf(SP, after);
+    if (tab >= 0 && tab < after) tab = buf.indexOf(TAB, after);
+  }
+  hash.update(buf.subarray(from, end));
+}
+
+/**
+ * The relaxed body hash (RFC 6376 3.4.4) of a body given whole or as pieces. Pieces are hashed one by
+ * one where no whitespace run or line end can span two of them (each but the last ends a line or a
+ * base64 line, the last is not blank), as composed bodies are; anything else is joined first.
+ */
+export function bodyHash(body: Buffer | string | Buffer[]): string {
+  if (typeof body === 'string') return createHash('sha256').update(relaxedBody(body), 'latin1').digest('base64');
+  const pieces = (Array.isArray(body) ? body : [body]).filter((piece) => piece.length > 0);
+  const last = pieces[pieces.length - 1];
+  const separable = pieces.slice(0, -1).every((piece) => !isWsp(piece[piece.length - 1]) && piece[piece.length - 1] !== CR);
+  if (!last || !separable || relaxedEnd(last) === 0) {
+    const whole = pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces);
+    const end = relaxedEnd(whole);
+    const hash = createHash('sha256');
+    if (end > 0) {
+      hashRelaxed(hash, whole, end);
+      hash.update('\r\n');
+    }
+    return hash.digest('base64');
+  }
+  const hash = createHash('sha256');
+  pieces.forEach((piece, i) => hashRelaxed(hash, piece, i === pieces.length - 1 ? relaxedEnd(piece) : piece.length));
+  hash.update('\r\n');
+  return hash.digest('base64');
 }
 
 /** Relaxed header canonicalization (RFC 6376 3.4.2) of one "Name: value" field (possibly folded). */

@@ -53,6 +53,40 @@ export function base64LinesBuffer(encoded: string): Buffer {
   return out;
 }
 
+/** Bytes per base64 line of 76 characters: chunks of a multiple of it end exactly at a line's end. */
+export const BASE64_LINE_BYTES = 57;
+/** The size of a stored attachment's parts (the last may be shorter): under 1 MB, whole base64 lines. */
+export const ATTACHMENT_PART_BYTES = BASE64_LINE_BYTES * 16_384;
+
+/** The size of `bytes` bytes as base64 in lines of 76 joined by CRLF (base64LinesWriter's output). */
+export function base64LinesSize(bytes: number): number {
+  const chars = Math.ceil(bytes / 3) * 4;
+  return chars + Math.max(0, Math.ceil(chars / 76) - 1) * 2;
+}
+
+/**
+ * Base64 lines of 76 written into one Buffer of base64LinesSize(total) from chunks of the bytes fed in
+ * order, each a multiple of BASE64_LINE_BYTES but the last: a stored attachment is encoded piece by piece
+ * as it is read, never held as one base64 string.
+ */
+export function base64LinesWriter(total: number): { write(chunk: Uint8Array): void; done(): Buffer } {
+  const out = Buffer.allocUnsafe(base64LinesSize(total));
+  let at = 0;
+  return {
+    write(chunk) {
+      const b64 = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength).toString('base64');
+      for (let i = 0; i < b64.length; i += 76) {
+        if (at) at = out.writeUInt16BE(0x0d0a, at);
+        at += out.write(b64.slice(i, i + 76), at, 'latin1');
+      }
+    },
+    done() {
+      if (at !== out.length) throw new Error(`attachment encoded to ${at} of ${out.length} bytes`);
+      return out;
+    },
+  };
+}
+
 export function base64Lines(data: Buffer | string): string {
   const b64 = Buffer.isBuffer(data) ? data.toString('base64') : data.replace(/\s+/g, '');
   const lines: string[] = [];

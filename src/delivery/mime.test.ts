@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { simpleParser } from 'mailparser';
 import { compileContent, composeMessage, rewriteLinks } from './compose.ts';
 import { bodyHash, relaxedBody, relaxedHeader } from './dkim.ts';
 import { dotStuff } from './smtp/connection.ts';
-import { encodedWords, encodeTextBody, formatAddress, htmlToText, quotedPrintable } from './mime-encoding.ts';
+import { BASE64_LINE_BYTES, base64LinesBuffer, base64LinesWriter, encodedWords, encodeTextBody, formatAddress, htmlToText, quotedPrintable } from './mime-encoding.ts';
 
 const content = {
   id: 'mc_1',
@@ -20,6 +21,19 @@ const content = {
 };
 
 describe('MIME composition', () => {
+  it('base64 lines written piece by piece equal the lines of the whole', () => {
+    const piece = BASE64_LINE_BYTES * 2;
+    for (const size of [0, 1, 56, 57, 58, piece, piece + 1, piece * 3 + 2]) {
+      const bytes = Buffer.from(Array.from({ length: size }, (_, i) => (i * 31) & 0xff));
+      const writer = base64LinesWriter(size);
+      for (let at = 0; at < size; at += piece) writer.write(bytes.subarray(at, at + piece));
+      assert.equal(writer.done().toString('latin1'), base64LinesBuffer(bytes.toString('base64')).toString('latin1'), `${size} bytes`);
+    }
+    const short = base64LinesWriter(10);
+    short.write(Buffer.alloc(3));
+    assert.throws(() => short.done(), /encoded to 4 of 16 bytes/);
+  });
+
   it('quoted-printable keeps lines short and round-trips UTF-8', () => {
     const text = `${'é'.repeat(200)} end \nnext line`;
     const qp = quotedPrintable(text);
@@ -53,7 +67,7 @@ describe('MIME composition', () => {
     const compiled = compileContent({ ...content, subject: 'Grüße' });
     assert.ok(compiled.staticBody, 'a body without Liquid or tracking is built once');
     const composed = composeMessage(compiled, { id: 'msg_1', channel: 'trans', to_email: 'to@example.test', to_name: 'To Person', personalization: { cc: [{ email: 'cc@example.test' }], substitutions: { '-name-': 'Ann' }, headers: { 'X-Per': 'one' } } }, { hostname: 'mta.test', date: 'Sun, 22 Nov 2026 10:00:00 +0000' });
-    const raw = Buffer.concat([Buffer.from(composed.headers), Buffer.from('\r\n'), composed.body.body]);
+    const raw = Buffer.concat([Buffer.from(composed.headers), Buffer.from('\r\n'), ...composed.body.parts]);
     for (const line of raw.toString('latin1').split('\r\n')) assert.ok(line.length <= 998);
     const parsed = await simpleParser(raw);
     assert.equal(parsed.subject, 'Grüße');
@@ -83,7 +97,7 @@ describe('MIME composition', () => {
     const compiled = compileContent({ ...content, html: '<p>Hi {{ name }}</p><a href="https://example.test/x">x</a><a href="{{ unsubscribe_url }}">u</a>', settings: { liquid: true, tracking: { open: true, click: true }, list_unsubscribe: true } });
     assert.equal(compiled.staticBody, null);
     const composed = composeMessage(compiled, { id: 'msg_2', channel: 'bulk', to_email: 'b@example.test', to_name: null, personalization: { variables: { name: '<Bo>' } } }, { hostname: 'mta.test', date: 'x', links });
-    const parsed = await simpleParser(Buffer.concat([Buffer.from(composed.headers), Buffer.from('\r\n'), composed.body.body]));
+    const parsed = await simpleParser(Buffer.concat([Buffer.from(composed.headers), Buffer.from('\r\n'), ...composed.body.parts]));
     assert.equal(parsed.subject, 'Grüße, <Bo>');
     assert.match(parsed.html as string, /Hi &lt;Bo&gt;/);
     assert.match(parsed.html as string, /href="https:\/\/t\.test\/c\/msg_2\?u=https%3A%2F%2Fexample\.test%2Fx"/);
@@ -103,5 +117,17 @@ describe('MIME composition', () => {
     assert.equal(relaxedBody(''), '');
     // RFC 6376 3.4.4: the empty body hashes as the empty string under relaxed canonicalization.
     assert.equal(bodyHash(''), '47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=');
+    // Bytes hashed in place, whole or in pieces, hash as the string's relaxed form does.
+    const alphabet = ['a', 'b', ' ', '  ', '\t', ' \t ', '\r\n', '\r', '\n', '.'];
+    let seed = 7;
+    const next = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31);
+    for (let round = 0; round < 500; round++) {
+      const text = Array.from({ length: next() % 40 }, () => alphabet[next() % alphabet.length]).join('');
+      const bytes = Buffer.from(text, 'latin1');
+      const expected = createHash('sha256').update(relaxedBody(text), 'latin1').digest('base64');
+      assert.equal(bodyHash(bytes), expected, JSON.stringify(text));
+      const cut = next() % (bytes.length + 1);
+      assert.equal(bodyHash([bytes.subarray(0, cut), bytes.subarray(cut)]), expected, `${JSON.stringify(text)} cut at ${cut}`);
+    }
   });
 });

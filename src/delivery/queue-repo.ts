@@ -6,7 +6,8 @@ import { hasSubscriber, messageEventData, newEventId } from '../modules/events/o
 import type { Channel, MessageStatus } from '../modules/messages/tables.ts';
 import { recordStepOutcomes, type StepOutcome } from '../modules/sequences/outcome-repo.ts';
 import { countInto, sequenceOf } from '../modules/stats/counting.ts';
-import type { ContentInput, Personalization } from './compose.ts';
+import type { ContentInput, Personalization, StoredAttachment } from './compose.ts';
+import { base64LinesWriter } from './mime-encoding.ts';
 
 /** Every SQL statement of the send job: claiming due messages, loading content, recording outcomes. */
 
@@ -83,8 +84,33 @@ export async function haltedCampaigns(db: Kysely<DB>, campaignIds: string[]): Pr
   return new Map(rows.map((r) => [r.id, r.status]));
 }
 
+/**
+ * The contents' stored attachments, read part by part and encoded as each is read into the base64 lines
+ * the MIME part carries, so loading one holds that Buffer and one part, never the file twice.
+ */
+async function loadAttachments(db: Kysely<DB>, ids: string[]): Promise<Map<string, StoredAttachment[]>> {
+  const byContent = new Map<string, StoredAttachment[]>();
+  const { rows } = await sql<{ content_id: string; seq: number; filename: string; type: string | null; disposition: 'attachment' | 'inline'; cid: string | null; size: number; parts: number }>`
+    select content_id, seq, filename, type, disposition, cid, sum(octet_length(data))::int as size, count(*)::int as parts
+    from message_attachments where content_id = any(${ids}::text[])
+    group by content_id, seq, filename, type, disposition, cid order by content_id, seq`.execute(db);
+  for (const row of rows) {
+    const writer = base64LinesWriter(row.size);
+    for (let part = 0; part < row.parts; part++) {
+      const { rows: piece } = await sql<{ data: Uint8Array }>`
+        select data from message_attachments where content_id = ${row.content_id} and seq = ${row.seq} and part = ${part}`.execute(db);
+      writer.write(piece[0]!.data);
+    }
+    const list = byContent.get(row.content_id) ?? [];
+    list.push({ filename: row.filename, type: row.type ?? undefined, disposition: row.disposition, content_id: row.cid ?? undefined, encoded: writer.done() });
+    byContent.set(row.content_id, list);
+  }
+  return byContent;
+}
+
 export async function loadContents(db: Kysely<DB>, ids: string[]): Promise<Array<ContentInput & { key_id: string }>> {
   if (!ids.length) return [];
+  const stored = await loadAttachments(db, ids);
   const rows = await db
     .selectFrom('message_contents')
     .select(['id', 'key_id', 'from_email', 'from_name', 'reply_to', 'subject', 'html', 'text', 'headers', 'attachments', 'settings', 'raw_mime'])
@@ -96,7 +122,8 @@ export async function loadContents(db: Kysely<DB>, ids: string[]): Promise<Array
     raw_mime: r.raw_mime ? Buffer.from(r.raw_mime.buffer, r.raw_mime.byteOffset, r.raw_mime.byteLength) : null,
     reply_to: parseJson(r.reply_to),
     headers: parseJson(r.headers) ?? {},
-    attachments: parseJson(r.attachments) ?? [],
+    // Contents queued before attachments had their own table still carry them in the jsonb column.
+    attachments: [...(parseJson<unknown[]>(r.attachments) ?? []), ...(stored.get(r.id) ?? [])],
     settings: parseJson(r.settings) ?? {},
   }));
 }

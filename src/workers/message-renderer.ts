@@ -14,7 +14,10 @@ const KEY_CACHE_MS = 60_000;
 export const LARGE_CONTENT_BYTES = 1_048_576;
 const LARGE_CONTENT_IDLE_MS = 10_000;
 
-const contentBytes = (content: CompiledContent) => content.attachmentSections.length + (content.staticBody?.body.length ?? 0) + (content.raw ? 0 : (content.html?.length ?? 0) + (content.text?.length ?? 0));
+const bytesOf = (parts: Buffer[]) => parts.reduce((sum, part) => sum + part.length, 0);
+// A static body shares the attachments' pieces: they are counted once.
+const contentBytes = (content: CompiledContent) =>
+  Math.max(bytesOf(content.attachmentSections), bytesOf(content.staticBody?.parts ?? [])) + (content.raw ? 0 : (content.html?.length ?? 0) + (content.text?.length ?? 0));
 const CRLF = Buffer.from('\r\n');
 
 export interface MessageRendererOptions {
@@ -32,8 +35,8 @@ export interface MessageRenderer {
   /** A loaded content, or the error its compiling threw; undefined when not loaded. */
   content(id: string): CompiledContent | Error | undefined;
   /**
-   * The message as sent, in two pieces: the DKIM signature (when its domain has a key) with the headers,
-   * then the body, which is the content's own Buffer whenever it does not vary by recipient.
+   * The message as sent, in pieces: the DKIM signature (when its domain has a key) with the headers,
+   * then the body's pieces, which are the content's own Buffers where they do not vary by recipient.
    */
   render(message: queue.ClaimedMessage, content: CompiledContent, now: Date): Promise<Buffer[]>;
 }
@@ -101,11 +104,11 @@ export function createMessageRenderer(options: MessageRendererOptions): MessageR
       const composed = composeMessage(content, message, { hostname: options.hostname, links: options.links, date: dateHeader(now) });
       const head = Buffer.from(composed.headers, 'utf8');
       const key = await signingKey(message.key_id, content.fromEmail);
-      if (!key) return [Buffer.concat([head, CRLF]), composed.body.body];
+      if (!key) return [Buffer.concat([head, CRLF]), ...composed.body.parts];
       const body = composed.body;
-      body.bodyHash ??= bodyHash(body.body);
+      body.bodyHash ??= bodyHash(body.parts);
       const signature = await dkimSignatureField(key, composed.headers, body.bodyHash, options.signer!, now);
-      return [Buffer.concat([Buffer.from(signature, 'latin1'), head, CRLF]), body.body];
+      return [Buffer.concat([Buffer.from(signature, 'latin1'), head, CRLF]), ...body.parts];
     },
   };
 }

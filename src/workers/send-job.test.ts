@@ -15,6 +15,8 @@ import { queueTestMessages } from '../../test/support/outgoing.ts';
 import { startSmtpSink, type SmtpSink } from '../../test/support/smtp-sink.ts';
 import { createSigningPool, type SigningPool } from '../delivery/dkim-pool.ts';
 import { createSmtpTransport } from '../delivery/smtp/transport.ts';
+import { newId } from '../lib/ids.ts';
+import { insertAccepted } from '../modules/send/repo.ts';
 import { createSendJob, type SendJobOptions } from './send-job.ts';
 
 describeEachEngine('send job', (engine) => {
@@ -136,6 +138,44 @@ describeEachEngine('send job', (engine) => {
     const boss = await simpleParser(sink.received.find((m) => m.to[0] === 'boss@example.org')!.raw);
     assert.equal((boss.to as any).value[0].address, 'ann@example.org', 'the visible To comes from the personalization');
     assert.equal((boss.cc as any).value[0].address, 'boss@example.org');
+  });
+
+  it('sends attachments stored as bytes, read in pieces, byte for byte and signed, to each recipient', async () => {
+    const { contentId, ids } = await queueTestMessages(
+      h.database.db,
+      { keyId: key.id, from_email: 'news@example.test', subject: 'Files', html: '<p>Hi -name-</p><img src="cid:logo">' },
+      ['ann@example.org', 'carl@example.org'].map((email) => ({ email, personalization: { substitutions: { '-name-': email } } })),
+    );
+    // Over two read pieces and not a whole number of base64 lines, so the last piece is a short one.
+    const report = Buffer.alloc(2_000_003, 0);
+    for (let i = 0; i < report.length; i++) report[i] = (i * 7919) & 0xff;
+    await insertAccepted(h.database.db, [
+      {
+        content: { id: newId('mc'), key_id: key.id, from_email: 'unused@example.test', subject: 'unused', reply_to: 'null' },
+        messages: [],
+        attachments: [
+          { content_id: contentId, key_id: key.id, seq: 0, filename: 'report.bin', type: 'application/octet-stream', disposition: 'attachment', cid: null, data: report },
+          { content_id: contentId, key_id: key.id, seq: 1, filename: 'logo.png', type: 'image/png', disposition: 'inline', cid: 'logo', data: Buffer.from('png') },
+        ],
+      },
+    ]);
+    assert.equal((await h.database.db.selectFrom('message_attachments').select('part').where('content_id', '=', contentId).execute()).length, 4, 'the report in three parts');
+    assert.equal(await runAll(job()), 2);
+    const resolver = new Resolver();
+    resolver.setServers([dns.address]);
+    for (const id of ids) {
+      const mail = sink.received.find((m) => m.raw.includes(`<${id}@mta.test>`))!;
+      const verified = await dkimVerify(mail.raw, { resolver: (name: string, type: string) => resolver.resolve(name, type as 'TXT') as Promise<string[][]> });
+      assert.equal(verified.results[0]?.status.result, 'pass', JSON.stringify(verified.results[0]?.status));
+      const parsed = await simpleParser(mail.raw);
+      assert.match(parsed.html as string, new RegExp(`Hi ${mail.to[0]}`));
+      assert.deepEqual(parsed.attachments.map((a) => [a.filename, a.contentType, a.contentDisposition, a.cid ?? null]), [
+        ['report.bin', 'application/octet-stream', 'attachment', null],
+        ['logo.png', 'image/png', 'inline', 'logo'],
+      ]);
+      assert.ok(parsed.attachments[0]!.content.equals(report), 'the stored bytes, unchanged');
+      assert.equal(parsed.attachments[1]!.content.toString(), 'png');
+    }
   });
 
   it('defers on 4xx with backoff, then sends when the retry is due', async () => {

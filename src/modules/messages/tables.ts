@@ -82,8 +82,23 @@ export interface SuppressionsTable {
   created_at: Generated<Date>;
 }
 
+/** One part of an attachment of a content, as decoded bytes; `seq` keeps the request's order, `part` the bytes'. */
+export interface MessageAttachmentsTable {
+  content_id: string;
+  key_id: string;
+  seq: number;
+  part: number;
+  filename: string;
+  type: string | null;
+  disposition: 'attachment' | 'inline';
+  /** The Content-ID an inline attachment is referred to by. */
+  cid: string | null;
+  data: Uint8Array;
+}
+
 export interface MessagesTables {
   message_contents: MessageContentsTable;
+  message_attachments: MessageAttachmentsTable;
   messages: MessagesTable;
   message_events: MessageEventsTable;
   suppressions: SuppressionsTable;

@@ -32,6 +32,8 @@ const TEXT_HOLDERS: { table: string; scope: (keyId: string) => RawBuilder<boolea
       // Not submitted_id: a Message-ID names the sender's host, and it is unique per key (a replacement could collide).
     ],
   },
+  // An attachment's name; its bytes are the sender's file (a PDF, an image), not text to rewrite, as its base64 never matched.
+  { table: 'message_attachments', scope: (k) => sql`t.key_id = ${k}`, columns: [{ name: 'filename', kind: 'text' }] },
   // Visible To/Cc of the other recipients of one request, and bounce replies.
   { table: 'messages', scope: (k) => sql`t.key_id = ${k}`, columns: [{ name: 'personalization', kind: 'jsonb' }, { name: 'last_response', kind: 'text' }] },
   { table: 'message_events', scope: (k) => sql`t.message_id in (select id from messages where key_id = ${k})`, columns: [{ name: 'data', kind: 'jsonb' }] },

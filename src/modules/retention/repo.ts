@@ -154,7 +154,7 @@ export async function removeUnusedContents(db: Kysely<DB>, before: Date, limit: 
  */
 export async function stripContents(db: Kysely<DB>, before: Date, limit: number, now: Date): Promise<number> {
   return withoutJit(db, async (trx) => {
-    const result = await sql`
+    const result = await sql<{ id: string }>`
       update message_contents set html = null, text = null, raw_mime = null, attachments = '[]', headers = '{}', body_removed_at = ${now}
       where id = any (array(
         select c.id from message_contents c
@@ -163,8 +163,11 @@ export async function stripContents(db: Kysely<DB>, before: Date, limit: number,
           and not ${OWNED(sql.ref('c.id'))}
         order by c.created_at
         limit ${limit}
-        for update skip locked))`.execute(trx);
-    return Number(result.numAffectedRows ?? 0);
+        for update skip locked))
+      returning id`.execute(trx);
+    const ids = result.rows.map((r) => r.id);
+    if (ids.length) await sql`delete from message_attachments where content_id = any(${ids}::text[])`.execute(trx);
+    return ids.length;
   }, true);
 }
 

@@ -1,13 +1,19 @@
 import { sql, type Insertable, type Kysely } from 'kysely';
 import type { DB } from '../../db/schema.ts';
 import { PREPARED } from '../../db/prepared.ts';
-import type { MessageContentsTable, MessagesTable } from '../messages/tables.ts';
+import { ATTACHMENT_PART_BYTES } from '../../delivery/mime-encoding.ts';
+import type { MessageAttachmentsTable, MessageContentsTable, MessagesTable } from '../messages/tables.ts';
 
-/** One accepted request: its content row and one message row per recipient. */
+/** One accepted request: its content row, its attachments (decoded) and one message row per recipient. */
 export interface AcceptedRows {
   content: Insertable<MessageContentsTable>;
   messages: Insertable<MessagesTable>[];
+  /** Whole: the write stores each in parts. */
+  attachments?: Omit<Insertable<MessageAttachmentsTable>, 'part'>[];
 }
+
+/** Whether writing these needs a transaction: attachments are statements of their own after the contents. */
+export const hasAttachments = (batch: AcceptedRows[]) => batch.some((b) => !!b.attachments?.length);
 
 const timestamp = (value: Date | string | undefined) => (value === undefined ? new Date().toISOString() : typeof value === 'string' ? value : value.toISOString());
 
@@ -39,4 +45,15 @@ export async function insertAccepted(db: Kysely<DB>, batch: AcceptedRows[]): Pro
       ${m.map((r) => r.status)}::text[], ${m.map((r) => r.to_email)}::text[], ${m.map((r) => r.to_name ?? null)}::text[],
       ${m.map((r) => r.personalization ?? '{}')}::jsonb[], ${m.map((r) => timestamp(r.due_at))}::timestamptz[]
     )`.execute(db);
+  // One statement per part, its bytes a parameter of their own: a bytea inside an array parameter would
+  // travel as hex text (twice its size, built in memory), a lone Buffer travels as it is.
+  for (const a of batch.flatMap((b) => b.attachments ?? [])) {
+    const data = Buffer.from(a.data.buffer, a.data.byteOffset, a.data.byteLength);
+    for (let part = 0; part === 0 || part * ATTACHMENT_PART_BYTES < data.length; part++) {
+      await sql`${PREPARED}
+        insert into message_attachments (content_id, key_id, seq, part, filename, type, disposition, cid, data)
+        values (${a.content_id}, ${a.key_id}, ${a.seq}, ${part}, ${a.filename}, ${a.type ?? null}, ${a.disposition}, ${a.cid ?? null},
+          ${data.subarray(part * ATTACHMENT_PART_BYTES, (part + 1) * ATTACHMENT_PART_BYTES)})`.execute(db);
+    }
+  }
 }

@@ -120,10 +120,15 @@ describeEachEngine('POST /v1/mail/send', (engine) => {
     assert.deepEqual(content.headers, { 'X-Entity-Ref': 'abc' });
     assert.deepEqual(content.categories, ['welcome', 'es']);
     assert.deepEqual(content.settings, { tracking: { open: true, click: false }, custom_args: { tenant: 't1' } });
-    assert.deepEqual(content.attachments, [
-      { content: 'aGVsbG8=', filename: 'hello.txt', type: 'text/plain', disposition: 'attachment', content_id: null },
-      { content: 'cG5n', filename: 'logo.png', type: 'image/png', disposition: 'inline', content_id: 'logo' },
-    ]);
+    assert.deepEqual(content.attachments, [], 'attachments are not kept as JSON');
+    const attachments = await h.database.db.selectFrom('message_attachments').selectAll().where('content_id', '=', content.id).orderBy('seq').execute();
+    assert.deepEqual(
+      attachments.map((a) => ({ ...a, data: Buffer.from(a.data).toString() })),
+      [
+        { content_id: content.id, key_id: content.key_id, seq: 0, part: 0, filename: 'hello.txt', type: 'text/plain', disposition: 'attachment', cid: null, data: 'hello' },
+        { content_id: content.id, key_id: content.key_id, seq: 1, part: 0, filename: 'logo.png', type: 'image/png', disposition: 'inline', cid: 'logo', data: 'png' },
+      ],
+    );
   });
 
   it('X-Md-Channel: bulk queues on the bulk lane; another value is a 400', async () => {

@@ -9,7 +9,7 @@ import type { IdempotencyClaim, StoredResponse } from '../idempotency/service.ts
 import type { Principal } from '../keys/service.ts';
 import type { Channel } from '../messages/tables.ts';
 import { planSend, type PlannedCopy, type SendPlan, type TemplateParts } from './rules.ts';
-import { insertAccepted, type AcceptedRows } from './repo.ts';
+import { hasAttachments, insertAccepted, type AcceptedRows } from './repo.ts';
 import type { SendBodyT } from './schemas.ts';
 
 export interface SendServiceDeps {
@@ -72,8 +72,8 @@ export function createSendService(deps: SendServiceDeps) {
   const coalescer = createWriteCoalescer<DB, Pending>({
     db,
     maxInFlight: deps.writeConcurrency ?? 1,
-    // Without Idempotency-Key claims to complete, a group is one statement and needs no transaction.
-    needsTransaction: (items) => items.some((i) => i.claim),
+    // Without Idempotency-Key claims or attachments, a group is one statement and needs no transaction.
+    needsTransaction: (items) => items.some((i) => i.claim) || hasAttachments(items.map((i) => i.rows)),
     async write(trx, items) {
       for (const item of items) if (item.claim) await item.claim.complete(item.response, trx);
       await insertAccepted(trx, items.map((i) => i.rows));
@@ -118,7 +118,6 @@ export function createSendService(deps: SendServiceDeps) {
         html: plan.html,
         text: plan.text,
         headers: JSON.stringify(plan.headers),
-        attachments: JSON.stringify(plan.attachments),
         categories: JSON.stringify(plan.categories),
         settings: JSON.stringify(plan.settings),
       },
@@ -134,6 +133,17 @@ export function createSendService(deps: SendServiceDeps) {
         to_name: copy.name,
         personalization: JSON.stringify(copy.personalization),
         due_at: copy.dueAt,
+      })),
+      // Decoded straight from the request's base64 string: the only copy the database is sent.
+      attachments: plan.attachments.map((a, seq) => ({
+        content_id: contentId,
+        key_id: principal.keyId,
+        seq,
+        filename: a.filename,
+        type: a.type,
+        disposition: a.disposition,
+        cid: a.content_id,
+        data: Buffer.from(a.content, 'base64'),
       })),
     };
   }
