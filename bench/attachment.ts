@@ -114,5 +114,5 @@ async function child(engine: string): Promise<void> {
 }
 
 if (!process.argv.includes('--engine')) console.log(`load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
-await runPerEngine(import.meta.url, child, ['--expose-gc']);
+await runPerEngine(import.meta.url, child, { nodeArgs: ['--expose-gc'] });
 process.exit(0);

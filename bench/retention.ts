@@ -10,7 +10,7 @@ import os from 'node:os';
 import { sql, type Kysely } from 'kysely';
 import { CONNECTIONS, campaignBenchConfig, openBenchEngine, seedCampaign } from './support/campaign-seed.ts';
 import { backendCpuSeconds } from './support/pg-cpu.ts';
-import { runPerEngine } from './support/per-engine.ts';
+import { runPerEngine } from './support/report.ts';
 import { startSmtpSink } from './support/postfix.ts';
 import { createContext, createLogger } from '../src/composition.ts';
 import { migrateToLatest } from '../src/db/migrate.ts';
@@ -177,4 +177,4 @@ async function child(engine: string): Promise<void> {
   }
 }
 
-await runPerEngine(import.meta.url, 'postgres', child, `; ${CONNECTIONS} SMTP sessions`);
+await runPerEngine(import.meta.url, child, { defaultEngines: 'postgres', header: `; ${CONNECTIONS} SMTP sessions` });

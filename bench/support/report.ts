@@ -18,15 +18,19 @@ export function ceilingLine(ceiling: number): string {
  * Run as `script --engine E`: the benchmark for that engine. Run plainly: the machine line, then a
  * child process per engine of BENCH_ENGINES (each with a heap and a database of its own).
  */
-export async function runPerEngine(scriptUrl: string, child: (engine: string) => Promise<void>, nodeArgs: string[] = []): Promise<void> {
+export async function runPerEngine(
+  scriptUrl: string,
+  child: (engine: string) => Promise<void>,
+  { nodeArgs = [], defaultEngines = 'postgres,pglite', header = '' }: { nodeArgs?: string[]; defaultEngines?: string; header?: string } = {},
+): Promise<void> {
   const engineArg = process.argv.indexOf('--engine');
   if (engineArg > 0) {
     await child(process.argv[engineArg + 1]!);
     return;
   }
   ensurePostfixTools();
-  console.log(`machine: ${os.cpus().length} × ${os.cpus()[0]?.model}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`);
-  for (const engine of (process.env.BENCH_ENGINES ?? 'postgres,pglite').split(',')) {
+  console.log(`machine: ${os.cpus().length} × ${os.cpus()[0]?.model}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}${header}`);
+  for (const engine of (process.env.BENCH_ENGINES ?? defaultEngines).split(',')) {
     const r = spawnSync(process.execPath, [...nodeArgs, '--import', 'tsx', fileURLToPath(scriptUrl), '--engine', engine], { stdio: 'inherit' });
     if (r.status !== 0) process.exitCode = 1;
   }
