@@ -1,6 +1,7 @@
 import { useState } from 'preact/hooks';
 import { api, must } from '../api/client';
-import { Field, Form, navigate, orNull, text, useAsync } from '../ui';
+import { Field, Form, navigate, orNull, text } from '../ui';
+import { TemplateField } from './template-field';
 
 type Recipient = { email: string; name?: string; variables?: Record<string, unknown> };
 
@@ -31,7 +32,6 @@ export async function parseRecipients(pasted: string): Promise<Recipient[]> {
 
 /** Submits a batch (POST /v1/batches) from pasted recipients and one content, then opens its page. */
 export function BatchForm() {
-  const templates = useAsync(() => must(api.GET('/v1/bulk/templates', { params: { query: { limit: 1000, offset: 0 } } })), []);
   const [rejected, setRejected] = useState<string | null>(null);
   return (
     <details class="panel">
@@ -71,16 +71,7 @@ export function BatchForm() {
         <Field label="From address" name="from_email" type="email" required />
         <Field label="From name" name="from_name" />
         <Field label="Subject" name="subject" placeholder="Hello {{name}}" />
-        <Field label="Template" name="template_id">
-          <select name="template_id">
-            <option value="">none (content below)</option>
-            {(templates.data?.data ?? []).map((t) => (
-              <option key={t.id} value={t.id}>
-                {t.name}
-              </option>
-            ))}
-          </select>
-        </Field>
+        <TemplateField />
         <Field label="Text" name="body_text">
           <textarea name="body_text" rows={4} />
         </Field>

@@ -1,11 +1,11 @@
 import { api, must } from '../api/client';
-import { Field, Form, orNull, text, useAsync } from '../ui';
+import { Field, Form, orNull, text } from '../ui';
+import { TemplateField } from './template-field';
 
 const UNITS = { minutes: 60, hours: 3600, days: 86400 } as const;
 
 /** Adds a step: its own subject and content, or a template of the key (whose parts the fields given replace). */
 export function StepForm(props: { sequenceId: string; nextPosition: number; defaultFrom: string | null; onAdded: () => void }) {
-  const templates = useAsync(() => must(api.GET('/v1/bulk/templates', { params: { query: { limit: 1000, offset: 0 } } })), []);
   return (
     <details class="panel">
       <summary>Add a step</summary>
@@ -47,16 +47,7 @@ export function StepForm(props: { sequenceId: string; nextPosition: number; defa
             ))}
           </select>
         </Field>
-        <Field label="Template" name="template_id">
-          <select name="template_id">
-            <option value="">none (content below)</option>
-            {(templates.data?.data ?? []).map((t) => (
-              <option key={t.id} value={t.id}>
-                {t.name}
-              </option>
-            ))}
-          </select>
-        </Field>
+        <TemplateField />
         <Field label="Step subject" name="subject" placeholder="Welcome, {{name}}" />
         <Field label="From address" name="from_email" type="email" value={props.defaultFrom ?? undefined} placeholder="hello@example.com" />
         <Field label="Step HTML" name="html">
