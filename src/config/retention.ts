@@ -16,7 +16,7 @@ export const RETENTION_VARIABLES = [
     key: 'retentionDays',
     defaultText: '30',
     description:
-      'Days the message log is kept: messages, their contents and events (tracking included), webhook events and deliveries, inbound reports, batch recipient lists. Older rows are removed by `mailerdash worker`; messages in flight never are. Statistics (aggregates) are kept.',
+      'Days the message log is kept: messages, their contents and events (tracking included), webhook events and deliveries, inbound reports, batch recipient lists, finished contact import jobs. Older rows are removed by `mailerdash worker`; messages in flight never are. Statistics (aggregates) are kept.',
     parse: integer('MAILERDASH_RETENTION_DAYS', 30, 1, 36_500),
   }),
   spec({

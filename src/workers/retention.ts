@@ -67,6 +67,7 @@ export function createRetentionJob(options: RetentionJobOptions): Job {
     removed += await repo.removeWebhookDeliveries(db, before, batchSize);
     removed += await repo.removeInboundReports(db, before, batchSize);
     removed += await repo.removeBatchRecipients(db, before, batchSize);
+    removed += await repo.removeFinishedImports(db, before, batchSize);
     removed += await repo.removeBatchRecipientKeys(db, new Date(now.getTime() - RECIPIENT_KEY_WINDOW_MS), batchSize);
     return removed;
   }

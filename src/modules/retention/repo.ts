@@ -205,6 +205,16 @@ export async function removeInboundReports(db: Kysely<DB>, before: Date, limit: 
   });
 }
 
+/** Import jobs (and their body, by cascade) that ended before `before`; running or queued ones stay. */
+export async function removeFinishedImports(db: Kysely<DB>, before: Date, limit: number): Promise<number> {
+  return withoutJit(db, async (trx) => {
+    const result = await sql`
+      delete from contact_imports where id = any (array(
+        select id from contact_imports where status in ('completed', 'failed') and finished_at < ${before} limit ${limit}))`.execute(trx);
+    return Number(result.numAffectedRows ?? 0);
+  });
+}
+
 /** The recipient lists of batches finished (completed or cancelled) before `before`; the batch row and its counts stay. */
 export async function removeBatchRecipients(db: Kysely<DB>, before: Date, limit: number): Promise<number> {
   return withoutJit(db, async (trx) => {

@@ -150,6 +150,11 @@ describeEachEngine('retention and the statistics that outlive it', (engine) => {
       { id: 'in_old', received_at: old, rcpt_to: 'b@x', size: 1, raw: new Uint8Array([1]), status: 'processed' },
       { id: 'in_pending', received_at: old, rcpt_to: 'b@x', size: 1, raw: new Uint8Array([1]), status: 'pending' },
     ] as never).execute();
+    await db().insertInto('contact_imports').values([
+      { id: 'imp_old', key_id: key.id, status: 'completed', content_type: 'text/csv', finished_at: old },
+      { id: 'imp_failed', key_id: key.id, status: 'failed', content_type: 'text/csv', finished_at: old },
+      { id: 'imp_queued', key_id: key.id, status: 'queued', content_type: 'text/csv', created_at: old, due_at: old },
+    ] as never).execute();
 
     // Day 10, content kept 7 days: bodies of finished mail go, the rows and the deferred one's body stay.
     await retire(new Date(now + 10 * DAY), { retentionDays: 30, contentRetentionDays: 7 });
@@ -170,6 +175,8 @@ describeEachEngine('retention and the statistics that outlive it', (engine) => {
     assert.ok(events.every((e) => e.message_id === inFlight.id));
     assert.deepEqual((await db().selectFrom('events').select('id').where('id', 'in', ['evt_old', 'evt_new']).execute()).map((e) => e.id), ['evt_new']);
     assert.deepEqual((await db().selectFrom('inbound_reports').select('id').execute()).map((r) => r.id), ['in_pending']);
+    // Finished import jobs go; one still waiting for a worker stays, whatever its age.
+    assert.deepEqual((await db().selectFrom('contact_imports').select('id').execute()).map((r) => r.id), ['imp_queued']);
     // The statistics read the same as before.
     assert.deepEqual(await figures(), beforeRetention);
     // Nothing more to do, and a second holder waits for the lease.
