@@ -133,6 +133,11 @@ describeEachEngine('privacy: erasure and export of an address', (engine) => {
       .insertInto('webhooks')
       .values({ id: `wh_${key.id}`, key_id: key.id, url: 'https://hooks.example/x', description: null, secret_sealed: 'sealed', events: ['*'] })
       .execute();
+    await db
+      .insertInto('contact_imports')
+      .values({ id: `imp_${key.id}`, key_id: key.id, status: 'completed', content_type: 'text/csv', result: JSON.stringify({ errors: [{ index: 2, email: NEEDLE, code: 'duplicate' }] }) } as never)
+      .execute();
+    await db.insertInto('contact_import_chunks').values({ import_id: `imp_${key.id}`, key_id: key.id, seq: 0, data: Buffer.from(`email\n${NEEDLE}\n`) }).execute();
     await db.insertInto('events').values({ id: `evt_${key.id}`, key_id: key.id, type: 'message.bounced', at: new Date(), data: JSON.stringify({ message_id: message!.id, email: NEEDLE }) }).execute();
     const [{ seq }] = (await db.selectFrom('events').select('seq').where('id', '=', `evt_${key.id}`).execute()) as [{ seq: string }];
     // The event's delivery is made with it (fan-out at emit); its last attempt's answer quoted the address, and it
@@ -213,7 +218,7 @@ describeEachEngine('privacy: erasure and export of an address', (engine) => {
     ({ holding } = await seed(alice));
     await seed(bob);
     const aliceBefore = await findAddress(db, NEEDLE, alice.id);
-    for (const column of ['contacts.email', 'messages.to_email', 'message_contents.raw_mime', 'message_contents.text', 'sequence_subscribers.email', 'batch_recipients.email', 'events.data', 'webhook_deliveries.last_body', 'inbound_reports.raw', 'suppressions.email', 'suppression_log.email', 'contact_events.email', 'soft_bounces.email']) {
+    for (const column of ['contacts.email', 'messages.to_email', 'message_contents.raw_mime', 'message_contents.text', 'sequence_subscribers.email', 'batch_recipients.email', 'events.data', 'webhook_deliveries.last_body', 'inbound_reports.raw', 'suppressions.email', 'suppression_log.email', 'contact_events.email', 'soft_bounces.email', 'contact_imports.result', 'contact_import_chunks.data']) {
       assert.ok(aliceBefore[column], `the seed put the address in ${column}: ${JSON.stringify(aliceBefore)}`);
     }
     bobBefore = await findAddress(db, NEEDLE, bob.id);

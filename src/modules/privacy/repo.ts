@@ -79,6 +79,16 @@ const TEXT_HOLDERS: { table: string; scope: (keyId: string) => RawBuilder<boolea
   { table: 'contacts', scope: (k) => sql`t.key_id = ${k}`, columns: [{ name: 'metadata', kind: 'jsonb' }, { name: 'name', kind: 'text' }] },
   { table: 'sequence_subscribers', scope: (k) => sql`t.key_id = ${k}`, columns: [{ name: 'variables', kind: 'jsonb' }] },
   { table: 'suppressions', scope: (k) => sql`t.key_id = ${k}`, columns: [{ name: 'detail', kind: 'text' }] },
+  // An import job's report names rejected rows (a duplicate is a valid address); its body waits in chunks.
+  {
+    table: 'contact_imports',
+    scope: (k) => sql`t.key_id = ${k}`,
+    columns: [
+      { name: 'result', kind: 'jsonb' },
+      { name: 'error', kind: 'jsonb' },
+    ],
+  },
+  { table: 'contact_import_chunks', scope: (k) => sql`t.key_id = ${k}`, columns: [{ name: 'data', kind: 'bytea' }] },
 ];
 
 /** The regular expression of an address, matched case-insensitively (ASCII punctuation escaped). */
