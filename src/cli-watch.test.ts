@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { BIN, startCli, waitForHealth, waitForOutput } from '../test/support/cli-process.ts';
+import { BIN, freePort, startCli, waitForHealth, waitForOutput } from '../test/support/cli-process.ts';
 import { startDnsServer, type TestDnsServer } from '../test/support/dns-server.ts';
 import { startSmtpSink, type SmtpSink } from '../test/support/smtp-sink.ts';
 
@@ -14,8 +14,8 @@ const SEND_AT_LATER = () => Math.floor(Date.now() / 1000) + 3600;
 // database it holds, so it goes through the server's API), delivering into a real SMTP sink.
 describe('mailerdash campaigns send --watch, batches submit --watch and messages tail beside a running server', () => {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'mailerdash-cli-watch-'));
-  const port = 46000 + Math.floor(Math.random() * 2000);
-  const base = `http://127.0.0.1:${port}`;
+  let port: number;
+  let base: string;
   let env: NodeJS.ProcessEnv;
   let sink: SmtpSink;
   let dns: TestDnsServer;
@@ -31,6 +31,8 @@ describe('mailerdash campaigns send --watch, batches submit --watch and messages
   };
 
   before(async () => {
+    port = await freePort();
+    base = `http://127.0.0.1:${port}`;
     sink = await startSmtpSink({ onRecipient: (address) => (address.startsWith('gone') ? { code: 550, message: '5.1.1 no such user' } : null) });
     dns = await startDnsServer({ 'rcpt.test': [{ type: 'MX', exchange: 'mx.rcpt.test', priority: 10 }] });
     env = {
@@ -45,7 +47,7 @@ describe('mailerdash campaigns send --watch, batches submit --watch and messages
       MAILERDASH_DNS_SERVERS: dns.address,
       MAILERDASH_HOSTNAME: 'mta.news.test',
     };
-    server = spawn(process.execPath, [BIN, 'start'], { env: { ...env, PORT: String(port), HOST: '127.0.0.1', MAILERDASH_SUBMISSION_PORT: String(port + 1) }, stdio: 'ignore' });
+    server = spawn(process.execPath, [BIN, 'start'], { env: { ...env, PORT: String(port), HOST: '127.0.0.1', MAILERDASH_SUBMISSION_PORT: String(await freePort()) }, stdio: 'ignore' });
     serverExited = new Promise((resolve) => server.on('exit', resolve));
     assert.ok(await waitForHealth(port), 'start serves /healthz');
     // A key of its own with a verified sending domain, made by the CLI through the server's API.

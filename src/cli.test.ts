@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import pg from 'pg';
-import { BIN, startCli, waitForHealth } from '../test/support/cli-process.ts';
+import { BIN, freePort, startCli, waitForHealth } from '../test/support/cli-process.ts';
 import { createScratchDatabase } from '../test/support/scratch-postgres.ts';
 
 const dataDir = mkdtempSync(path.join(tmpdir(), 'mailerdash-cli-'));
@@ -42,8 +42,9 @@ describe('mailerdash binary', () => {
     assert.match(key.key, /^md_/);
     assert.equal(key.admin, false);
 
-    const port = 41000 + Math.floor(Math.random() * 2000);
-    const child = spawn(process.execPath, [BIN, 'start'], { env: { ...env, PORT: String(port), HOST: '127.0.0.1', MAILERDASH_SUBMISSION_PORT: String(port + 1) } });
+    const port = await freePort();
+    const submissionPort = await freePort();
+    const child = spawn(process.execPath, [BIN, 'start'], { env: { ...env, PORT: String(port), HOST: '127.0.0.1', MAILERDASH_SUBMISSION_PORT: String(submissionPort) } });
     let stdout = '';
     child.stdout.on('data', (chunk) => (stdout += chunk));
     const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
@@ -56,7 +57,7 @@ describe('mailerdash binary', () => {
       const secret = /(md_[A-Za-z0-9_-]{20,})/.exec(stdout)?.[1];
       assert.ok(secret, `an admin key is printed: ${stdout}`);
       assert.equal((await fetch(`http://127.0.0.1:${port}/v1/keys`, { headers: { authorization: `Bearer ${secret}` } })).status, 200);
-      assert.match(await smtpGreeting(port + 1), /^220 .*MailerDash submission/, 'start serves SMTP submission too');
+      assert.match(await smtpGreeting(submissionPort), /^220 .*MailerDash submission/, 'start serves SMTP submission too');
 
       // The embedded database is the server's: these go through its API.
       const listed = await runAsync(['keys', 'list']);
@@ -98,7 +99,7 @@ describe('mailerdash binary', () => {
   });
 
   it('submission runs the SMTP relay alone, announcing the API body limit as SIZE', async () => {
-    const port = 44000 + Math.floor(Math.random() * 2000);
+    const port = await freePort();
     const child = spawn(process.execPath, [BIN, 'submission'], { env: { ...env, HOST: '127.0.0.1', MAILERDASH_SUBMISSION_PORT: String(port), MAILERDASH_BODY_LIMIT: '123456' } });
     const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
     try {
@@ -144,8 +145,8 @@ describe('mailerdash on PostgreSQL', { skip: !process.env.TEST_DATABASE_URL && '
     const url = process.env.TEST_DATABASE_URL!;
     const scratch = await createScratchDatabase(url, 'md_cli');
     const target = new URL(scratch.url);
-    const base = 42000 + Math.floor(Math.random() * 2000);
-    const children = [['api', base], ['api', base + 1], ['worker', 0]].map(([role, port]) => {
+    const [base, second] = [await freePort(), await freePort()];
+    const children = [['api', base], ['api', second], ['worker', 0]].map(([role, port]) => {
       const child = spawn(process.execPath, [BIN, String(role)], { env: { ...env, DATABASE_URL: target.toString(), PORT: String(port), HOST: '127.0.0.1' } });
       let out = '';
       child.stdout.on('data', (c) => (out += c));
@@ -153,7 +154,7 @@ describe('mailerdash on PostgreSQL', { skip: !process.env.TEST_DATABASE_URL && '
     });
     try {
       assert.ok(await waitForHealth(base));
-      assert.ok(await waitForHealth(base + 1));
+      assert.ok(await waitForHealth(second));
       const db = new pg.Client({ connectionString: target.toString() });
       await db.connect();
       const keys = await db.query('select count(*)::int as n from api_keys where admin');

@@ -10,6 +10,7 @@ import { loadConfig } from '../../src/config.ts';
 import { openDatabase } from '../../src/db/database.ts';
 import { migrateToLatest } from '../../src/db/migrate.ts';
 import { startDnsServer } from '../support/dns-server.ts';
+import { freePort } from '../support/cli-process.ts';
 import { createScratchDatabase } from '../support/scratch-postgres.ts';
 import { killWorker, startWorker, stopWorker, within } from '../support/worker-process.ts';
 
@@ -27,7 +28,7 @@ describe('submission crash safety [postgres]', { skip: url ? false : 'needs TEST
       await migrateToLatest(database.db);
       const context = createContext(loadConfig({ MAILERDASH_HOSTNAME: 'mta.test' }), database, createLogger('silent'));
       const { secret } = await context.services.keys.createKey({ name: 'crash', domains: ['example.test'] });
-      const port = 45000 + Math.floor(Math.random() * 2000);
+      const port = await freePort();
       const env = { DATABASE_URL: scratch.url, DNS_SERVERS: dns.address, SUBMISSION_PORT: String(port) };
       const mail = (i: number) => ({ from: 'app@example.test', to: `r${i}@example.com`, subject: `message ${i}`, text: `body ${i}\n`.repeat(200), messageId: `<crash-${i}@client.test>` });
       const transport = () =>

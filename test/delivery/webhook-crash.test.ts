@@ -107,7 +107,7 @@ describe('webhook delivery crash safety [postgres]', { skip: url ? false : 'need
 
       const first = await startWorker(env);
       children.push(first);
-      await within(receiver.waitFor(KILL_AT + CONCURRENCY), 20_000, 'the first worker to fill its attempts');
+      await within(receiver.waitFor(KILL_AT + CONCURRENCY), 90_000, 'the first worker to fill its attempts');
       await kill(first);
       firstWorker = false;
       const sentByFirst = receiver.received.length;
@@ -130,9 +130,9 @@ describe('webhook delivery crash safety [postgres]', { skip: url ? false : 'need
 
       const second = await startWorker(env);
       children.push(second);
-      await within(untilAllReceived(receiver, ids), 40_000, 'every event after the restart');
+      await within(untilAllReceived(receiver, ids), 120_000, 'every event after the restart');
       // The second worker sends each delivery not recorded delivered exactly once (nothing fails).
-      await within(receiver.waitFor(sentByFirst + toSend), 20_000, 'every delivery left at the kill');
+      await within(receiver.waitFor(sentByFirst + toSend), 90_000, 'every delivery left at the kill');
       await stop(second);
 
       const hooks = receiver.received;
@@ -193,7 +193,7 @@ describe('webhook delivery crash safety [postgres]', { skip: url ? false : 'need
       children.push(...(await Promise.all([startWorker(env), startWorker(env)])));
       // Written while both workers run: they deliver concurrently with the writes.
       const ids = await writeEvents(h, key.id, total, 100);
-      await within(Promise.all(receivers.map((r) => r.waitFor(total))), 40_000, 'every event at both receivers');
+      await within(Promise.all(receivers.map((r) => r.waitFor(total))), 120_000, 'every event at both receivers');
       await Promise.all(children.map(stop));
 
       for (const [i, receiver] of receivers.entries()) {
