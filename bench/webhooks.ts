@@ -11,7 +11,7 @@
 // run), lag from event time to receipt (p50, p99, by fifth of the run), repeats, and CPU per message.
 // Unsigned as bench/campaign.ts is: context.jobs' campaign dispatcher and send job are swapped for the same
 // pair with no DKIM key (in both runs). BENCH_DKIM=1 keeps context.jobs as they are (RSA-2048 signed).
-//   npm run bench:webhooks   (BENCH_CONTACTS, BENCH_ENGINES=postgres[,pglite], BENCH_DATABASE_URL, BENCH_DKIM=0|1)
+//   npm run bench:webhooks   (BENCH_CONTACTS, BENCH_ENGINES=postgres[,pglite], BENCH_DATABASE_URL, BENCH_DKIM=0|1, BENCH_RECEIVER=node for a node:http receiver instead of the lean one)
 import { spawn } from 'node:child_process';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -45,7 +45,7 @@ interface PhaseResult {
   httpCeiling: number | null;
   /** Connections (and requests in flight) of the HTTP ceiling: the sender's MAILERDASH_WEBHOOK_CONCURRENCY. */
   httpConnections: number;
-  /** CPU seconds per request of the HTTP ceiling: the sender (undici) in this process, and the receiver. */
+  /** CPU seconds per request of the HTTP ceiling: the sender (its own HTTP client) in this process, and the receiver. */
   httpCpu: { client: number; receiver: number } | null;
   campaignSeconds: number;
   campaignRate: number;

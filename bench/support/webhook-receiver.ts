@@ -1,15 +1,19 @@
-// A webhook receiver for the benchmarks, in a process of its own (so its CPU is not the worker's): a
-// node:http server on 127.0.0.1 that answers every POST 200 'ok'. For each POST to /hook it records when
+// A webhook receiver for the benchmarks, in a process of its own (so its CPU is not the worker's): an
+// HTTP/1.1 server on 127.0.0.1 that answers every POST 200 'ok'. By default a lean one on node:net
+// (lean-http-server.ts), because on this machine the receiver shares the two cores with the campaign
+// while a real endpoint runs elsewhere; BENCH_RECEIVER=node makes it a node:http server. For each POST to /hook it records when
 // it was received (Date.now()), the body's `timestamp` (the event time), its type and its webhook-id
 // (the two read by position, not by parsing the body: see typeAndTime).
 // GET /count answers how many it has; GET /stats prints and answers the count, repeats and lag percentiles.
 // POST /ceiling is answered the same way and only counted (the HTTP ceiling, see httpCeiling).
 import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
+import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { createOutboundGuard } from '../../src/lib/ssrf.ts';
 import { createWebhookSender } from '../../src/modules/webhooks/sender.ts';
 import { cpuSecondsOf } from './postfix.ts';
+import { serveLean } from './lean-http-server.ts';
 
 export interface ReceiverStats {
   /** POSTs to /hook. */
@@ -92,47 +96,58 @@ function serve(): void {
     };
   }
 
-  const server = http.createServer({ keepAliveTimeout: 60_000 }, (req, res) => {
-    if (req.method === 'GET') {
-      if (req.url === '/count') return void res.end(String(count));
-      if (req.url === '/stats') {
-        const s = stats();
-        console.log(`  [receiver] ${s.count} requests, ${s.unique} distinct webhook-ids (${s.repeats} repeats); lag p50 ${s.lag.p50} ms, p99 ${s.lag.p99} ms, max ${s.lag.max} ms`);
-        res.setHeader('content-type', 'application/json');
-        return void res.end(JSON.stringify(s));
-      }
-      res.statusCode = 404;
-      return void res.end();
+  const record = (url: string, webhookId: string, text: string): { status: number; type?: string; body: string } => {
+    const now = Date.now();
+    if (url === '/ceiling') {
+      ceilingRequests++;
+      return { status: 200, body: 'ok' };
     }
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const now = Date.now();
-      if (req.url === '/ceiling') {
-        ceilingRequests++;
-        return void res.end('ok');
-      }
-      if (count === eventAt.length) {
-        const grow = (a: Float64Array) => {
-          const b = new Float64Array(a.length * 2);
-          b.set(a);
-          return b;
-        };
-        eventAt = grow(eventAt);
-        receivedAt = grow(receivedAt);
-      }
-      const { type, at } = typeAndTime(chunks.length === 1 ? chunks[0]!.toString('latin1') : Buffer.concat(chunks).toString('latin1'));
-      eventAt[count] = at;
-      receivedAt[count] = now;
-      count++;
-      byType[type] = (byType[type] ?? 0) + 1;
-      const id = String(req.headers['webhook-id']);
-      if (ids.has(id)) repeats++;
-      else ids.add(id);
-      res.end('ok');
+    if (count === eventAt.length) {
+      const grow = (a: Float64Array) => {
+        const b = new Float64Array(a.length * 2);
+        b.set(a);
+        return b;
+      };
+      eventAt = grow(eventAt);
+      receivedAt = grow(receivedAt);
+    }
+    const { type, at } = typeAndTime(text);
+    eventAt[count] = at;
+    receivedAt[count] = now;
+    count++;
+    byType[type] = (byType[type] ?? 0) + 1;
+    if (ids.has(webhookId)) repeats++;
+    else ids.add(webhookId);
+    return { status: 200, body: 'ok' };
+  };
+  const get = (url: string): { status: number; type?: string; body: string } => {
+    if (url === '/count') return { status: 200, body: String(count) };
+    if (url === '/stats') {
+      const s = stats();
+      console.log(`  [receiver] ${s.count} requests, ${s.unique} distinct webhook-ids (${s.repeats} repeats); lag p50 ${s.lag.p50} ms, p99 ${s.lag.p99} ms, max ${s.lag.max} ms`);
+      return { status: 200, type: 'application/json', body: JSON.stringify(s) };
+    }
+    return { status: 404, body: '' };
+  };
+
+  const listening = (server: http.Server | net.Server) => () => process.send!({ port: (server.address() as { port: number }).port });
+  if (process.env.BENCH_RECEIVER === 'node') {
+    const server = http.createServer({ keepAliveTimeout: 60_000 }, (req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const text = chunks.length === 1 ? chunks[0]!.toString('latin1') : Buffer.concat(chunks).toString('latin1');
+        const answer = req.method === 'GET' ? get(req.url ?? '') : record(req.url ?? '', String(req.headers['webhook-id']), text);
+        res.statusCode = answer.status;
+        if (answer.type) res.setHeader('content-type', answer.type);
+        res.end(answer.body);
+      });
     });
-  });
-  server.listen(0, '127.0.0.1', () => process.send!({ port: (server.address() as { port: number }).port }));
+    server.listen(0, '127.0.0.1', listening(server));
+  } else {
+    const server = net.createServer((socket) => serveLean(socket, (method, url, header, text) => (method === 'GET' ? get(url) : record(url, header('webhook-id') ?? '', text))));
+    server.listen(0, '127.0.0.1', listening(server));
+  }
   process.on('disconnect', () => process.exit(0));
 }
 
@@ -167,7 +182,7 @@ export async function startWebhookReceiver(): Promise<WebhookReceiver> {
 }
 
 /**
- * Requests per second that the webhook sender (createWebhookSender, undici underneath) gets from the
+ * Requests per second that the webhook sender (createWebhookSender, its own HTTP client) gets from the
  * receiver with `connections` keep-alive connections and as many requests in flight, with an
  * event-sized body and no signing or database: the HTTP ceiling of one endpoint.
  */
