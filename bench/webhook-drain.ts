@@ -52,6 +52,9 @@ try {
   const pg3 = await backendCpuSeconds(database.db);
   await runner.stop();
   const st = await receiver.stats();
+  const retried = await sql<{ attempts: number; status: string; last_error: string | null; n: number }>`
+    select attempts, status, last_error, count(*)::int as n from webhook_deliveries where attempts <> 1 or status <> 'delivered' group by 1, 2, 3 order by n desc limit 5`.execute(database.db);
+  if (retried.rows.length) console.log('deliveries not delivered at their first attempt:', retried.rows);
   console.log(
     `drain: ${Math.round(N / secs)} events/s; node ${((d1.user + d1.system) / 1e3 / N).toFixed(4)} ms/event, pg ${(((pg3 - pg2) * 1e3) / N).toFixed(4)}, receiver ${(((receiver.cpuSeconds() - r0) * 1e3) / N).toFixed(4)}; repeats ${st.repeats}`,
   );

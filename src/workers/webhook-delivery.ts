@@ -142,7 +142,10 @@ export function createWebhookDeliveryJob(options: WebhookDeliveryOptions): Job &
             // Still pending in the database: sent again later, a repeat rather than a loss.
             logger.error({ err: error, count: chunk.length }, 'recording webhook attempts failed');
           }
-          for (const r of chunk) busy.delete(r.id);
+          for (const r of chunk) {
+            busy.delete(r.id);
+            for (const read of reads) read.add(r.id);
+          }
         }
       })().finally(() => (flushing = null));
       return flushing;
@@ -153,12 +156,23 @@ export function createWebhookDeliveryJob(options: WebhookDeliveryOptions): Job &
       else timer ??= setTimeout(flush, FLUSH_DELAY_MS);
     };
 
-    // `before`: what was busy when the read began. An attempt recorded while the read ran is no longer
-    // busy, but the read may still have seen it pending: taking it again would send it twice.
-    const keep = (rows: repo.TakenDelivery[], before: Set<string>): number => {
+    // An attempt recorded while a read ran is no longer busy, but the read may have seen it pending (its
+    // snapshot older than the record): taking it again would send it twice. Each read in flight collects
+    // what was recorded meanwhile, and keeps none of it.
+    const reads = new Set<Set<string>>();
+    const reading = async (read: () => Promise<repo.TakenDelivery[]>) => {
+      const recorded = new Set<string>();
+      reads.add(recorded);
+      try {
+        return { rows: await read(), recorded };
+      } finally {
+        reads.delete(recorded);
+      }
+    };
+    const keep = ({ rows, recorded }: { rows: repo.TakenDelivery[]; recorded: Set<string> }): number => {
       let kept = 0;
       for (const d of rows) {
-        if (busy.has(d.id) || before.has(d.id)) continue;
+        if (busy.has(d.id) || recorded.has(d.id)) continue;
         busy.add(d.id);
         waiting.push(d);
         kept++;
@@ -167,13 +181,12 @@ export function createWebhookDeliveryJob(options: WebhookDeliveryOptions): Job &
     };
     const take = async () => {
       const now = clock();
-      const before = new Set(busy);
-      const ahead = await repo.takeDeliveries(db, endpoint.id, now, cursor, TAKE_BATCH);
-      if (ahead.length) cursor = ahead[ahead.length - 1]!.event_seq;
-      let kept = keep(ahead, before);
-      if (now.getTime() - rescannedAt >= (ahead.length < TAKE_BATCH ? RESCAN_IDLE_MS : RESCAN_BUSY_MS)) {
+      const ahead = await reading(() => repo.takeDeliveries(db, endpoint.id, now, cursor, TAKE_BATCH));
+      if (ahead.rows.length) cursor = ahead.rows[ahead.rows.length - 1]!.event_seq;
+      let kept = keep(ahead);
+      if (now.getTime() - rescannedAt >= (ahead.rows.length < TAKE_BATCH ? RESCAN_IDLE_MS : RESCAN_BUSY_MS)) {
         rescannedAt = now.getTime();
-        kept += keep(await repo.takeDeliveries(db, endpoint.id, now, '0', TAKE_BATCH + busy.size), before);
+        kept += keep(await reading(() => repo.takeDeliveries(db, endpoint.id, now, '0', TAKE_BATCH + busy.size)));
       }
       exhaustedAt = kept === 0 ? performance.now() : null;
       if (kept) lastWorkAt = performance.now();
