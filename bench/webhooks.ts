@@ -45,7 +45,7 @@ interface PhaseResult {
   httpCeiling: number | null;
   /** Connections (and requests in flight) of the HTTP ceiling: the sender's MAILERDASH_WEBHOOK_CONCURRENCY. */
   httpConnections: number;
-  /** CPU seconds per request of the HTTP ceiling: the sender (its own HTTP client) in this process, and the receiver. */
+  /** CPU seconds per request of the HTTP ceiling: the sender (undici) in this process, and the receiver. */
   httpCpu: { client: number; receiver: number } | null;
   campaignSeconds: number;
   campaignRate: number;

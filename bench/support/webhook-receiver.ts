@@ -182,7 +182,7 @@ export async function startWebhookReceiver(): Promise<WebhookReceiver> {
 }
 
 /**
- * Requests per second that the webhook sender (createWebhookSender, its own HTTP client) gets from the
+ * Requests per second that the webhook sender (createWebhookSender, undici underneath) gets from the
  * receiver with `connections` keep-alive connections and as many requests in flight, with an
  * event-sized body and no signing or database: the HTTP ceiling of one endpoint.
  */
