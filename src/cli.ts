@@ -45,6 +45,14 @@ Configuration comes from environment variables; see the README.`;
  */
 const SHORT_COMMANDS = new Set(['migrate', 'keys']);
 
+/**
+ * Long-running commands on PGlite: a wasm function is recompiled optimized only after 100 times V8's default
+ * amount of execution. At start the default budget sent the functions of PostgreSQL's own start to the
+ * optimizing compiler, which took the second core from the start; the functions a running server keeps hot
+ * still reach it within seconds (send throughput on PGlite unchanged within noise).
+ */
+const SERVER_WASM_TIERING_BUDGET = '--wasm-tiering-budget=180000000';
+
 export async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   if (command && SHORT_COMMANDS.has(command)) setFlagsFromString('--liftoff-only');
@@ -65,6 +73,7 @@ export async function main(argv: string[]): Promise<void> {
       case 'worker':
       case 'submission':
       case 'inbound': {
+        if (!config.databaseUrl) setFlagsFromString(SERVER_WASM_TIERING_BUDGET);
         // The database opens (PGlite: its WebAssembly compiles) while the server's code loads.
         const opening = openConfiguredDatabase(config);
         opening.catch(() => {}); // its error is runProcess's to report, once that awaits it

@@ -31,9 +31,13 @@ export class PGliteDialect implements Dialect {
   }
 }
 
+/** Longest run of back-to-back connection holders before the event loop gets a turn. */
+const YIELD_AFTER_MS = 5;
+
 class PGliteDriver implements Driver {
   private readonly connection: PGliteConnection;
   private tail: Promise<void> = Promise.resolve();
+  private lastTurn = 0;
 
   constructor(pglite: PGlite) {
     this.connection = new PGliteConnection(pglite);
@@ -46,6 +50,14 @@ class PGliteDriver implements Driver {
     const previous = this.tail;
     this.tail = new Promise<void>((resolve) => (release = resolve));
     await previous;
+    // PGlite runs each query on this thread, and a chain of awaited queries is all microtasks: without a
+    // turn of the event loop now and then, background jobs taking the connection one after another kept
+    // sockets unread (at start, even /readyz waited for every job's first round). One turn per time slice
+    // bounds that wait without a turn per query.
+    if (performance.now() - this.lastTurn > YIELD_AFTER_MS) {
+      await new Promise((resolve) => setImmediate(resolve));
+      this.lastTurn = performance.now();
+    }
     this.connection.release = release;
     return this.connection;
   }

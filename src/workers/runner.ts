@@ -39,7 +39,11 @@ export function createWorkerRunner(options: { jobs: Job[]; pollMs: number; logge
     });
   }
 
-  async function loop(job: Job): Promise<void> {
+  async function loop(job: Job, index: number): Promise<void> {
+    // First rounds are spread over one poll interval instead of all at once: each is cold (its queries
+    // planned, its tables' pages read for the first time), and a dozen together on PGlite's one
+    // connection queued the first requests behind them. Waking (work queued) ends the wait as any idle.
+    await idle(((index + 1) * pollMs) / jobs.length);
     let failures = 0;
     while (!stopping) {
       let handled = 0;

@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { Agent, type Dispatcher } from 'undici';
+import type { Agent, Dispatcher } from 'undici';
 import type { OutboundGuard } from '../../lib/ssrf.ts';
 
 /** One HTTP attempt of a webhook delivery, and what came of it. */
@@ -45,13 +45,20 @@ function describe(error: unknown): string {
  */
 export function createWebhookSender(options: { guard: OutboundGuard; connectionsPerOrigin: number; timeoutMs?: number; ca?: string | Buffer }): WebhookSender {
   const timeoutMs = options.timeoutMs ?? ATTEMPT_TIMEOUT_MS;
-  const agent = new Agent({
-    connections: options.connectionsPerOrigin,
-    headersTimeout: timeoutMs,
-    bodyTimeout: timeoutMs,
-    keepAliveMaxTimeout: 30_000,
-    connect: { lookup: options.guard.lookup, timeout: timeoutMs, ...(options.ca ? { ca: options.ca } : {}) },
-  });
+  // undici loads at the first attempt: parsing it was a noticeable part of every start, most of which send
+  // no webhook for a while.
+  let agent: Promise<Agent> | null = null;
+  const agentOf = () =>
+    (agent ??= import('undici').then(
+      ({ Agent }) =>
+        new Agent({
+          connections: options.connectionsPerOrigin,
+          headersTimeout: timeoutMs,
+          bodyTimeout: timeoutMs,
+          keepAliveMaxTimeout: 30_000,
+          connect: { lookup: options.guard.lookup, timeout: timeoutMs, ...(options.ca ? { ca: options.ca } : {}) },
+        }),
+    ));
 
   // Per URL, parsed once: where requests go, and whether its host is an IP literal (checked per attempt).
   const targets = new Map<string, { origin: string; path: string; literal: boolean }>();
@@ -68,7 +75,7 @@ export function createWebhookSender(options: { guard: OutboundGuard; connections
 
   // One attempt through the agent's dispatch with a handler of our own: undici's request() wraps every
   // response in a Readable stream and an abort signal, about half the client's CPU per webhook.
-  const post = (target: { origin: string; path: string }, headers: Record<string, string>, body: string) =>
+  const post = (dispatcher: Agent, target: { origin: string; path: string }, headers: Record<string, string>, body: string) =>
     new Promise<AttemptResult>((resolve) => {
       const chunks: Buffer[] = [];
       let size = 0;
@@ -115,7 +122,7 @@ export function createWebhookSender(options: { guard: OutboundGuard; connections
         },
       };
       try {
-        agent.dispatch({ origin: target.origin, path: target.path, method: 'POST', headers, body }, handler);
+        dispatcher.dispatch({ origin: target.origin, path: target.path, method: 'POST', headers, body }, handler);
       } catch (error) {
         finish({ ok: false, status: null, body: null, error: describe(error) });
       }
@@ -127,6 +134,7 @@ export function createWebhookSender(options: { guard: OutboundGuard; connections
         const target = targetOf(req.url);
         if (target.literal) await options.guard.check(req.url);
         return await post(
+          await agentOf(),
           target,
           {
             'content-type': 'application/json',
@@ -142,7 +150,7 @@ export function createWebhookSender(options: { guard: OutboundGuard; connections
       }
     },
     async close() {
-      await agent.destroy();
+      if (agent) await (await agent).destroy();
     },
   };
 }
