@@ -3,7 +3,7 @@
 // into Postfix's smtp-sink. Peak RSS (the kernel's high-water mark, reset before the request) minus the
 // baseline, as a multiple of the request body (goal: under 4×), and RSS once the send is done, after a GC.
 // Each engine runs in a child process of its own.
-//   npm run bench:attachment   (BENCH_ATTACHMENT_MB, BENCH_RECIPIENTS, BENCH_ENGINES=postgres,pglite, BENCH_DATABASE_URL)
+//   npm run bench:attachment   (BENCH_ATTACHMENT_MB, BENCH_RECIPIENTS, BENCH_ENGINES=postgres,pglite,pglite-disk, BENCH_DATABASE_URL)
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';

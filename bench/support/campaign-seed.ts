@@ -1,5 +1,8 @@
 // The campaign of the benchmarks (a ~4 KB template, a list of `contacts` members): bench/campaign.ts, and
 // bench/webhooks.ts, which sends the same campaign under other conditions.
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { sql } from 'kysely';
 import { loadConfig, type Config } from '../../src/config.ts';
 import { openDatabase, type Database } from '../../src/db/database.ts';
@@ -29,6 +32,11 @@ export const CONNECTIONS = 16;
 
 /** A fresh database of the engine: PGlite in memory, or a scratch database on BENCH_DATABASE_URL's server. */
 export async function openBenchEngine(engine: string): Promise<Database & { drop(): Promise<void> }> {
+  if (engine === 'pglite-disk') {
+    // PGlite as the server runs it (MAILERDASH_DATA_DIR): its files on disk, not in the process's memory.
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'md-bench-pglite-'));
+    return { ...(await openDatabase({ databaseUrl: null, dataDir: dir })), drop: async () => rmSync(dir, { recursive: true, force: true }) };
+  }
   if (engine === 'pglite') return { ...(await openDatabase({ databaseUrl: null, dataDir: null })), drop: async () => {} };
   const scratch = await createScratchDatabase(process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres', 'md_bench');
   const database = await openDatabase({ databaseUrl: scratch.url, dataDir: null, poolSize: 8 });

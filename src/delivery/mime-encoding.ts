@@ -65,19 +65,22 @@ export function base64LinesSize(bytes: number): number {
 }
 
 /**
- * Base64 lines of 76 written into one Buffer of base64LinesSize(total) from chunks of the bytes fed in
- * order, each a multiple of BASE64_LINE_BYTES but the last: a stored attachment is encoded piece by piece
- * as it is read, never held as one base64 string.
+ * Base64 lines of 76 written into one Buffer of base64LinesSize(total) from the encoded pieces of the bytes
+ * in order, each as PostgreSQL's encode(…, 'base64') gives it (lines of 76 joined by LF) and each of a multiple of
+ * BASE64_LINE_BYTES but the last: a stored attachment is encoded by the database part by part as it is
+ * read, never held as bytes, hex or one base64 string.
  */
-export function base64LinesWriter(total: number): { write(chunk: Uint8Array): void; done(): Buffer } {
+export function base64LinesWriter(total: number): { write(encoded: string): void; done(): Buffer } {
   const out = Buffer.allocUnsafe(base64LinesSize(total));
   let at = 0;
   return {
-    write(chunk) {
-      const b64 = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength).toString('base64');
-      for (let i = 0; i < b64.length; i += 76) {
+    write(encoded) {
+      for (let i = 0; i < encoded.length; ) {
+        const end = encoded.indexOf('\n', i);
+        const stop = end < 0 ? encoded.length : end;
         if (at) at = out.writeUInt16BE(0x0d0a, at);
-        at += out.write(b64.slice(i, i + 76), at, 'latin1');
+        at += out.write(encoded.slice(i, stop), at, 'latin1');
+        i = stop + 1;
       }
     },
     done() {

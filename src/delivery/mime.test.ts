@@ -20,17 +20,20 @@ const content = {
   settings: {},
 };
 
+/** PostgreSQL's encode(bytes, 'base64'): lines of 76 characters joined by LF. */
+const postgresBase64 = (bytes: Buffer) => bytes.toString('base64').replace(/.{76}(?=.)/g, '$&\n');
+
 describe('MIME composition', () => {
   it('base64 lines written piece by piece equal the lines of the whole', () => {
     const piece = BASE64_LINE_BYTES * 2;
     for (const size of [0, 1, 56, 57, 58, piece, piece + 1, piece * 3 + 2]) {
       const bytes = Buffer.from(Array.from({ length: size }, (_, i) => (i * 31) & 0xff));
       const writer = base64LinesWriter(size);
-      for (let at = 0; at < size; at += piece) writer.write(bytes.subarray(at, at + piece));
+      for (let at = 0; at < size; at += piece) writer.write(postgresBase64(bytes.subarray(at, at + piece)));
       assert.equal(writer.done().toString('latin1'), base64LinesBuffer(bytes.toString('base64')).toString('latin1'), `${size} bytes`);
     }
     const short = base64LinesWriter(10);
-    short.write(Buffer.alloc(3));
+    short.write(postgresBase64(Buffer.alloc(3)));
     assert.throws(() => short.done(), /encoded to 4 of 16 bytes/);
   });
 

@@ -85,8 +85,9 @@ export async function haltedCampaigns(db: Kysely<DB>, campaignIds: string[]): Pr
 }
 
 /**
- * The contents' stored attachments, read part by part and encoded as each is read into the base64 lines
- * the MIME part carries, so loading one holds that Buffer and one part, never the file twice.
+ * The contents' stored attachments, read part by part as base64 text (PostgreSQL encodes it: bytea would
+ * come as hex, twice its size, and be decoded again) into the base64 lines the MIME part carries, so
+ * loading one holds that Buffer and one part's text, never the file twice.
  */
 async function loadAttachments(db: Kysely<DB>, ids: string[]): Promise<Map<string, StoredAttachment[]>> {
   const byContent = new Map<string, StoredAttachment[]>();
@@ -97,8 +98,8 @@ async function loadAttachments(db: Kysely<DB>, ids: string[]): Promise<Map<strin
   for (const row of rows) {
     const writer = base64LinesWriter(row.size);
     for (let part = 0; part < row.parts; part++) {
-      const { rows: piece } = await sql<{ data: Uint8Array }>`
-        select data from message_attachments where content_id = ${row.content_id} and seq = ${row.seq} and part = ${part}`.execute(db);
+      const { rows: piece } = await sql<{ data: string }>`
+        select encode(data, 'base64') as data from message_attachments where content_id = ${row.content_id} and seq = ${row.seq} and part = ${part}`.execute(db);
       writer.write(piece[0]!.data);
     }
     const list = byContent.get(row.content_id) ?? [];

@@ -95,25 +95,39 @@ function hasBody(request: FastifyRequest): boolean {
   return request.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }
 
+/** Bodies already walked by inputProblem as they were parsed, so preValidation need not walk them again. */
+const checked = new WeakSet<object>();
+
+/**
+ * A JSON body's text (UTF-8 decoded, a leading BOM allowed) as its value, walked by inputProblem;
+ * throws Fastify's empty or invalid JSON error, or the DomainError of the first problem found.
+ */
+export function parseJsonBody(text: string): unknown {
+  if (text.length === 0) throw new errorCodes.FST_ERR_CTP_EMPTY_JSON_BODY();
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new errorCodes.FST_ERR_CTP_INVALID_JSON_BODY();
+  }
+  const problem = inputProblem(value);
+  if (problem) throw problem;
+  if (typeof value === 'object' && value !== null) checked.add(value);
+  return value;
+}
+
 /** Installs the checks on `app`; call before any route is registered. Replaces the JSON body parser. */
 export function installInputGuards(app: FastifyInstance): void {
-  const checked = new WeakSet<object>();
-
   // Fastify's own parser answers a poisoned body (__proto__) with "not valid JSON"; this one says what is wrong.
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
-    let text = body as string;
-    if (text.length === 0) return done(new errorCodes.FST_ERR_CTP_EMPTY_JSON_BODY(), undefined);
-    if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
     let value: unknown;
     try {
-      value = JSON.parse(text);
-    } catch {
-      return done(new errorCodes.FST_ERR_CTP_INVALID_JSON_BODY(), undefined);
+      value = parseJsonBody(body as string);
+    } catch (error) {
+      return done(error as Error, undefined);
     }
-    const problem = inputProblem(value);
-    if (problem) return done(problem, undefined);
-    if (typeof value === 'object' && value !== null) checked.add(value);
     done(null, value);
   });
 

@@ -16,7 +16,7 @@ import { startSmtpSink, type SmtpSink } from '../../test/support/smtp-sink.ts';
 import { createSigningPool, type SigningPool } from '../delivery/dkim-pool.ts';
 import { createSmtpTransport } from '../delivery/smtp/transport.ts';
 import { newId } from '../lib/ids.ts';
-import { insertAccepted } from '../modules/send/repo.ts';
+import { attachmentParts, insertAccepted } from '../modules/send/repo.ts';
 import { createSendJob, type SendJobOptions } from './send-job.ts';
 
 describeEachEngine('send job', (engine) => {
@@ -154,8 +154,8 @@ describeEachEngine('send job', (engine) => {
         content: { id: newId('mc'), key_id: key.id, from_email: 'unused@example.test', subject: 'unused', reply_to: 'null' },
         messages: [],
         attachments: [
-          { content_id: contentId, key_id: key.id, seq: 0, filename: 'report.bin', type: 'application/octet-stream', disposition: 'attachment', cid: null, data: report },
-          { content_id: contentId, key_id: key.id, seq: 1, filename: 'logo.png', type: 'image/png', disposition: 'inline', cid: 'logo', data: Buffer.from('png') },
+          { content_id: contentId, key_id: key.id, seq: 0, filename: 'report.bin', type: 'application/octet-stream', disposition: 'attachment', cid: null, parts: attachmentParts(report) },
+          { content_id: contentId, key_id: key.id, seq: 1, filename: 'logo.png', type: 'image/png', disposition: 'inline', cid: 'logo', parts: [Buffer.from('png')] },
         ],
       },
     ]);

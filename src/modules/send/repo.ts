@@ -8,8 +8,15 @@ import type { MessageAttachmentsTable, MessageContentsTable, MessagesTable } fro
 export interface AcceptedRows {
   content: Insertable<MessageContentsTable>;
   messages: Insertable<MessagesTable>[];
-  /** Whole: the write stores each in parts. */
-  attachments?: Omit<Insertable<MessageAttachmentsTable>, 'part'>[];
+  /** Each attachment's bytes in the parts it is stored in, each at most ATTACHMENT_PART_BYTES. */
+  attachments?: Array<Omit<Insertable<MessageAttachmentsTable>, 'part' | 'data'> & { parts: readonly Buffer[] }>;
+}
+
+/** Whole bytes as the parts they are stored in (views, not copies). */
+export function attachmentParts(data: Buffer): Buffer[] {
+  const parts: Buffer[] = [];
+  for (let at = 0; at < data.length; at += ATTACHMENT_PART_BYTES) parts.push(data.subarray(at, at + ATTACHMENT_PART_BYTES));
+  return parts;
 }
 
 /** Whether writing these needs a transaction: attachments are statements of their own after the contents. */
@@ -48,12 +55,11 @@ export async function insertAccepted(db: Kysely<DB>, batch: AcceptedRows[]): Pro
   // One statement per part, its bytes a parameter of their own: a bytea inside an array parameter would
   // travel as hex text (twice its size, built in memory), a lone Buffer travels as it is.
   for (const a of batch.flatMap((b) => b.attachments ?? [])) {
-    const data = Buffer.from(a.data.buffer, a.data.byteOffset, a.data.byteLength);
-    for (let part = 0; part === 0 || part * ATTACHMENT_PART_BYTES < data.length; part++) {
+    const parts = a.parts.length ? a.parts : [Buffer.alloc(0)];
+    for (const [part, data] of parts.entries()) {
       await sql`${PREPARED}
         insert into message_attachments (content_id, key_id, seq, part, filename, type, disposition, cid, data)
-        values (${a.content_id}, ${a.key_id}, ${a.seq}, ${part}, ${a.filename}, ${a.type ?? null}, ${a.disposition}, ${a.cid ?? null},
-          ${data.subarray(part * ATTACHMENT_PART_BYTES, (part + 1) * ATTACHMENT_PART_BYTES)})`.execute(db);
+        values (${a.content_id}, ${a.key_id}, ${a.seq}, ${part}, ${a.filename}, ${a.type ?? null}, ${a.disposition}, ${a.cid ?? null}, ${data})`.execute(db);
     }
   }
 }

@@ -1,5 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { decodeBase64Fields, decodedBase64 } from '../../http/base64-body.ts';
 import { errorResponses } from '../../http/errors.ts';
+import { ATTACHMENT_PART_BYTES } from '../../delivery/mime-encoding.ts';
 import { respondIdempotently } from '../idempotency/route.ts';
 import type { IdempotencyService } from '../idempotency/service.ts';
 import { Accepted, SandboxAccepted, SendBody, SendHeaders } from './schemas.ts';
@@ -31,6 +33,8 @@ payload within 24 h answers the first response (with \`Idempotent-Replayed: true
 another payload 422; while the first is still running 409.`;
 
 export const sendRoutes: FastifyPluginAsyncTypebox<{ send: SendService; idempotency: IdempotencyService }> = async (app, { send, idempotency }) => {
+  // Attachments are decoded while the body streams in, in the parts they are stored in (issue 15).
+  decodeBase64Fields(app, { array: 'attachments', field: 'content', pieceBytes: ATTACHMENT_PART_BYTES });
   for (const url of ['/v1/mail/send', '/v3/mail/send']) {
     app.post(
       url,
@@ -50,7 +54,7 @@ export const sendRoutes: FastifyPluginAsyncTypebox<{ send: SendService; idempote
           request,
           reply,
           { idempotency, operation: 'mail.send', payload: { channel, body: request.body } },
-          async (claim) => (await send.send(request.principal, request.body, { channel, claim })).response,
+          async (claim) => (await send.send(request.principal, request.body, { channel, claim, decoded: decodedBase64(request) })).response,
         );
       },
     );

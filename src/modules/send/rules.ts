@@ -89,7 +89,8 @@ function dueAt(sendAt: number | undefined, now: Date, field: string, errors: Err
   return sendAt * 1000 > now.getTime() ? new Date(sendAt * 1000) : now;
 }
 
-const BASE64 = /^[A-Za-z0-9+/\r\n]*={0,2}[\r\n]*$/;
+/** What an attachment's content must be: base64 characters and line breaks, at most two `=` at the end. */
+export const BASE64 = /^[A-Za-z0-9+/\r\n]*={0,2}[\r\n]*$/;
 
 const clean = <T extends Record<string, unknown>>(o: T): T => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
 const nonEmpty = (o: Record<string, unknown> | undefined) => (o && Object.keys(o).length ? o : undefined);

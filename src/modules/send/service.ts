@@ -9,7 +9,7 @@ import type { IdempotencyClaim, StoredResponse } from '../idempotency/service.ts
 import type { Principal } from '../keys/service.ts';
 import type { Channel } from '../messages/tables.ts';
 import { planSend, type PlannedCopy, type SendPlan, type TemplateParts } from './rules.ts';
-import { hasAttachments, insertAccepted, type AcceptedRows } from './repo.ts';
+import { attachmentParts, hasAttachments, insertAccepted, type AcceptedRows } from './repo.ts';
 import type { SendBodyT } from './schemas.ts';
 
 export interface SendServiceDeps {
@@ -32,6 +32,11 @@ export interface SendOptions {
   channel: Channel;
   /** The Idempotency-Key claim; its response is stored in the transaction that queues the messages. */
   claim: IdempotencyClaim | null;
+  /**
+   * Attachment contents the HTTP edge decoded while reading the body, by the key the body holds in place of
+   * each base64 string (decodeBase64Fields); a content not among them is decoded here.
+   */
+  decoded?: ReadonlyMap<string, readonly Buffer[]>;
 }
 
 export type SendResult = { kind: 'accepted'; requestId: string; messageIds: string[]; response: StoredResponse } | { kind: 'sandbox'; response: StoredResponse };
@@ -105,7 +110,8 @@ export function createSendService(deps: SendServiceDeps) {
     }
   }
 
-  function rowsOf(principal: Principal, plan: SendPlan, channel: Channel, requestId: string): AcceptedRows {
+  function rowsOf(principal: Principal, plan: SendPlan, options: SendOptions, requestId: string): AcceptedRows {
+    const { channel } = options;
     const contentId = newId('mc');
     return {
       content: {
@@ -134,7 +140,7 @@ export function createSendService(deps: SendServiceDeps) {
         personalization: JSON.stringify(copy.personalization),
         due_at: copy.dueAt,
       })),
-      // Decoded straight from the request's base64 string: the only copy the database is sent.
+      // Bytes decoded once, in the parts stored: the only copy the database is sent.
       attachments: plan.attachments.map((a, seq) => ({
         content_id: contentId,
         key_id: principal.keyId,
@@ -143,7 +149,7 @@ export function createSendService(deps: SendServiceDeps) {
         type: a.type,
         disposition: a.disposition,
         cid: a.content_id,
-        data: Buffer.from(a.content, 'base64'),
+        parts: options.decoded?.get(a.content) ?? attachmentParts(Buffer.from(a.content, 'base64')),
       })),
     };
   }
@@ -168,7 +174,7 @@ export function createSendService(deps: SendServiceDeps) {
         return { kind: 'sandbox', response: { status: 200, headers: {}, body: { message: 'validated', app: principal.keyId, sandbox: true } } };
       }
       const requestId = newId('req');
-      const rows = rowsOf(principal, plan, options.channel, requestId);
+      const rows = rowsOf(principal, plan, options, requestId);
       const response: StoredResponse = { status: 202, headers: { 'x-message-id': requestId }, body: { message: 'accepted', app: principal.keyId } };
       await coalescer.submit({ rows, claim: options.claim, response });
       return { kind: 'accepted', requestId, messageIds: rows.messages.map((m) => m.id), response };
