@@ -33,6 +33,14 @@ function resetPeak(): boolean {
     return false;
   }
 }
+/** What the process's memory is made of: V8's heap, buffers outside it, and PGlite's WebAssembly memory. */
+function memoryParts(wasmMemoryBytes?: () => number): () => Record<string, number> {
+  return () => {
+    const m = process.memoryUsage();
+    const wasm = wasmMemoryBytes?.() ?? 0;
+    return { 'JS heap': m.heapUsed, 'array buffers': m.arrayBuffers, ...(wasmMemoryBytes ? { 'PGlite wasm': wasm } : {}) };
+  };
+}
 async function collect(): Promise<void> {
   const gc = (globalThis as { gc?: () => void }).gc;
   for (let i = 0; i < 3; i++) {
@@ -84,12 +92,20 @@ async function child(engine: string): Promise<void> {
     const baseline = rss().now;
     const exactPeak = resetPeak();
     let sampled = baseline;
-    const sampler = setInterval(() => (sampled = Math.max(sampled, rss().now)), 20);
+    const parts = memoryParts(database.wasmMemoryBytes);
+    const partsAtStart = parts();
+    let partsPeak = { ...partsAtStart };
+    const sampler = setInterval(() => {
+      sampled = Math.max(sampled, rss().now);
+      for (const [k, v] of Object.entries(parts())) partsPeak[k] = Math.max(partsPeak[k]!, v);
+    }, 5);
     const started = process.hrtime.bigint();
     const res = await post(port, secret, body);
     if (res.status !== 202) throw new Error(`send: ${res.status} ${res.text.slice(0, 300)}`);
     const accepted = Number(process.hrtime.bigint() - started) / 1e9;
     const acceptPeak = exactPeak ? rss().peak : sampled;
+    const acceptParts = partsPeak;
+    partsPeak = { ...partsAtStart };
     if (exactPeak) resetPeak();
     while ((await sent()) < RECIPIENTS + 1) await new Promise((r) => setTimeout(r, 50));
     const delivered = Number(process.hrtime.bigint() - started) / 1e9;
@@ -108,6 +124,8 @@ async function child(engine: string): Promise<void> {
     console.log(`  RSS baseline ${Math.round(baseline / MB)} MB, peak ${Math.round(peak / MB)} MB (${exactPeak ? 'kernel high-water mark' : 'sampled every 20 ms'})`);
     console.log(`  peak while accepting ${Math.round(acceptPeak / MB)} MB, while delivering ${Math.round(sendPeak / MB)} MB`);
     console.log(`  peak - baseline = ${((peak - baseline) / MB).toFixed(0)} MB = ${ratio.toFixed(2)}× the body; goal < ${GOAL}×: ${ratio < GOAL ? 'met' : 'NOT met'} (${Math.round((100 * ratio) / GOAL)}% of the goal)`);
+    const growth = (peaks: Record<string, number>) => Object.entries(peaks).map(([k, v]) => `${k} +${((v - partsAtStart[k]!) / MB).toFixed(0)} MB`).join(', ');
+    console.log(`  largest growth of each part (sampled every 5 ms) while accepting: ${growth(acceptParts)}; while delivering: ${growth(partsPeak)}`);
     console.log(`  RSS 11 s after the send${(globalThis as { gc?: unknown }).gc ? ' and a GC' : ' (no --expose-gc)'}: ${Math.round(after / MB)} MB (${((after - baseline) / MB).toFixed(0)} MB over the baseline)`);
     await app.close();
   });

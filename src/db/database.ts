@@ -19,6 +19,8 @@ export interface Database {
   close(): Promise<void>;
   /** PGlite only: the data directory as a tarball, which `pgliteDump` loads again (fast test set-up). */
   dumpDataDir?(): Promise<Blob>;
+  /** PGlite only: the size of its WebAssembly memory, which grows to its high-water mark and never shrinks. */
+  wasmMemoryBytes?(): number;
 }
 
 const INT8_OID = 20;
@@ -26,10 +28,11 @@ const INT8_OID = 20;
 const parseInt8 = (value: string) => Number(value);
 const BYTEA_OID = 17;
 // PGlite's own bytea text form is built and read a byte at a time in JS (an array of a 2-character string
-// per byte): a 933 KB attachment part cost ~25 MB of heap and 0.3-0.6 s each way on the bench machine,
-// Node's hex codec does the same text natively in ~10 ms.
+// per byte): a 933 KB attachment part cost ~25 MB of heap and 0.3-0.6 s each way on the bench machine.
+// A bytea parameter goes as the bytes themselves (PGlite binds a typed array in binary format), never as
+// hex text twice its size; a result, which PGlite asks for as text, is read by Node's hex codec.
 const pgliteBytea = {
-  serialize: (value: Uint8Array) => `\\x${Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('hex')}`,
+  serialize: (value: Uint8Array) => value as unknown as string,
   parse: (text: string) => Buffer.from(text.slice(2), 'hex'),
 };
 
@@ -83,6 +86,7 @@ async function openPGlite(dataDir: string | null, dump?: Blob): Promise<Database
     engine: 'pglite',
     ping: () => ping(db),
     dumpDataDir: () => pglite.dumpDataDir('none'),
+    wasmMemoryBytes: () => (pglite as unknown as { mod: { wasmMemory: WebAssembly.Memory } }).mod.wasmMemory.buffer.byteLength,
     close: async () => {
       await db.destroy();
       await pglite.close();
