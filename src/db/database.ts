@@ -30,7 +30,8 @@ const BYTEA_OID = 17;
 // PGlite's own bytea text form is built and read a byte at a time in JS (an array of a 2-character string
 // per byte): a 933 KB attachment part cost ~25 MB of heap and 0.3-0.6 s each way on the bench machine.
 // A bytea parameter goes as the bytes themselves (PGlite binds a typed array in binary format), never as
-// hex text twice its size; a result, which PGlite asks for as text, is read by Node's hex codec.
+// hex text twice its size; a result, which PGlite asks for as text, is read by Node's hex codec. (PGlite's
+// array serializer calls this one per element and cannot take bytes: a bytea[] parameter throws, loudly.)
 const pgliteBytea = {
   serialize: (value: Uint8Array) => value as unknown as string,
   parse: (text: string) => Buffer.from(text.slice(2), 'hex'),
