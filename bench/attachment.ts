@@ -3,7 +3,7 @@
 // into Postfix's smtp-sink. Peak RSS (the kernel's high-water mark, reset before the request) minus the
 // baseline, as a multiple of the request body (goal: under 4×), and RSS once the send is done, after a GC.
 // Each engine runs in a child process of its own.
-//   npm run bench:attachment   (BENCH_ATTACHMENT_MB, BENCH_RECIPIENTS, BENCH_ENGINES=postgres,pglite,pglite-disk, BENCH_DATABASE_URL)
+//   npm run bench:attachment   (BENCH_ATTACHMENT_MB, BENCH_RECIPIENTS, BENCH_ENGINES=postgres,pglite-disk,pglite, BENCH_DATABASE_URL)
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -18,6 +18,9 @@ const ATTACHMENT_MB = Number(process.env.BENCH_ATTACHMENT_MB ?? 20);
 const RECIPIENTS = Number(process.env.BENCH_RECIPIENTS ?? 10);
 const GOAL = 4;
 const MB = 1_048_576;
+// The server runs PGlite on its data directory; in memory it is the test suite's engine, its table and WAL
+// files inside the measured process.
+const ENGINE_NOTES: Record<string, string> = { 'pglite-disk': ': PGlite on a data directory, as the server runs it', pglite: ': PGlite in memory, the tests\' engine' };
 
 /** RSS and its high-water mark from /proc (bytes); `resetPeak` starts a new high-water mark (Linux clear_refs 5). */
 function rss(): { now: number; peak: number } {
@@ -119,7 +122,7 @@ async function child(engine: string): Promise<void> {
     const after = rss().now;
 
     const ratio = (peak - baseline) / body.length;
-    console.log(`\n[${engine}] POST /v1/mail/send: ${(body.length / MB).toFixed(1)} MB body (${ATTACHMENT_MB} MB attachment) to ${RECIPIENTS} recipients, DKIM-signed, into smtp-sink`);
+    console.log(`\n[${engine}${ENGINE_NOTES[engine] ?? ''}] POST /v1/mail/send: ${(body.length / MB).toFixed(1)} MB body (${ATTACHMENT_MB} MB attachment) to ${RECIPIENTS} recipients, DKIM-signed, into smtp-sink`);
     console.log(`  accepted in ${accepted.toFixed(2)} s, all ${RECIPIENTS} delivered after ${delivered.toFixed(2)} s`);
     console.log(`  RSS baseline ${Math.round(baseline / MB)} MB, peak ${Math.round(peak / MB)} MB (${exactPeak ? 'kernel high-water mark' : 'sampled every 20 ms'})`);
     console.log(`  peak while accepting ${Math.round(acceptPeak / MB)} MB, while delivering ${Math.round(sendPeak / MB)} MB`);
@@ -132,5 +135,5 @@ async function child(engine: string): Promise<void> {
 }
 
 if (!process.argv.includes('--engine')) console.log(`load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
-await runPerEngine(import.meta.url, child, { nodeArgs: ['--expose-gc'] });
+await runPerEngine(import.meta.url, child, { nodeArgs: ['--expose-gc'], defaultEngines: 'postgres,pglite-disk,pglite' });
 process.exit(0);
