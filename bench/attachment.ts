@@ -40,8 +40,7 @@ function resetPeak(): boolean {
 function memoryParts(wasmMemoryBytes?: () => number): () => Record<string, number> {
   return () => {
     const m = process.memoryUsage();
-    const wasm = wasmMemoryBytes?.() ?? 0;
-    return { 'JS heap': m.heapUsed, 'array buffers': m.arrayBuffers, ...(wasmMemoryBytes ? { 'PGlite wasm': wasm } : {}) };
+    return { 'JS heap': m.heapUsed, 'array buffers': m.arrayBuffers, ...(wasmMemoryBytes ? { 'PGlite wasm': wasmMemoryBytes() } : {}) };
   };
 }
 async function collect(): Promise<void> {

@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { createOutboundGuard } from '../src/lib/ssrf.ts';
 import { createWebhookSender } from '../src/modules/webhooks/sender.ts';
 import { serveLean } from './support/lean-http-server.ts';
+import { cpuSecondsOf } from './support/postfix.ts';
 
 const N = Number(process.env.BENCH_REQUESTS ?? 60_000);
 const CONNECTIONS = 16;
@@ -24,11 +25,6 @@ const BODY = JSON.stringify({
 const SIGNATURE = `v1,${'x'.repeat(44)}`;
 
 function serve(kind: string): void {
-  const cpu = () => {
-    const u = process.cpuUsage();
-    return (u.user + u.system) / 1e6;
-  };
-  process.on('message', () => process.send!({ cpu: cpu() }));
   const server =
     kind === 'node'
       ? http.createServer({ keepAliveTimeout: 60_000 }, (req, res) => {
@@ -40,19 +36,10 @@ function serve(kind: string): void {
   process.on('disconnect', () => process.exit(0));
 }
 
-async function startReceiver(kind: string): Promise<{ port: number; cpu(): Promise<number>; child: ChildProcess }> {
+async function startReceiver(kind: string): Promise<{ port: number; child: ChildProcess }> {
   const child = fork(fileURLToPath(import.meta.url), ['--serve', kind], { execArgv: ['--import', 'tsx'] });
-  const next = () => new Promise<{ port?: number; cpu?: number }>((resolve) => child.once('message', resolve));
-  const { port } = await next();
-  return {
-    port: port!,
-    child,
-    cpu: async () => {
-      const answer = next();
-      child.send('cpu');
-      return (await answer).cpu!;
-    },
-  };
+  const { port } = await new Promise<{ port: number }>((resolve) => child.once('message', resolve));
+  return { port, child };
 }
 
 /** The least a client can do: write the request, read the status line and Content-Length body. */
@@ -107,11 +94,11 @@ async function measure(client: string, receiverKind: string) {
   const receiver = await startReceiver(receiverKind);
   const run = (count: number) => (client === 'bare' ? bareClient(receiver.port, count) : senderClient(receiver.port, count));
   await run(2_000);
-  const [c0, r0, t0] = [process.cpuUsage(), await receiver.cpu(), performance.now()];
+  const [c0, r0, t0] = [process.cpuUsage(), cpuSecondsOf(receiver.child.pid!), performance.now()];
   await run(N);
   const seconds = (performance.now() - t0) / 1000;
   const c1 = process.cpuUsage(c0);
-  const receiverMs = ((await receiver.cpu()) - r0) * 1000 / N;
+  const receiverMs = ((cpuSecondsOf(receiver.child.pid!) - r0) * 1000) / N;
   receiver.child.kill();
   return { client, receiverKind, rate: N / seconds, clientMs: (c1.user + c1.system) / 1e3 / N, receiverMs };
 }

@@ -4,7 +4,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { BIN, freePort, startCli, waitForHealth, waitForOutput } from '../test/support/cli-process.ts';
+import { BIN, startCli, waitForHealth, waitForOutput } from '../test/support/cli-process.ts';
+import { freePort } from '../test/support/ports.ts';
 import { startDnsServer, type TestDnsServer } from '../test/support/dns-server.ts';
 import { startSmtpSink, type SmtpSink } from '../test/support/smtp-sink.ts';
 

@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import pg from 'pg';
-import { BIN, freePort, startCli, waitForHealth } from '../test/support/cli-process.ts';
+import { BIN, startCli, waitForHealth } from '../test/support/cli-process.ts';
+import { freePort } from '../test/support/ports.ts';
 import { createScratchDatabase } from '../test/support/scratch-postgres.ts';
 
 const dataDir = mkdtempSync(path.join(tmpdir(), 'mailerdash-cli-'));

@@ -10,7 +10,7 @@ import { loadConfig } from '../../src/config.ts';
 import { openDatabase } from '../../src/db/database.ts';
 import { migrateToLatest } from '../../src/db/migrate.ts';
 import { startDnsServer } from '../support/dns-server.ts';
-import { freePort } from '../support/cli-process.ts';
+import { freePort } from '../support/ports.ts';
 import { createScratchDatabase } from '../support/scratch-postgres.ts';
 import { killWorker, startWorker, stopWorker, within } from '../support/worker-process.ts';
 

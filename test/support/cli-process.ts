@@ -1,21 +1,8 @@
 // The mailerdash binary as a child process, for the tests of its commands (src/cli*.test.ts).
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { createServer } from 'node:net';
 import path from 'node:path';
 
 export const BIN = path.join(import.meta.dirname, '..', '..', 'bin', 'mailerdash.js');
-
-/**
- * A port nobody listens on now, chosen by the kernel: a fixed or random range inside the ephemeral
- * one can collide with an outgoing connection's local port (a test waited 90 s on such a clash).
- */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 export async function waitForHealth(port: number): Promise<boolean> {
   const deadline = Date.now() + 90_000; // a bound for a loaded machine, not a timing
